@@ -1,0 +1,62 @@
+# nodeboot: build, demo and test. Keep this file thin: anything longer than a
+# line lives in hack/*.sh. `make help` lists the targets.
+
+SHELL := /usr/bin/env bash
+GO ?= go
+PKG := github.com/nodeboot/nodeboot
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X $(PKG)/internal/cli/version.version=$(VERSION)
+# Extra flags for go test, e.g. make test TESTFLAGS='-race -run Exec'
+TESTFLAGS ?=
+
+.DEFAULT_GOAL := build
+
+################################################################################
+##@ Build
+################################################################################
+
+.PHONY: build
+build: ## Build bin/nodeboot (static, stripped, with VERSION stamped in)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/nodeboot ./cmd/nodeboot
+
+.PHONY: demo
+demo: build ## Build, then cat /proc/sys/kernel/panic redirected to a file in a temp dir
+	hack/demo.sh bin/nodeboot
+
+################################################################################
+##@ Test
+################################################################################
+
+.PHONY: test
+test: ## Everything CI runs: install test deps, lint, build for arm64, go test ./... (as root for all tests)
+	TESTFLAGS="$(TESTFLAGS)" hack/test.sh
+
+.PHONY: unit
+unit: ## Unit tests only (-short, no TestIntegration*)
+	$(GO) test -count=1 -short -tags=nointegration $(TESTFLAGS) ./...
+
+.PHONY: integration
+integration: ## Only the TestIntegration* tests (most need root)
+	$(GO) test -count=1 -run '^TestIntegration' $(TESTFLAGS) ./...
+
+.PHONY: bench
+bench: ## Benchmarks in ./bench, one iteration each
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m $(TESTFLAGS) ./bench/...
+
+.PHONY: lint
+lint: ## gofmt, then go vet and go build for linux/amd64 and linux/arm64
+	hack/lint.sh
+
+################################################################################
+##@ Other
+################################################################################
+
+.PHONY: clean
+clean: ## Remove build and coverage output
+	rm -rf bin e2e/bin coverage.out coverage.html
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make TARGET [TESTFLAGS=...] [VERSION=...]\n"} \
+		/^##@ / {printf "\n%s\n", substr($$0, 5)} \
+		/^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)

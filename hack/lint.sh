@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Checks formatting, then vets and builds every package for each
+# architecture nodeboot supports (the arm64 code must at least compile and
+# vet clean on an amd64 machine, and the other way round).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+GO=${GO:-go}
+
+echo "==> gofmt"
+mapfile -t files < <(find . -type f -name '*.go' -not -path './.git/*' -not -path '*/testdata/*')
+unformatted=$(gofmt -l "${files[@]}")
+if [[ -n "$unformatted" ]]; then
+	echo "These files need gofmt -w:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+
+for arch in amd64 arm64; do
+	echo "==> go build and go vet for linux/$arch"
+	GOOS=linux GOARCH=$arch CGO_ENABLED=0 "$GO" build ./...
+	GOOS=linux GOARCH=$arch CGO_ENABLED=0 "$GO" vet ./...
+done

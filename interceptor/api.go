@@ -1,0 +1,143 @@
+package interceptor
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"syscall"
+	"time"
+)
+
+// Mode selects how the tracer learns about the syscalls it must see.
+type Mode int
+
+const (
+	// ModeAuto installs a seccomp-BPF filter so that only the syscalls the
+	// rules need stop, and falls back to ModePtrace (with a warning) when the
+	// filter cannot be installed.
+	ModeAuto Mode = iota
+	// ModeSeccomp insists on the seccomp-BPF filter; Start fails without it.
+	ModeSeccomp
+	// ModePtrace stops at every syscall entry and exit (PTRACE_SYSCALL).
+	ModePtrace
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeAuto:
+		return "auto"
+	case ModeSeccomp:
+		return "seccomp"
+	case ModePtrace:
+		return "ptrace"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// ParseMode parses "auto", "seccomp" or "ptrace".
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "auto", "":
+		return ModeAuto, nil
+	case "seccomp":
+		return ModeSeccomp, nil
+	case "ptrace":
+		return ModePtrace, nil
+	}
+	return 0, fmt.Errorf("mode %q: want auto, seccomp or ptrace", s)
+}
+
+// Config describes one traced command.
+type Config struct {
+	// Path is the program to run; when it has no slash it is looked up in
+	// the PATH of Env (or of nodeboot when Env is nil).
+	Path string
+	// Args is argv, including argv[0].
+	Args []string
+	// Env is the environment of the command; nil means nodeboot's own.
+	Env []string
+	// Dir is the working directory; "" means nodeboot's own.
+	Dir string
+
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+
+	// Rules say which paths are redirected and which statfs types rewritten.
+	Rules Rules
+	// Mode picks seccomp-BPF or stop-every-syscall tracing.
+	Mode Mode
+	// KeepEnv leaves the environment as given. Otherwise GODEBUG gains
+	// asyncpreemptoff=1 (unless it already sets asyncpreemptoff), because
+	// every SIGURG that Go's preemption sends to a traced thread is a stop.
+	KeepEnv bool
+	// Setpgid puts the command in a process group of its own.
+	Setpgid bool
+
+	// Logger receives the tracer's own diagnostics (nil: discard).
+	Logger *slog.Logger
+	// OnRewrite, when set, is called on the tracer thread for every path or
+	// statfs rewrite. It must return quickly.
+	OnRewrite func(Rewrite)
+}
+
+// Rewrite describes one change the tracer made to a syscall.
+type Rewrite struct {
+	PID     int    // thread id of the caller
+	Syscall string // syscall name, e.g. "openat"
+	From    string // path as resolved from the caller's view, or fs type name
+	To      string // path served, or fs type name
+}
+
+// Exit is how the traced command ended.
+type Exit struct {
+	// Code is the exit status when the command exited normally.
+	Code int
+	// Signal is the signal that killed the command, or 0.
+	Signal syscall.Signal
+}
+
+// ExitCode returns Code, or 128+N for a command killed by signal N, as
+// shells do.
+func (e Exit) ExitCode() int {
+	if e.Signal != 0 {
+		return 128 + int(e.Signal)
+	}
+	return e.Code
+}
+
+func (e Exit) String() string {
+	if e.Signal != 0 {
+		return fmt.Sprintf("killed by signal %d (%s)", int(e.Signal), e.Signal)
+	}
+	return fmt.Sprintf("exit status %d", e.Code)
+}
+
+// SyscallStats are the counters of one syscall.
+type SyscallStats struct {
+	Name     string
+	Stops    uint64        // tracer stops caused by this syscall
+	Rewrites uint64        // calls whose path or result nodeboot changed
+	Passes   uint64        // calls left as they were
+	Time     time.Duration // tracer time spent handling them
+}
+
+// RuleStats are the counters of one rule.
+type RuleStats struct {
+	Rule string // "redirect /proc/sys=/x" or "fstype 9p=ext4"
+	Hits uint64
+}
+
+// Stats is a snapshot of the tracer's counters.
+type Stats struct {
+	Mode     Mode // the mode in effect (auto resolved to seccomp or ptrace)
+	Syscalls []SyscallStats
+	Rules    []RuleStats
+	// Stops counts every stop, including signals, events and injections.
+	Stops uint64
+	// Tracees is the number of threads traced right now.
+	Tracees int
+}
+
+var _ = context.Background

@@ -1,0 +1,41 @@
+// Package interceptor runs a command, and every process and thread it
+// starts, under ptrace and a seccomp-BPF filter, and changes what the kernel
+// shows it: path syscalls that name a redirected path are served from
+// another tree, and statfs/fstatfs report other filesystem types.
+//
+// # Launch
+//
+// Go cannot run code between fork and exec, so the tracer re-executes its
+// own binary as a shim (see shim.go). The shim blocks on a pipe until the
+// tracer thread has attached with PTRACE_SEIZE, reads the BPF program,
+// installs it, makes one probe syscall that tells the tracer in which order
+// this kernel reports seccomp stops and syscall-enter stops, and execs the
+// command. The command is therefore traced from its first instruction; the
+// tracer never attaches to a process that already runs user code.
+//
+// # Thread model
+//
+// Every ptrace request and every wait4 comes from one goroutine locked to
+// its OS thread for the whole trace (the kernel ties a tracee to the tracing
+// thread). That goroutine owns all per-thread and per-address-space state;
+// other goroutines only read atomic counters (Stats) and send signals
+// (Signal, Kill), which need no ptrace.
+//
+// # Rewriting without touching the tracee's memory
+//
+// A rewritten path is never written into the tracee's own buffers: the
+// tracer maps scratch memory into each address space (an mmap injected at
+// the first syscall that needs it, chained when its slots run out) and gives
+// every thread its own slot, points the argument register at the slot, and
+// puts the original register back at syscall exit. The only tracee memory
+// the tracer writes besides its slots is the statfs result buffer, which the
+// kernel has just filled.
+//
+// # Lifecycle of a thread
+//
+//	new (clone/fork/vfork event, or its first stop, whichever comes first)
+//	  -> running: seccomp stops (or every syscall stop in ptrace mode),
+//	     signal-delivery stops (re-injected), group-stops (PTRACE_LISTEN),
+//	     exec events (the address space starts empty again)
+//	  -> exited (wait4 reports it; its slot is freed)
+package interceptor

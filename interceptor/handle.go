@@ -1,0 +1,506 @@
+package interceptor
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// errnoMax bounds the -errno range of syscall return values.
+const errnoMax = 4095
+
+// seccompStop handles PTRACE_EVENT_SECCOMP: the thread is entering a
+// syscall the filter sends to the tracer.
+func (t *Tracer) seccompStop(th *thread) {
+	data, err := ptraceGetEventMsg(th.tid)
+	if err != nil {
+		t.resume(th, 0)
+		return
+	}
+	if data == dataProbe {
+		if t.startup {
+			th.probe = true
+			th.awaitExit = true
+		}
+		t.resume(th, 0)
+		return
+	}
+	idx := int(data>>1) - 1
+	if idx < 0 || idx >= len(tableByIndex) {
+		t.resume(th, 0)
+		return
+	}
+	t.enter(th, tableByIndex[idx])
+}
+
+// syscallStop handles a syscall-enter or syscall-exit stop (SIGTRAP|0x80).
+// ptrace does not say which of the two it is; the thread's state does.
+func (t *Tracer) syscallStop(th *thread) {
+	if th.probe {
+		t.probeStop(th)
+		return
+	}
+	if t.stopAll {
+		if !th.inSyscall {
+			th.inSyscall = true
+			if err := getRegs(th.tid, &t.regs); err != nil {
+				t.resume(th, 0)
+				return
+			}
+			e := table[t.regs.syscallNo()]
+			if e == nil {
+				t.countOther()
+				t.resume(th, 0)
+				return
+			}
+			t.enter(th, e)
+			return
+		}
+		th.inSyscall = false
+		if th.call == nil {
+			if th.passed > 0 {
+				// The exit of a table syscall that needed no work.
+				t.cnt.perCall[th.passed-1].stops.Add(1)
+				th.passed = 0
+			} else {
+				t.countOther()
+			}
+			t.resume(th, 0)
+			return
+		}
+		t.exit(th)
+		return
+	}
+	if th.call == nil {
+		// Not ours to handle (a stray stop after PTRACE_SYSCALL).
+		th.awaitExit = false
+		t.resume(th, 0)
+		return
+	}
+	if t.oldOrder && !th.sawEnter {
+		// This kernel reported the seccomp stop first; this is the
+		// syscall-enter stop of the same call. Its exit comes next.
+		th.sawEnter = true
+		t.resume(th, 0)
+		return
+	}
+	t.exit(th)
+}
+
+// probeStop reads the stop that follows the shim's probe seccomp stop:
+// fstatfs(probeFD) fails with EBADF, so a return register holding -EBADF
+// means syscall-exit (Linux >= 4.8 order: enter, then seccomp); anything
+// else is the syscall-enter stop of the older order (seccomp, then enter),
+// which gVisor keeps.
+func (t *Tracer) probeStop(th *thread) {
+	if err := getRegs(th.tid, &t.regs); err != nil {
+		th.clearCall()
+		t.resume(th, 0)
+		return
+	}
+	if t.regs.ret() == -int64(unix.EBADF) {
+		th.probe = false
+		th.awaitExit = false
+	} else {
+		t.oldOrder = true
+	}
+	t.resume(th, 0)
+}
+
+func (t *Tracer) countOther() {
+	c := &t.cnt.perCall[otherIndex]
+	c.stops.Add(1)
+	c.nanos.Add(int64(time.Since(t.stopStart)))
+}
+
+// enter handles the entry of a syscall of the table (seccomp stop, or
+// syscall-enter stop in stop-every-syscall mode). Precondition: t.regs holds
+// the thread's registers in stop-every-syscall mode; otherwise they are read
+// here.
+func (t *Tracer) enter(th *thread, e *entry) {
+	idx := tableIndex[e.nr]
+	c := &t.cnt.perCall[idx]
+	c.stops.Add(1)
+	defer func() { c.nanos.Add(int64(time.Since(t.stopStart))) }()
+	if !t.stopAll {
+		if err := getRegs(th.tid, &t.regs); err != nil {
+			t.resume(th, 0)
+			return
+		}
+	}
+	r := &t.regs
+	var (
+		call    pendingCall
+		newPath [2]string
+		from    [2]string
+		rules   [2]int
+	)
+	call.index = idx
+	for i, a := range e.paths {
+		addr := r.arg(int(a.idx))
+		if addr == 0 || (len(t.m.redirects) == 0 && !(e.kind == kindStatfs && t.m.needPathForFSType())) {
+			continue
+		}
+		raw, ok, err := readString(th.tid, addr, t.buf)
+		if err != nil || !ok || len(raw) == 0 {
+			// Unreadable, too long or empty (AT_EMPTY_PATH): the kernel
+			// gives its own answer.
+			continue
+		}
+		guest, ok := t.resolve(th, raw, a.dirfd, r)
+		if !ok {
+			continue
+		}
+		if e.kind == kindStatfs {
+			call.statfsPath = guest
+		}
+		host, rule, ok := t.m.redirect(guest)
+		if !ok || len(host) >= pathMax {
+			continue
+		}
+		create := a.create || t.creates(th, e, r)
+		if !hostServes(host, create) {
+			continue
+		}
+		if mustBeDir(raw) {
+			// CleanPath dropped a trailing "/" or "/.": keep the kernel's
+			// ENOTDIR for a file named that way.
+			host += "/"
+		}
+		if e.kind == kindStatfs {
+			call.statfsHost = host
+		}
+		newPath[i], from[i], rules[i] = host, guest, rule
+		call.argIdx[call.nargs] = a.idx
+		call.argVal[call.nargs] = addr
+		call.nargs++
+	}
+	switch e.kind {
+	case kindStatfs, kindFstatfs:
+		if t.m.hasFSTypes() {
+			call.statfs = true
+			call.statfsBuf = r.arg(int(e.statfsBuf))
+			if e.kind == kindFstatfs && t.m.needPathForFSType() {
+				call.statfsHost = t.fdPath(th, int32(r.arg(0)))
+				call.statfsPath = t.m.unredirect(call.statfsHost)
+			}
+		}
+	}
+	if call.nargs == 0 && !call.statfs {
+		c.passes.Add(1)
+		if t.stopAll {
+			th.passed = idx + 1
+		}
+		t.resume(th, 0)
+		return
+	}
+	if call.nargs > 0 {
+		if th.slot < 0 && !t.takeSlot(th) {
+			if !th.mm.injectFailed {
+				// No scratch memory in this address space yet: run an
+				// mmap first; the thread then enters this syscall again.
+				t.inject(th)
+				return
+			}
+			call.nargs = 0
+		}
+	}
+	if call.nargs > 0 {
+		base := th.mm.addr(th.slot)
+		n := 0
+		for i := range e.paths {
+			if newPath[i] == "" {
+				continue
+			}
+			dst := base + uint64(i)*pathMax
+			b := append(t.buf[:0], newPath[i]...)
+			b = append(b, 0)
+			if err := writeMem(th.tid, dst, b); err != nil {
+				call.nargs = 0
+				break
+			}
+			r.setArg(int(e.paths[i].idx), dst)
+			n++
+		}
+		if call.nargs > 0 {
+			if err := setRegs(th.tid, r); err != nil {
+				call.nargs = 0
+			}
+		}
+		if call.nargs > 0 {
+			for i := range e.paths {
+				if newPath[i] == "" {
+					continue
+				}
+				t.cnt.hit(rules[i])
+				if t.cfg.OnRewrite != nil {
+					t.cfg.OnRewrite(Rewrite{PID: th.tid, Syscall: e.name, From: from[i], To: newPath[i]})
+				}
+			}
+		}
+	}
+	if call.nargs > 0 {
+		c.rewrites.Add(1)
+	} else if !call.statfs {
+		c.passes.Add(1)
+		t.resume(th, 0)
+		return
+	}
+	th.call = &call
+	th.awaitExit = true
+	th.sawEnter = false
+	t.resume(th, 0)
+}
+
+// exit handles the syscall-exit stop of a call with work pending.
+func (t *Tracer) exit(th *thread) {
+	call := th.call
+	th.call = nil
+	th.awaitExit = false
+	th.sawEnter = false
+	c := &t.cnt.perCall[call.index]
+	c.stops.Add(1)
+	defer func() { c.nanos.Add(int64(time.Since(t.stopStart))) }()
+	r := &t.regs
+	if call.kind == pendInject || call.statfs || needRegsToRestore {
+		if err := getRegs(th.tid, r); err != nil {
+			t.resume(th, 0)
+			return
+		}
+	}
+	if call.kind == pendInject {
+		t.injected(th, call, r.ret())
+		return
+	}
+	if call.nargs > 0 {
+		if err := restoreArgs(th.tid, call, r); err != nil && err != unix.ESRCH {
+			t.log.Warn("restore registers", "pid", th.tid, "err", err)
+		}
+	}
+	if call.statfs && r.ret() == 0 {
+		if t.rewriteStatfs(th, call) && call.nargs == 0 {
+			c.rewrites.Add(1)
+		} else if call.nargs == 0 {
+			c.passes.Add(1)
+		}
+	} else if call.statfs && call.nargs == 0 {
+		c.passes.Add(1)
+	}
+	t.resume(th, 0)
+}
+
+// rewriteStatfs changes f_type (the first field of struct statfs on amd64
+// and arm64) in the result buffer the kernel has just filled.
+func (t *Tracer) rewriteStatfs(th *thread, call *pendingCall) bool {
+	var b [8]byte
+	if readMem(th.tid, call.statfsBuf, b[:]) != nil {
+		return false
+	}
+	real := int64(binary.NativeEndian.Uint64(b[:]))
+	// A path rule may name the guest path or the path after redirection.
+	to, rule, ok := t.m.fsType(call.statfsPath, real)
+	if call.statfsHost != "" {
+		if to2, rule2, ok2 := t.m.fsType(call.statfsHost, real); ok2 && (!ok || t.m.isTypeRule(rule)) {
+			to, rule, ok = to2, rule2, ok2
+		}
+	}
+	if !ok || to == real {
+		return false
+	}
+	binary.NativeEndian.PutUint64(b[:], uint64(to))
+	if writeMem(th.tid, call.statfsBuf, b[:]) != nil {
+		return false
+	}
+	t.cnt.hit(rule)
+	if t.cfg.OnRewrite != nil {
+		name := tableByIndex[call.index].name
+		t.cfg.OnRewrite(Rewrite{PID: th.tid, Syscall: name, From: FSTypeName(real), To: FSTypeName(to)})
+	}
+	return true
+}
+
+// takeSlot gives th a scratch slot in its address space if one is free.
+func (t *Tracer) takeSlot(th *thread) bool {
+	slot, ok := th.mm.take()
+	if !ok {
+		return false
+	}
+	th.slot = slot
+	return true
+}
+
+// inject replaces the syscall th is entering by
+// mmap(NULL, regionSize, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+// injected puts the original syscall back once the mmap is done.
+func (t *Tracer) inject(th *thread) {
+	call := &pendingCall{kind: pendInject, index: tableIndex[t.regs.syscallNo()]}
+	call.saved = t.regs
+	r := t.regs
+	r.setArg(0, 0)
+	r.setArg(1, regionSize)
+	r.setArg(2, unix.PROT_READ|unix.PROT_WRITE)
+	r.setArg(3, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	r.setArg(4, ^uint64(0))
+	r.setArg(5, 0)
+	if err := setSyscall(th.tid, &r, sysMmap); err != nil {
+		th.mm.injectFailed = true
+		t.log.Warn("inject mmap", "pid", th.tid, "err", err)
+		// Put the registers back as they were and let the call run as is.
+		setRegs(th.tid, &call.saved)
+		t.resume(th, 0)
+		return
+	}
+	th.call = call
+	th.awaitExit = true
+	th.sawEnter = false
+	t.resume(th, 0)
+}
+
+// injected handles the exit of the injected mmap: it records the region and
+// rewinds the thread to execute its own syscall again, which stops again
+// and then finds a free slot.
+func (t *Tracer) injected(th *thread, call *pendingCall, ret int64) {
+	if ret < 0 && ret >= -errnoMax {
+		th.mm.injectFailed = true
+		t.log.Warn("scratch mmap failed in tracee; its paths are left alone", "pid", th.tid, "errno", unix.Errno(-ret))
+	} else {
+		th.mm.regions = append(th.mm.regions, uint64(ret))
+	}
+	r := restartFrom(&call.saved)
+	if err := setRegs(th.tid, &r); err != nil && err != unix.ESRCH {
+		t.log.Warn("restore registers after mmap", "pid", th.tid, "err", err)
+	}
+	t.resume(th, 0)
+}
+
+// creates reports whether an open-family call has O_CREAT.
+func (t *Tracer) creates(th *thread, e *entry, r *regs) bool {
+	if e.flags == noArg {
+		return false
+	}
+	flags := r.arg(int(e.flags))
+	if e.flagsInHow {
+		var b [8]byte
+		if readMem(th.tid, flags, b[:]) != nil {
+			return false
+		}
+		flags = binary.NativeEndian.Uint64(b[:])
+	}
+	return flags&unix.O_CREAT != 0
+}
+
+// hostServes reports whether the redirected path should be used: it exists
+// below HOST, or the call creates it and its parent exists there.
+func hostServes(host string, create bool) bool {
+	var st unix.Stat_t
+	if unix.Fstatat(unix.AT_FDCWD, host, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+		return true
+	}
+	if !create {
+		return false
+	}
+	i := len(host) - 1
+	for i > 0 && host[i] != '/' {
+		i--
+	}
+	parent := host[:i]
+	if parent == "" {
+		parent = "/"
+	}
+	return unix.Fstatat(unix.AT_FDCWD, parent, &st, 0) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
+}
+
+// resolve turns a path argument into the clean absolute path the calling
+// thread names: relative to its cwd or to the dirfd, with /proc/self and
+// /proc/thread-self replaced by the caller's own /proc entries.
+func (t *Tracer) resolve(th *thread, raw []byte, dirfdArg int8, r *regs) (string, bool) {
+	var p string
+	if raw[0] == '/' {
+		p = CleanPath(string(raw))
+	} else {
+		var base string
+		if dirfdArg != noArg && int32(r.arg(int(dirfdArg))) != unix.AT_FDCWD {
+			base = t.fdPath(th, int32(r.arg(int(dirfdArg))))
+		} else {
+			base = readlink("/proc/" + strconv.Itoa(th.tid) + "/cwd")
+		}
+		if base == "" || base[0] != '/' {
+			return "", false
+		}
+		p = CleanPath(base + "/" + string(raw))
+	}
+	return t.procSelf(th, p), true
+}
+
+// fdPath is the path an fd of the thread refers to, or "".
+func (t *Tracer) fdPath(th *thread, fd int32) string {
+	if fd < 0 {
+		return ""
+	}
+	p := readlink("/proc/" + strconv.Itoa(th.tid) + "/fd/" + strconv.Itoa(int(fd)))
+	if p == "" || p[0] != '/' {
+		return ""
+	}
+	return p
+}
+
+// procSelf replaces a leading /proc/self or /proc/thread-self by the
+// caller's /proc/TGID or /proc/TGID/task/TID.
+func (t *Tracer) procSelf(th *thread, p string) string {
+	const self, threadSelf = "/proc/self", "/proc/thread-self"
+	switch {
+	case hasPathPrefix(p, self):
+		return "/proc/" + strconv.Itoa(t.tgidOf(th)) + p[len(self):]
+	case hasPathPrefix(p, threadSelf):
+		return "/proc/" + strconv.Itoa(t.tgidOf(th)) + "/task/" + strconv.Itoa(th.tid) + p[len(threadSelf):]
+	}
+	return p
+}
+
+// tgidOf returns the thread group of th, reading /proc when no clone event
+// has told it yet.
+func (t *Tracer) tgidOf(th *thread) int {
+	if th.tgid != 0 {
+		return th.tgid
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(th.tid) + "/status")
+	if err == nil {
+		if i := bytes.Index(b, []byte("\nTgid:")); i >= 0 {
+			line := b[i+6:]
+			if j := bytes.IndexByte(line, '\n'); j >= 0 {
+				line = line[:j]
+			}
+			if v, err := strconv.Atoi(string(bytes.TrimSpace(line))); err == nil {
+				th.tgid = v
+				return v
+			}
+		}
+	}
+	return th.tid
+}
+
+// mustBeDir reports whether a path names a directory by its form: it ends
+// in "/", "/." or "/.." (or is "." or "..").
+func mustBeDir(raw []byte) bool {
+	n := len(raw)
+	switch {
+	case n > 0 && raw[n-1] == '/':
+		return true
+	case bytes.HasSuffix(raw, []byte("/.")) || bytes.HasSuffix(raw, []byte("/..")):
+		return true
+	}
+	return string(raw) == "." || string(raw) == ".."
+}
+
+func readlink(p string) string {
+	var buf [pathMax]byte
+	n, err := unix.Readlink(p, buf[:])
+	if err != nil {
+		return ""
+	}
+	return string(buf[:n])
+}

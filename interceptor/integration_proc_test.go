@@ -1,0 +1,345 @@
+//go:build !nointegration
+
+package interceptor
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Processes, threads and signals under the tracer.
+
+// TestIntegrationThreads has 32 threads (pthreads, and goroutines locked to
+// their OS threads) open redirected, unredirected and missing paths at the
+// same time, many times over; every read must be right.
+func TestIntegrationThreads(t *testing.T) {
+	requireIntegration(t)
+	const threads, iters = 32, 100
+	pairs := []string{
+		"{G}/both", "host-both",
+		"{G}/only-guest", "guest-only",
+		"{G}/only-host", "host-only",
+		"{G}/sub/f", "host2-f",
+		"{G}/nothing", "!ENOENT",
+		"{T}/other", "outside",
+		"/proc/sys/kernel/ostype", procsysOstype,
+	}
+	const redirectedPerIter = 4 // both, only-host, sub/f, ostype
+	for _, prog := range []string{"threads", "go-threads"} {
+		for _, mode := range testModes {
+			t.Run(prog+"/"+mode.String(), func(t *testing.T) {
+				bin := traceeBin(t, prog)
+				tr := newFakeTree(t)
+				args := []string{prog, fmt.Sprint(threads), fmt.Sprint(iters)}
+				args = append(args, tr.expandAll(pairs)...)
+				cfg := Config{Path: bin, Args: args, Rules: tr.rules(), Mode: mode}
+				began := time.Now()
+				r := runTraced(t, cfg)
+				t.Logf("%s [%v]: %v", prog, mode, time.Since(began).Round(time.Millisecond))
+				want := fmt.Sprintf("ok opens=%d", threads*iters*len(pairs)/2)
+				if r.exit != (Exit{}) || strings.TrimSpace(r.stdout) != want {
+					t.Fatalf("%s: want exit 0 and %q\n%s", describeRun(cfg), want, r.output())
+				}
+				st, _ := statsSyscall(r.stats, "openat")
+				if least := uint64(threads * iters * redirectedPerIter); st.Rewrites < least {
+					t.Errorf("%s: Stats openat Rewrites = %d, want at least %d (%d threads x %d iterations x %d redirected paths)",
+						describeRun(cfg), st.Rewrites, least, threads, iters, redirectedPerIter)
+				}
+			})
+		}
+	}
+}
+
+// TestIntegrationForkExec follows children made by fork, vfork,
+// posix_spawn (clone3 or CLONE_VFORK), os/exec and shells three deep: each
+// reads a redirected file.
+func TestIntegrationForkExec(t *testing.T) {
+	requireIntegration(t)
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skipf("needs /bin/sh: %v", err)
+	}
+	for _, mode := range testModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			t.Run("sh-three-deep", func(t *testing.T) {
+				tr := newFakeTree(t)
+				// Level 1 runs cat, level 2 a shell redirection, level 3
+				// cat of two redirected files.
+				script := tr.expand(`cat /proc/sys/kernel/ostype; sh -c 'read -r x < /proc/sys/kernel/ostype; echo "2:$x"; ` +
+					`sh -c "cat {G}/both; echo; cat /proc/sys/kernel/ostype"'`)
+				cfg := Config{Path: "/bin/sh", Args: []string{"sh", "-c", script}, Rules: tr.rules(), Mode: mode}
+				r := runTraced(t, cfg)
+				want := "FakeOS\n2:FakeOS\nhost-both\nFakeOS\n"
+				if r.exit != (Exit{}) || r.stdout != want {
+					t.Errorf("%s: stdout %q, want %q (each level reads the host's files)\n%s", describeRun(cfg), r.stdout, want, r.output())
+				}
+			})
+			t.Run("c-fork-vfork-spawn", func(t *testing.T) {
+				forker, sysc := traceeBin(t, "forker"), traceeBin(t, "sysc")
+				tr := newFakeTree(t)
+				cfg := Config{Path: forker, Args: []string{"forker", sysc, tr.G + "/both"}, Rules: tr.rules(), Mode: mode}
+				r := runTraced(t, cfg)
+				var got []string
+				for _, line := range strings.Split(r.stdout, "\n") {
+					if strings.Contains(line, "data=") || strings.HasSuffix(line, ":") || strings.Contains(line, "failed") {
+						got = append(got, line)
+					}
+				}
+				want := []string{
+					"parent data=host-both",
+					"fork data=host-both",
+					"grandchild data=host-both",
+					"vfork-exec:",
+					"data=host-both",
+					"spawn:",
+					"data=host-both",
+					"thread-fork data=host-both",
+					"parent-end data=host-both",
+				}
+				if r.exit != (Exit{}) || strings.Join(got, "\n") != strings.Join(want, "\n") {
+					t.Errorf("%s: got lines\n%s\nwant\n%s\n%s", describeRun(cfg), indentOutput(strings.Join(got, "\n")),
+						indentOutput(strings.Join(want, "\n")), r.output())
+				}
+			})
+			t.Run("go-os-exec", func(t *testing.T) {
+				spawn, sysc := traceeBin(t, "go-spawn"), traceeBin(t, "sysc")
+				tr := newFakeTree(t)
+				const n = 8
+				cfg := Config{Path: spawn, Args: []string{"spawn", fmt.Sprint(n), sysc, "open", tr.G + "/both", "r"},
+					Rules: tr.rules(), Mode: mode}
+				r := runTraced(t, cfg)
+				if c := strings.Count(r.stdout, "data=host-both\n"); r.exit != (Exit{}) || c != n {
+					t.Errorf("%s: %d children read host-both, want %d; exit %v\n%s", describeRun(cfg), c, n, r.exit, r.output())
+				}
+			})
+		})
+	}
+}
+
+// isStopped reports whether a /proc/PID/stat state letter is a stop: 'T'
+// (stopped by a signal) or 't' (a ptrace stop, which is what a traced
+// process in group-stop shows under PTRACE_LISTEN).
+func isStopped(s byte) bool { return s == 'T' || s == 't' }
+
+// TestIntegrationSignals checks job control and signal delivery through
+// the tracer.
+func TestIntegrationSignals(t *testing.T) {
+	requireIntegration(t)
+	for _, mode := range testModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			t.Run("stop-cont", func(t *testing.T) { testStopCont(t, mode) })
+			t.Run("sigterm", func(t *testing.T) {
+				ticker := traceeBin(t, "ticker")
+				tr := newFakeTree(t)
+				cfg := Config{Path: ticker, Args: []string{"ticker", tr.G + "/both", tr.T + "/done"}, Rules: tr.rules(), Mode: mode}
+				tcr, stdout, stderr, rw, cancel := startTraced(t, cfg)
+				t.Cleanup(func() { writeTestFile(tr.T+"/done", "") })
+				if !stdout.waitFor(5*time.Second, func(s string) bool { return strings.Count(s, "tick ") >= 2 }) {
+					tcr.Kill()
+					t.Fatalf("%s: no ticks within 5 s\nstdout:\n%s\nstderr:\n%s", describeRun(cfg), stdout, stderr)
+				}
+				if err := tcr.Signal(syscall.SIGTERM); err != nil {
+					t.Errorf("Signal(SIGTERM): %v", err)
+				}
+				r := finishTraced(t, cfg, tcr, stdout, stderr, rw, cancel)
+				if r.exit != (Exit{Signal: syscall.SIGTERM}) || r.exit.ExitCode() != 143 {
+					t.Errorf("%s: after SIGTERM exit = %+v (ExitCode %d), want Signal SIGTERM, ExitCode 143\n%s",
+						describeRun(cfg), r.exit, r.exit.ExitCode(), r.output())
+				}
+			})
+			t.Run("c-handler", func(t *testing.T) {
+				bin := traceeBin(t, "sighandler")
+				tr := newFakeTree(t)
+				cfg := Config{Path: bin, Args: []string{"sighandler", fmt.Sprint(os.Getpid())}, Rules: tr.rules(), Mode: mode}
+				tcr, stdout, stderr, rw, cancel := startTraced(t, cfg)
+				if !stdout.waitFor(5*time.Second, func(s string) bool { return strings.Contains(s, "ready\n") }) {
+					tcr.Kill()
+					t.Fatalf("%s: not ready within 5 s\nstdout:\n%s\nstderr:\n%s", describeRun(cfg), stdout, stderr)
+				}
+				// Sent with kill(2) from this process, so the handler must
+				// see SI_USER and this pid, as without tracing.
+				if err := unix.Kill(tcr.PID(), unix.SIGUSR1); err != nil {
+					t.Errorf("kill(SIGUSR1): %v", err)
+				}
+				r := finishTraced(t, cfg, tcr, stdout, stderr, rw, cancel)
+				if r.exit != (Exit{}) || !strings.Contains(r.stdout, "all ok") {
+					t.Errorf("%s: the handlers saw something else than without tracing (the program prints what it got)\n%s",
+						describeRun(cfg), r.output())
+				}
+			})
+			t.Run("go-handler", func(t *testing.T) {
+				bin := traceeBin(t, "go-signals")
+				cfg := Config{Path: bin, Args: []string{"signals"}, Mode: mode, Rules: newFakeTree(t).rules()}
+				tcr, stdout, stderr, rw, cancel := startTraced(t, cfg)
+				if !stdout.waitFor(5*time.Second, func(s string) bool { return strings.Contains(s, "ready\n") }) {
+					tcr.Kill()
+					t.Fatalf("%s: not ready within 5 s\nstdout:\n%s\nstderr:\n%s", describeRun(cfg), stdout, stderr)
+				}
+				if err := tcr.Signal(syscall.SIGUSR1); err != nil {
+					t.Errorf("Signal(SIGUSR1): %v", err)
+				}
+				r := finishTraced(t, cfg, tcr, stdout, stderr, rw, cancel)
+				if r.exit != (Exit{Code: 7}) || !strings.Contains(r.stdout, "got SIGUSR1") || !strings.Contains(r.stdout, "got SIGUSR2") {
+					t.Errorf("%s: want exit status 7 after got SIGUSR1 and got SIGUSR2\n%s", describeRun(cfg), r.output())
+				}
+			})
+		})
+	}
+}
+
+// testStopCont stops a ticking tracee with SIGSTOP, checks that it stays
+// stopped, continues it with SIGCONT and lets it finish.
+func testStopCont(t *testing.T, mode Mode) {
+	ticker := traceeBin(t, "ticker")
+	tr := newFakeTree(t)
+	done := tr.T + "/done"
+	cfg := Config{Path: ticker, Args: []string{"ticker", tr.G + "/both", done}, Rules: tr.rules(), Mode: mode}
+	tcr, stdout, stderr, rw, cancel := startTraced(t, cfg)
+	stopped := false
+	t.Cleanup(func() {
+		if stopped {
+			tcr.Signal(syscall.SIGCONT)
+		}
+		writeTestFile(done, "")
+	})
+	ticks := func() int { return strings.Count(stdout.String(), "tick ") }
+	if !stdout.waitFor(5*time.Second, func(s string) bool { return strings.Count(s, "tick ") >= 3 }) {
+		tcr.Kill()
+		t.Fatalf("%s: fewer than 3 ticks within 5 s\nstdout:\n%s\nstderr:\n%s", describeRun(cfg), stdout, stderr)
+	}
+	pid := tcr.PID()
+	if err := tcr.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("Signal(SIGSTOP): %v", err)
+	}
+	stopped = true
+	var state byte
+	deadline := time.Now().Add(time.Second)
+	for {
+		s, err := procStateOf(pid)
+		if err != nil {
+			t.Fatalf("%s: after SIGSTOP: %v", describeRun(cfg), err)
+		}
+		state = s
+		if isStopped(s) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !isStopped(state) {
+		t.Fatalf("%s: 1 s after SIGSTOP /proc/%d/stat state is %q, want 'T' (stopped) or 't' (tracing stop)", describeRun(cfg), pid, state)
+	}
+	t.Logf("[%v] state after SIGSTOP: %q", mode, state)
+	n1 := ticks()
+	for i := 0; i < 30; i++ {
+		time.Sleep(10 * time.Millisecond)
+		if s, _ := procStateOf(pid); !isStopped(s) {
+			t.Errorf("%s: %d ms after SIGSTOP, without SIGCONT, /proc/%d/stat state is %q, want it still stopped",
+				describeRun(cfg), (i+1)*10, pid, s)
+			break
+		}
+	}
+	if n2 := ticks(); n2 != n1 {
+		t.Errorf("%s: %d ticks printed while stopped, want 0", describeRun(cfg), n2-n1)
+	}
+	if err := tcr.Signal(syscall.SIGCONT); err != nil {
+		t.Fatalf("Signal(SIGCONT): %v", err)
+	}
+	stopped = false
+	n3 := ticks()
+	if !stdout.waitFor(3*time.Second, func(s string) bool { return strings.Count(s, "tick ") >= n3+3 }) {
+		s, _ := procStateOf(pid)
+		tcr.Kill()
+		t.Fatalf("%s: no new ticks within 3 s of SIGCONT (state %q): it did not resume\nstdout:\n%s", describeRun(cfg), s, stdout)
+	}
+	if err := writeTestFile(done, ""); err != nil {
+		t.Fatal(err)
+	}
+	r := finishTraced(t, cfg, tcr, stdout, stderr, rw, cancel)
+	if r.exit != (Exit{}) || !strings.HasSuffix(r.stdout, "done\n") {
+		t.Errorf("%s: want exit 0 after \"done\"\n%s", describeRun(cfg), r.output())
+	}
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		if strings.HasPrefix(line, "tick ") && !strings.HasSuffix(line, " data=host-both") {
+			t.Errorf("%s: tick line %q, want data=host-both on every tick", describeRun(cfg), line)
+			break
+		}
+	}
+}
+
+// TestIntegrationExitCodes checks Exit and ExitCode for normal exits and
+// deaths by signal, directly and through a shell.
+func TestIntegrationExitCodes(t *testing.T) {
+	requireIntegration(t)
+	sysc := traceeBin(t, "sysc")
+	sh := "/bin/sh"
+	cases := []struct {
+		name     string
+		path     string
+		args     []string
+		want     Exit
+		code     int
+		stdout   string // "" means not checked
+		needsSh  bool
+		coreDump bool
+	}{
+		{name: "exit-0", path: sysc, args: []string{"sysc", "exit", "0"}, want: Exit{}, code: 0},
+		{name: "exit-1", path: sysc, args: []string{"sysc", "exit", "1"}, want: Exit{Code: 1}, code: 1},
+		{name: "exit-42", path: sysc, args: []string{"sysc", "exit", "42"}, want: Exit{Code: 42}, code: 42},
+		{name: "exit-255", path: sysc, args: []string{"sysc", "exit", "255"}, want: Exit{Code: 255}, code: 255},
+		{name: "exit_group-from-thread", path: sysc, args: []string{"sysc", "threadexit", "7"}, want: Exit{Code: 7}, code: 7},
+		{name: "SIGKILL", path: sysc, args: []string{"sysc", "raise", "9"}, want: Exit{Signal: syscall.SIGKILL}, code: 137},
+		{name: "SIGTERM", path: sysc, args: []string{"sysc", "raise", "15"}, want: Exit{Signal: syscall.SIGTERM}, code: 143},
+		{name: "SIGUSR1", path: sysc, args: []string{"sysc", "raise", "10"}, want: Exit{Signal: syscall.SIGUSR1}, code: 138},
+		{name: "SIGABRT", path: sysc, args: []string{"sysc", "raise", "6"}, want: Exit{Signal: syscall.SIGABRT}, code: 134, coreDump: true},
+		{name: "SIGSEGV", path: sysc, args: []string{"sysc", "segv"}, want: Exit{Signal: syscall.SIGSEGV}, code: 139, coreDump: true},
+		{name: "sh-exit-3", path: sh, args: []string{"sh", "-c", "exit 3"}, want: Exit{Code: 3}, code: 3, needsSh: true},
+		{name: "sh-kills-itself", path: sh, args: []string{"sh", "-c", "kill -TERM $$"}, want: Exit{Signal: syscall.SIGTERM}, code: 143, needsSh: true},
+		// The inner shell dies of SIGKILL; the outer one exits normally
+		// with 137, which is a code, not a signal.
+		{name: "sh-child-killed", path: sh, args: []string{"sh", "-c", `sh -c 'kill -KILL $$'; exit $?`}, want: Exit{Code: 137}, code: 137, needsSh: true},
+		// Wait also waits for what the command left behind.
+		{name: "sh-background-child-outlives", path: sh, args: []string{"sh", "-c", "(sleep 0.2; cat /proc/sys/kernel/ostype) & exit 5"},
+			want: Exit{Code: 5}, code: 5, stdout: procsysOstype, needsSh: true},
+	}
+	for _, mode := range testModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					if c.needsSh {
+						if _, err := os.Stat(sh); err != nil {
+							t.Skipf("needs %s: %v", sh, err)
+						}
+					}
+					tr := newFakeTree(t)
+					// Signals that dump core do it in the cwd.
+					cfg := Config{Path: c.path, Args: c.args, Dir: t.TempDir(), Rules: tr.rules(), Mode: mode}
+					r := runTraced(t, cfg)
+					if r.exit != c.want || r.exit.ExitCode() != c.code {
+						t.Errorf("%s: Exit = %+v (%v, ExitCode %d), want %+v (ExitCode %d)\n%s",
+							describeRun(cfg), r.exit, r.exit, r.exit.ExitCode(), c.want, c.code, r.output())
+					}
+					if c.stdout != "" && r.stdout != c.stdout {
+						t.Errorf("%s: stdout %q, want %q\n%s", describeRun(cfg), r.stdout, c.stdout, r.output())
+					}
+				})
+			}
+			t.Run("not-found", func(t *testing.T) {
+				cfg := Config{Path: "/nonexistent/nodeboot-no-such-program", Mode: mode}
+				tcr, err := Start(t.Context(), cfg)
+				if err != nil {
+					return // refusing to start is fine
+				}
+				e, err := tcr.Wait()
+				if e.ExitCode() != 127 {
+					t.Errorf("%s: a missing program started and ended with %v (wait error %v), want Start to fail or exit status 127",
+						describeRun(cfg), e, err)
+				}
+			})
+		})
+	}
+}

@@ -1,0 +1,122 @@
+package interceptor
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// auditArch is the seccomp_data.arch value of native syscalls.
+const auditArch = unix.AUDIT_ARCH_X86_64
+
+// syscallInsnLen is the length of the `syscall` instruction (0f 05); the
+// tracer moves the instruction pointer back by this much to run a syscall
+// again after an injected one.
+const syscallInsnLen = 2
+
+// x32Bit marks x32-ABI syscall numbers (__X32_SYSCALL_BIT).
+const x32Bit = 0x40000000
+
+// regs holds a thread's general registers.
+type regs struct{ r unix.PtraceRegs }
+
+func getRegs(pid int, r *regs) error {
+	return ptrace(unix.PTRACE_GETREGS, pid, 0, uintptr(unsafe.Pointer(&r.r)))
+}
+
+func setRegs(pid int, r *regs) error {
+	return ptrace(unix.PTRACE_SETREGS, pid, 0, uintptr(unsafe.Pointer(&r.r)))
+}
+
+// syscallNo is the syscall number (orig_rax: rax holds -ENOSYS on entry).
+func (r *regs) syscallNo() int { return int(int64(r.r.Orig_rax)) }
+
+// arg returns syscall argument i: rdi, rsi, rdx, r10, r8, r9.
+func (r *regs) arg(i int) uint64 {
+	switch i {
+	case 0:
+		return r.r.Rdi
+	case 1:
+		return r.r.Rsi
+	case 2:
+		return r.r.Rdx
+	case 3:
+		return r.r.R10
+	case 4:
+		return r.r.R8
+	case 5:
+		return r.r.R9
+	}
+	panic("syscall argument index out of range")
+}
+
+func (r *regs) setArg(i int, v uint64) {
+	switch i {
+	case 0:
+		r.r.Rdi = v
+	case 1:
+		r.r.Rsi = v
+	case 2:
+		r.r.Rdx = v
+	case 3:
+		r.r.R10 = v
+	case 4:
+		r.r.R8 = v
+	case 5:
+		r.r.R9 = v
+	default:
+		panic("syscall argument index out of range")
+	}
+}
+
+// ret is the syscall's return value (rax) at a syscall-exit stop.
+func (r *regs) ret() int64 { return int64(r.r.Rax) }
+
+// setSyscall makes the stopped thread run syscall nr with the arguments now
+// in r instead of the one it entered. Precondition: seccomp or
+// syscall-enter stop.
+func setSyscall(pid int, r *regs, nr int) error {
+	r.r.Orig_rax = uint64(nr)
+	return setRegs(pid, r)
+}
+
+// restartFrom turns the registers saved at the entry of a syscall into the
+// registers that make the thread execute that syscall again: the
+// instruction pointer goes back over `syscall` and rax gets the number
+// (the kernel had replaced it by -ENOSYS).
+func restartFrom(saved *regs) regs {
+	r := *saved
+	r.r.Rip -= syscallInsnLen
+	r.r.Rax = r.r.Orig_rax
+	return r
+}
+
+// retArgIdx is the argument register that also carries the return value
+// (none on amd64: the result goes to rax).
+const retArgIdx = -1
+
+// needRegsToRestore: restoreArgs works without the current registers.
+const needRegsToRestore = false
+
+// argOffsets are the offsets of rdi, rsi, rdx, r10, r8, r9 in struct
+// user_regs_struct, for PTRACE_POKEUSER.
+var argOffsets = [6]uintptr{
+	unsafe.Offsetof(unix.PtraceRegs{}.Rdi),
+	unsafe.Offsetof(unix.PtraceRegs{}.Rsi),
+	unsafe.Offsetof(unix.PtraceRegs{}.Rdx),
+	unsafe.Offsetof(unix.PtraceRegs{}.R10),
+	unsafe.Offsetof(unix.PtraceRegs{}.R8),
+	unsafe.Offsetof(unix.PtraceRegs{}.R9),
+}
+
+// restoreArgs puts the original values of the argument registers a call
+// replaced back at its syscall-exit stop. One PTRACE_POKEUSER per register
+// costs one syscall, where GETREGS+SETREGS would cost two.
+func restoreArgs(pid int, call *pendingCall, _ *regs) error {
+	for i := 0; i < call.nargs; i++ {
+		if err := ptrace(unix.PTRACE_POKEUSR, pid, argOffsets[call.argIdx[i]], uintptr(call.argVal[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,169 @@
+package interceptor
+
+import (
+	"errors"
+	"os"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Thin typed wrappers around the raw syscalls the tracer makes. They return
+// raw errnos so that the hot path can compare against ESRCH cheaply; errors
+// leave the package wrapped in *TraceError.
+
+// ptrace issues one ptrace request. Precondition: called on the tracer thread.
+func ptrace(req int, pid int, addr, data uintptr) error {
+	_, _, e := unix.RawSyscall6(unix.SYS_PTRACE, uintptr(req), uintptr(pid), addr, data, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+func ptraceSeize(pid int, options int) error {
+	return ptrace(unix.PTRACE_SEIZE, pid, 0, uintptr(options))
+}
+
+func ptraceCont(pid, sig int) error    { return ptrace(unix.PTRACE_CONT, pid, 0, uintptr(sig)) }
+func ptraceSyscall(pid, sig int) error { return ptrace(unix.PTRACE_SYSCALL, pid, 0, uintptr(sig)) }
+func ptraceListen(pid int) error       { return ptrace(unix.PTRACE_LISTEN, pid, 0, 0) }
+
+func ptraceGetEventMsg(pid int) (uint64, error) {
+	var msg uint64
+	err := ptrace(unix.PTRACE_GETEVENTMSG, pid, 0, uintptr(unsafe.Pointer(&msg)))
+	return msg, err
+}
+
+// ptraceGetRegSet reads or writes one register set (NT_PRSTATUS, ...).
+func ptraceRegSet(req, pid, which int, p unsafe.Pointer, size uintptr) error {
+	iov := unix.Iovec{Base: (*byte)(p)}
+	iov.SetLen(int(size))
+	return ptrace(req, pid, uintptr(which), uintptr(unsafe.Pointer(&iov)))
+}
+
+// wait4 waits for any tracee of the calling thread. __WALL takes threads
+// and non-SIGCHLD children; __WNOTHREAD keeps wait4 away from children that
+// other threads of nodeboot started (os/exec elsewhere in the program).
+func wait4(status *unix.WaitStatus) (int, error) {
+	for {
+		r, _, e := unix.RawSyscall6(unix.SYS_WAIT4, ^uintptr(0), uintptr(unsafe.Pointer(status)), unix.WALL|unix.WNOTHREAD, 0, 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return -1, e
+		}
+		return int(r), nil
+	}
+}
+
+// readMem reads len(buf) bytes of the tracee at addr.
+func readMem(pid int, addr uint64, buf []byte) error {
+	if len(buf) == 0 {
+		return nil
+	}
+	local := []unix.Iovec{{Base: &buf[0]}}
+	local[0].SetLen(len(buf))
+	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(buf)}}
+	n, err := unix.ProcessVMReadv(pid, local, remote, 0)
+	if err == nil && n == len(buf) {
+		return nil
+	}
+	if err == unix.ESRCH {
+		return err
+	}
+	// process_vm_readv may be missing (ENOSYS) or refused; PTRACE_PEEKDATA
+	// works for any tracee stopped by us.
+	_, perr := unix.PtracePeekData(pid, uintptr(addr), buf)
+	return perr
+}
+
+// writeMem writes buf into the tracee at addr. Only used for nodeboot's own
+// scratch slots and for statfs results the kernel has just written.
+func writeMem(pid int, addr uint64, buf []byte) error {
+	if len(buf) == 0 {
+		return nil
+	}
+	local := []unix.Iovec{{Base: &buf[0]}}
+	local[0].SetLen(len(buf))
+	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(buf)}}
+	n, err := unix.ProcessVMWritev(pid, local, remote, 0)
+	if err == nil && n == len(buf) {
+		return nil
+	}
+	if err == unix.ESRCH {
+		return err
+	}
+	_, perr := unix.PtracePokeData(pid, uintptr(addr), buf)
+	return perr
+}
+
+const pageSize = 4096
+
+// readString reads a NUL-terminated string of at most len(buf)-1 bytes
+// starting at addr, page by page so that a string ending just before an
+// unmapped page is still read. It returns the bytes without the NUL and
+// ok=false when no NUL was found within the buffer.
+func readString(pid int, addr uint64, buf []byte) ([]byte, bool, error) {
+	got := 0
+	for got < len(buf) {
+		a := addr + uint64(got)
+		n := int(pageSize - a%pageSize)
+		if n > len(buf)-got {
+			n = len(buf) - got
+		}
+		if err := readMem(pid, a, buf[got:got+n]); err != nil {
+			if got > 0 && !errors.Is(err, unix.ESRCH) {
+				return buf[:got], false, nil
+			}
+			return nil, false, err
+		}
+		for i := got; i < got+n; i++ {
+			if buf[i] == 0 {
+				return buf[:i], true, nil
+			}
+		}
+		got += n
+	}
+	return buf[:got], false, nil
+}
+
+// TraceError is an error of a ptrace-level operation on one tracee.
+type TraceError struct {
+	PID int
+	Op  string
+	Err error
+}
+
+func (e *TraceError) Error() string {
+	return "trace " + itoa(e.PID) + ": " + e.Op + ": " + e.Err.Error()
+}
+
+func (e *TraceError) Unwrap() error { return e.Err }
+
+func traceErr(pid int, op string, err error) error {
+	return &TraceError{PID: pid, Op: op, Err: os.NewSyscallError(op, err)}
+}
+
+func itoa(v int) string {
+	if v == 0 {
+		return "0"
+	}
+	neg := v < 0
+	if neg {
+		v = -v
+	}
+	var b [20]byte
+	i := len(b)
+	for v > 0 {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}

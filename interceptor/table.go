@@ -1,0 +1,114 @@
+package interceptor
+
+import "sort"
+
+// entryKind says what the tracer does with a syscall of the table.
+type entryKind uint8
+
+const (
+	// kindPath: rewrite path arguments that name a redirected path.
+	kindPath entryKind = iota
+	// kindStatfs: like kindPath, and rewrite the statfs result's f_type.
+	kindStatfs
+	// kindFstatfs: rewrite the statfs result's f_type of an fd.
+	kindFstatfs
+)
+
+// noArg marks an absent argument index.
+const noArg = -1
+
+// pathArg describes one path argument of a syscall.
+type pathArg struct {
+	idx    int8 // argument register holding the path pointer
+	dirfd  int8 // argument holding the dirfd it is relative to, or noArg (cwd)
+	create bool // the call creates this path (mkdir, link's new path, ...)
+}
+
+// entry is one syscall the tracer may need to see.
+type entry struct {
+	nr    int
+	name  string
+	kind  entryKind
+	paths []pathArg
+	// flags is the argument holding open(2) flags (O_CREAT makes the path a
+	// created one), or noArg.
+	flags int8
+	// flagsInHow: the flags are the first u64 of the struct open_how that
+	// argument `flags` points to (openat2).
+	flagsInHow bool
+	// statfsBuf is the argument pointing to the struct statfs result.
+	statfsBuf int8
+	// why says what nodeboot does with the call, for humans reading the table.
+	why string
+}
+
+// Constructors for table entries; p(i) is a cwd-relative path in argument
+// i, at(d, i) one relative to the dirfd in argument d.
+func p(i int) pathArg      { return pathArg{idx: int8(i), dirfd: noArg} }
+func at(d, i int) pathArg  { return pathArg{idx: int8(i), dirfd: int8(d)} }
+func mk(a pathArg) pathArg { a.create = true; return a }
+
+func pathCall(nr int, name string, args ...pathArg) entry {
+	return entry{nr: nr, name: name, kind: kindPath, paths: args, flags: noArg, statfsBuf: noArg,
+		why: "rewrite path when redirected"}
+}
+
+func openCall(nr int, name string, flags int, args ...pathArg) entry {
+	e := pathCall(nr, name, args...)
+	e.flags = int8(flags)
+	e.why = "rewrite path when redirected; O_CREAT creates below HOST"
+	return e
+}
+
+func openat2Call(nr int) entry {
+	e := openCall(nr, "openat2", 2, at(0, 1))
+	e.flagsInHow = true
+	return e
+}
+
+func statfsCall(nr int) entry {
+	return entry{nr: nr, name: "statfs", kind: kindStatfs, paths: []pathArg{p(0)}, flags: noArg, statfsBuf: 1,
+		why: "rewrite path when redirected; rewrite f_type by --fstype"}
+}
+
+func fstatfsCall(nr int) entry {
+	return entry{nr: nr, name: "fstatfs", kind: kindFstatfs, flags: noArg, statfsBuf: 1,
+		why: "rewrite f_type by --fstype"}
+}
+
+// table maps syscall numbers of this arch to entries; built from the
+// per-arch list archEntries.
+var table = func() map[int]*entry {
+	m := make(map[int]*entry, len(archEntries))
+	for i := range archEntries {
+		e := &archEntries[i]
+		if _, dup := m[e.nr]; dup {
+			panic("interceptor: duplicate syscall in table: " + e.name)
+		}
+		m[e.nr] = e
+	}
+	return m
+}()
+
+// tableIndex gives each entry a dense index, for counters and BPF data.
+var tableIndex = func() map[int]int {
+	nrs := make([]int, 0, len(archEntries))
+	for _, e := range archEntries {
+		nrs = append(nrs, e.nr)
+	}
+	sort.Ints(nrs)
+	m := make(map[int]int, len(nrs))
+	for i, nr := range nrs {
+		m[nr] = i
+	}
+	return m
+}()
+
+// tableByIndex is the inverse of tableIndex.
+var tableByIndex = func() []*entry {
+	out := make([]*entry, len(tableIndex))
+	for nr, i := range tableIndex {
+		out[i] = table[nr]
+	}
+	return out
+}()

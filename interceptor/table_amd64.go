@@ -1,0 +1,70 @@
+package interceptor
+
+import "golang.org/x/sys/unix"
+
+// archEntries lists every amd64 syscall that takes a path nodeboot may
+// redirect, with the argument index of each path, plus statfs and fstatfs.
+var archEntries = []entry{
+	openCall(unix.SYS_OPEN, "open", 1, p(0)),
+	openCall(unix.SYS_OPENAT, "openat", 2, at(0, 1)),
+	openat2Call(unix.SYS_OPENAT2),
+	pathCall(unix.SYS_CREAT, "creat", mk(p(0))),
+	pathCall(unix.SYS_STAT, "stat", p(0)),
+	pathCall(unix.SYS_LSTAT, "lstat", p(0)),
+	pathCall(unix.SYS_NEWFSTATAT, "newfstatat", at(0, 1)),
+	pathCall(unix.SYS_STATX, "statx", at(0, 1)),
+	pathCall(unix.SYS_ACCESS, "access", p(0)),
+	pathCall(unix.SYS_FACCESSAT, "faccessat", at(0, 1)),
+	pathCall(unix.SYS_FACCESSAT2, "faccessat2", at(0, 1)),
+	pathCall(unix.SYS_READLINK, "readlink", p(0)),
+	pathCall(unix.SYS_READLINKAT, "readlinkat", at(0, 1)),
+	pathCall(unix.SYS_MKDIR, "mkdir", mk(p(0))),
+	pathCall(unix.SYS_MKDIRAT, "mkdirat", mk(at(0, 1))),
+	pathCall(unix.SYS_MKNOD, "mknod", mk(p(0))),
+	pathCall(unix.SYS_MKNODAT, "mknodat", mk(at(0, 1))),
+	pathCall(unix.SYS_RMDIR, "rmdir", p(0)),
+	pathCall(unix.SYS_UNLINK, "unlink", p(0)),
+	pathCall(unix.SYS_UNLINKAT, "unlinkat", at(0, 1)),
+	pathCall(unix.SYS_RENAME, "rename", p(0), mk(p(1))),
+	pathCall(unix.SYS_RENAMEAT, "renameat", at(0, 1), mk(at(2, 3))),
+	pathCall(unix.SYS_RENAMEAT2, "renameat2", at(0, 1), mk(at(2, 3))),
+	pathCall(unix.SYS_LINK, "link", p(0), mk(p(1))),
+	pathCall(unix.SYS_LINKAT, "linkat", at(0, 1), mk(at(2, 3))),
+	// symlink(target, linkpath): the target is the link's content, not a
+	// path the kernel resolves now; only linkpath is redirected.
+	pathCall(unix.SYS_SYMLINK, "symlink", mk(p(1))),
+	pathCall(unix.SYS_SYMLINKAT, "symlinkat", mk(at(1, 2))),
+	pathCall(unix.SYS_TRUNCATE, "truncate", p(0)),
+	pathCall(unix.SYS_CHMOD, "chmod", p(0)),
+	pathCall(unix.SYS_FCHMODAT, "fchmodat", at(0, 1)),
+	pathCall(unix.SYS_FCHMODAT2, "fchmodat2", at(0, 1)),
+	pathCall(unix.SYS_CHOWN, "chown", p(0)),
+	pathCall(unix.SYS_LCHOWN, "lchown", p(0)),
+	pathCall(unix.SYS_FCHOWNAT, "fchownat", at(0, 1)),
+	pathCall(unix.SYS_UTIME, "utime", p(0)),
+	pathCall(unix.SYS_UTIMES, "utimes", p(0)),
+	pathCall(unix.SYS_FUTIMESAT, "futimesat", at(0, 1)),
+	pathCall(unix.SYS_UTIMENSAT, "utimensat", at(0, 1)),
+	pathCall(unix.SYS_SETXATTR, "setxattr", p(0)),
+	pathCall(unix.SYS_LSETXATTR, "lsetxattr", p(0)),
+	pathCall(unix.SYS_GETXATTR, "getxattr", p(0)),
+	pathCall(unix.SYS_LGETXATTR, "lgetxattr", p(0)),
+	pathCall(unix.SYS_LISTXATTR, "listxattr", p(0)),
+	pathCall(unix.SYS_LLISTXATTR, "llistxattr", p(0)),
+	pathCall(unix.SYS_REMOVEXATTR, "removexattr", p(0)),
+	pathCall(unix.SYS_LREMOVEXATTR, "lremovexattr", p(0)),
+	pathCall(unix.SYS_SETXATTRAT, "setxattrat", at(0, 1)),
+	pathCall(unix.SYS_GETXATTRAT, "getxattrat", at(0, 1)),
+	pathCall(unix.SYS_LISTXATTRAT, "listxattrat", at(0, 1)),
+	pathCall(unix.SYS_REMOVEXATTRAT, "removexattrat", at(0, 1)),
+	pathCall(unix.SYS_INOTIFY_ADD_WATCH, "inotify_add_watch", p(1)),
+	pathCall(unix.SYS_CHDIR, "chdir", p(0)),
+	statfsCall(unix.SYS_STATFS),
+	fstatfsCall(unix.SYS_FSTATFS),
+}
+
+// sysMmap and sysFstatfs are the numbers the tracer itself uses.
+const (
+	sysMmap    = unix.SYS_MMAP
+	sysFstatfs = unix.SYS_FSTATFS
+)

@@ -1,0 +1,713 @@
+package interceptor
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ptraceOptions are set on the shim at PTRACE_SEIZE and inherited by every
+// tracee it starts.
+const ptraceOptions = 0 |
+	// Syscall stops report SIGTRAP|0x80, so they cannot be confused with a
+	// real SIGTRAP.
+	unix.PTRACE_O_TRACESYSGOOD |
+	// Follow every child and thread from its first instruction.
+	unix.PTRACE_O_TRACEFORK |
+	unix.PTRACE_O_TRACEVFORK |
+	unix.PTRACE_O_TRACECLONE |
+	// An exec replaces the address space: the scratch slots are gone.
+	unix.PTRACE_O_TRACEEXEC |
+	// If nodeboot dies, the tracees die with it rather than run on with
+	// nobody to answer their SECCOMP_RET_TRACE (they would get ENOSYS).
+	unix.PTRACE_O_EXITKILL |
+	// Report SECCOMP_RET_TRACE as PTRACE_EVENT_SECCOMP stops.
+	unix.PTRACE_O_TRACESECCOMP
+
+// Tracer runs one command and every process and thread it starts under
+// ptrace, applying Rules.
+type Tracer struct {
+	cfg  Config
+	m    *matcher
+	log  *slog.Logger
+	cnt  *counters
+	root int
+
+	started chan error
+	exited  chan struct{}
+	done    chan struct{}
+	result  Exit
+	runErr  error
+	copiers sync.WaitGroup
+
+	// alive holds every traced tid, for Kill (read by other goroutines).
+	aliveMu sync.Mutex
+	alive   map[int]struct{}
+
+	// Fields below belong to the tracer goroutine.
+	threads     map[int]*thread
+	stopAll     bool // ModePtrace in effect: every syscall stops
+	startup     bool // until the command's exec (or the shim's exit)
+	oldOrder    bool // seccomp stop comes before syscall-enter stop
+	statusR     int // read end of the shim's status pipe, or -1
+	regs        regs
+	buf         []byte
+	stopStart   time.Time
+	rootExited  bool
+	startupDone bool
+	// closeAfterStart are the child's ends of stdio pipes.
+	closeAfterStart []*os.File
+}
+
+// Start launches cfg's command traced from its exec, and returns once the
+// command has been exec'd (or failed to be). Cancelling ctx kills every
+// traced process. The error wraps exec.ErrNotFound when the command does not
+// exist.
+func Start(ctx context.Context, cfg Config) (*Tracer, error) {
+	if err := cfg.Rules.Validate(); err != nil {
+		return nil, err
+	}
+	if len(cfg.Args) == 0 {
+		cfg.Args = []string{cfg.Path}
+	}
+	if cfg.Path == "" {
+		return nil, errors.New("start: no command")
+	}
+	env := cfg.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	if !cfg.KeepEnv {
+		env = withAsyncPreemptOff(env)
+	}
+	path, err := lookPath(cfg.Path, env, cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := &Tracer{
+		cfg:     cfg,
+		m:       newMatcher(cfg.Rules),
+		log:     log,
+		cnt:     newCounters(cfg.Rules),
+		started: make(chan error, 1),
+		exited:  make(chan struct{}),
+		done:    make(chan struct{}),
+		alive:   map[int]struct{}{},
+		threads: map[int]*thread{},
+		buf:     make([]byte, pathMax),
+		startup: true,
+		statusR: -1,
+	}
+	var prog []byte
+	modeByte := byte(shimModePtrace)
+	if cfg.Mode != ModePtrace {
+		p, err := buildFilter(filterSet(t.m))
+		if err != nil {
+			return nil, fmt.Errorf("build seccomp filter: %w", err)
+		}
+		prog = encodeFilter(p)
+		modeByte = shimModeAuto
+		if cfg.Mode == ModeSeccomp {
+			modeByte = shimModeSeccomp
+		}
+	}
+	files, err := t.stdio()
+	if err != nil {
+		return nil, err
+	}
+	go t.run(path, env, files, modeByte, prog)
+	if err := <-t.started; err != nil {
+		<-t.done
+		return nil, err
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+			t.Kill()
+		case <-t.done:
+		}
+	}()
+	return t, nil
+}
+
+// PID is the process id of the command.
+func (t *Tracer) PID() int { return t.root }
+
+// Signal sends sig to the command (not to its children).
+func (t *Tracer) Signal(sig syscall.Signal) error {
+	select {
+	case <-t.exited:
+		return os.ErrProcessDone
+	default:
+	}
+	if err := unix.Kill(t.root, sig); err != nil {
+		return fmt.Errorf("signal %d: %w", t.root, err)
+	}
+	return nil
+}
+
+// Kill sends SIGKILL to every traced process.
+func (t *Tracer) Kill() {
+	t.aliveMu.Lock()
+	defer t.aliveMu.Unlock()
+	for tid := range t.alive {
+		unix.Kill(tid, unix.SIGKILL)
+	}
+}
+
+// Wait waits until the command has exited and every process it left behind
+// has ended, and returns how the command ended.
+func (t *Tracer) Wait() (Exit, error) {
+	<-t.done
+	t.copiers.Wait()
+	return t.result, t.runErr
+}
+
+// Exited is closed when the command itself has exited (its children may
+// still run); Wait returns once they are gone too.
+func (t *Tracer) Exited() <-chan struct{} { return t.exited }
+
+// Stats returns a snapshot of the counters; safe while the tracer runs.
+func (t *Tracer) Stats() Stats {
+	t.aliveMu.Lock()
+	n := len(t.alive)
+	t.aliveMu.Unlock()
+	s := t.cnt.snapshot()
+	s.Tracees = n
+	return s
+}
+
+// stdio turns the configured streams into files for the child; writers and
+// readers that are not files get a pipe and a copying goroutine.
+func (t *Tracer) stdio() ([]*os.File, error) {
+	files := make([]*os.File, 3)
+	var closeAfter []*os.File
+	for i, s := range []any{t.cfg.Stdin, t.cfg.Stdout, t.cfg.Stderr} {
+		switch v := s.(type) {
+		case *os.File:
+			if v != nil {
+				files[i] = v
+				continue
+			}
+		case nil:
+		case io.Reader:
+			if i == 0 {
+				r, w, err := os.Pipe()
+				if err != nil {
+					return nil, err
+				}
+				files[i] = r
+				closeAfter = append(closeAfter, r)
+				t.copiers.Add(1)
+				go func() {
+					defer t.copiers.Done()
+					io.Copy(w, v)
+					w.Close()
+				}()
+				continue
+			}
+		}
+		if w, ok := s.(io.Writer); ok && i > 0 && w != nil {
+			r, pw, err := os.Pipe()
+			if err != nil {
+				return nil, err
+			}
+			files[i] = pw
+			closeAfter = append(closeAfter, pw)
+			t.copiers.Add(1)
+			go func() {
+				defer t.copiers.Done()
+				io.Copy(w, r)
+				r.Close()
+			}()
+			continue
+		}
+		f, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		if err != nil {
+			return nil, err
+		}
+		files[i] = f
+		closeAfter = append(closeAfter, f)
+	}
+	t.closeAfterStart = closeAfter
+	return files, nil
+}
+
+// run is the tracer goroutine. It locks itself to its OS thread for good:
+// the kernel ties every tracee to this thread, and when the goroutine
+// returns the thread exits with it (after the last tracee is gone).
+func (t *Tracer) run(path string, env []string, files []*os.File, modeByte byte, prog []byte) {
+	runtime.LockOSThread()
+	defer close(t.done)
+	defer func() {
+		if r := recover(); r != nil {
+			// Never leave tracees stopped with nobody to resume them.
+			t.Kill()
+			t.runErr = fmt.Errorf("tracer panic: %v", r)
+			t.reapAll()
+			t.finishStartup(t.runErr)
+			panic(r)
+		}
+	}()
+	if err := t.launch(path, env, files, modeByte, prog); err != nil {
+		t.finishStartup(err)
+		return
+	}
+	t.loop()
+	t.finishStartup(errors.New("tracer ended before the command started"))
+	t.closeExited()
+}
+
+func (t *Tracer) launch(path string, env []string, files []*os.File, modeByte byte, prog []byte) error {
+	ctlR, ctlW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	// The status pipe's read end stays a raw non-blocking fd: it is read
+	// once, at the command's exec, without waiting for EOF (a tracee may
+	// have inherited the write end before the shim set close-on-exec).
+	var sp [2]int
+	if err := unix.Pipe2(sp[:], unix.O_CLOEXEC); err != nil {
+		ctlR.Close()
+		ctlW.Close()
+		return fmt.Errorf("start: %w", err)
+	}
+	t.statusR = sp[0]
+	unix.SetNonblock(sp[0], true)
+	statusW := os.NewFile(uintptr(sp[1]), "status")
+	argv := append([]string{shimArgv0, path}, t.cfg.Args...)
+	proc, err := os.StartProcess("/proc/self/exe", argv, &os.ProcAttr{
+		Dir:   t.cfg.Dir,
+		Env:   env,
+		Files: append(files, ctlR, statusW),
+		Sys: &syscall.SysProcAttr{
+			Setpgid:   t.cfg.Setpgid,
+			Pdeathsig: syscall.SIGKILL,
+		},
+	})
+	ctlR.Close()
+	statusW.Close()
+	for _, f := range t.closeAfterStart {
+		f.Close()
+	}
+	if err != nil {
+		ctlW.Close()
+		return fmt.Errorf("start %s: %w", path, err)
+	}
+	t.root = proc.Pid
+	proc.Release()
+	if err := ptraceSeize(t.root, ptraceOptions); err != nil {
+		unix.Kill(t.root, unix.SIGKILL)
+		ctlW.Close()
+		var ws unix.WaitStatus
+		unix.Wait4(t.root, &ws, unix.WALL, nil)
+		return traceErr(t.root, "ptrace(PTRACE_SEIZE)", err)
+	}
+	t.addThread(t.root, t.root, newAddrSpace())
+	msg := make([]byte, 5+len(prog))
+	msg[0] = modeByte
+	binary.LittleEndian.PutUint32(msg[1:], uint32(len(prog)))
+	copy(msg[5:], prog)
+	_, err = ctlW.Write(msg)
+	ctlW.Close()
+	if err != nil {
+		t.Kill()
+		t.reapAll()
+		return fmt.Errorf("start %s: write to shim: %w", path, err)
+	}
+	return nil
+}
+
+// finishStartup reports the outcome of the launch to Start, once.
+func (t *Tracer) finishStartup(err error) {
+	if t.startupDone {
+		return
+	}
+	t.startupDone = true
+	t.started <- err
+}
+
+func (t *Tracer) closeExited() {
+	if !t.rootExited {
+		t.rootExited = true
+		close(t.exited)
+	}
+}
+
+// reapAll waits for every remaining tracee after a Kill.
+func (t *Tracer) reapAll() {
+	var ws unix.WaitStatus
+	for {
+		if _, err := wait4(&ws); err != nil {
+			return
+		}
+	}
+}
+
+// loop is the wait4 loop. Every stop is classified by one switch and every
+// tracee is resumed before the next wait4, except group-stopped ones, which
+// stay in PTRACE_LISTEN until SIGCONT as they would without tracing.
+func (t *Tracer) loop() {
+	var ws unix.WaitStatus
+	for {
+		tid, err := wait4(&ws)
+		if err != nil {
+			if err != unix.ECHILD {
+				t.runErr = traceErr(0, "wait4", err)
+			}
+			return
+		}
+		t.stopStart = time.Now()
+		t.cnt.stops.Add(1)
+		switch {
+		case ws.Exited() || ws.Signaled():
+			t.threadGone(tid, ws)
+			continue
+		case !ws.Stopped():
+			continue
+		}
+		th := t.threads[tid]
+		if th == nil {
+			// A new child's first stop can come before its parent's
+			// fork/clone event; the event fills in what is unknown.
+			th = t.addThread(tid, 0, newAddrSpace())
+		}
+		sig := ws.StopSignal()
+		event := int(uint32(ws)>>16) & 0xff
+		switch {
+		case sig == unix.SIGTRAP|0x80:
+			t.syscallStop(th)
+		case event == unix.PTRACE_EVENT_SECCOMP:
+			t.seccompStop(th)
+		case event == unix.PTRACE_EVENT_FORK, event == unix.PTRACE_EVENT_VFORK, event == unix.PTRACE_EVENT_CLONE:
+			t.cloneEvent(th, event)
+		case event == unix.PTRACE_EVENT_EXEC:
+			t.execEvent(th)
+		case event == unix.PTRACE_EVENT_STOP:
+			switch sig {
+			case unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU:
+				// Group-stop: stay stopped until SIGCONT, but let the
+				// tracer see the next event (man 2 ptrace, PTRACE_LISTEN).
+				if err := ptraceListen(tid); err != nil && err != unix.ESRCH {
+					t.log.Warn("ptrace(PTRACE_LISTEN) failed", "pid", tid, "err", err)
+					t.resume(th, 0)
+				}
+			default:
+				// The first stop of a new tracee, or the end of a
+				// group-stop (SIGCONT).
+				t.resume(th, 0)
+			}
+		case event != 0:
+			t.resume(th, 0)
+		default:
+			// Signal-delivery-stop: deliver the signal as it was sent.
+			t.resume(th, int(sig))
+		}
+	}
+}
+
+// resume restarts a stopped tracee: PTRACE_SYSCALL when a syscall stop is
+// wanted next, else PTRACE_CONT (seccomp stops arrive either way).
+func (t *Tracer) resume(th *thread, sig int) {
+	var err error
+	if t.stopAll || th.awaitExit {
+		err = ptraceSyscall(th.tid, sig)
+	} else {
+		err = ptraceCont(th.tid, sig)
+	}
+	if err != nil && err != unix.ESRCH {
+		t.log.Warn("resume tracee", "pid", th.tid, "err", err)
+	}
+}
+
+// threadGone forgets a thread that exited or was killed.
+func (t *Tracer) threadGone(tid int, ws unix.WaitStatus) {
+	if th := t.threads[tid]; th != nil {
+		th.detachSpace()
+		delete(t.threads, tid)
+	}
+	t.aliveMu.Lock()
+	delete(t.alive, tid)
+	t.aliveMu.Unlock()
+	if tid != t.root {
+		return
+	}
+	if ws.Signaled() {
+		t.result = Exit{Signal: ws.Signal()}
+	} else {
+		t.result = Exit{Code: ws.ExitStatus()}
+	}
+	if t.startup {
+		// The shim ended without exec'ing the command: say why.
+		t.startup = false
+		t.finishStartup(t.shimFailure())
+	}
+	t.closeExited()
+}
+
+// shimFailure turns the shim's status lines into an error.
+func (t *Tracer) shimFailure() error {
+	lines, _ := t.readStatus()
+	for _, l := range lines {
+		if rest, ok := strings.CutPrefix(l, "exec "); ok {
+			if strings.HasSuffix(rest, unix.ENOENT.Error()) {
+				return fmt.Errorf("%s: %w", rest, exec.ErrNotFound)
+			}
+			return errors.New(rest)
+		}
+		if rest, ok := strings.CutPrefix(l, "error "); ok {
+			return errors.New(rest)
+		}
+	}
+	return fmt.Errorf("command did not start (%s)", t.result)
+}
+
+// readStatus reads what the shim wrote to its status pipe, without
+// blocking; ok=false when nothing is there yet. Once something was read the
+// pipe is closed: the shim writes everything before it execs or exits.
+func (t *Tracer) readStatus() (lines []string, ok bool) {
+	if t.statusR < 0 {
+		return nil, false
+	}
+	var out []byte
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.Read(t.statusR, buf)
+		if n <= 0 || err != nil {
+			break
+		}
+		out = append(out, buf[:n]...)
+	}
+	if len(out) == 0 {
+		return nil, false
+	}
+	unix.Close(t.statusR)
+	t.statusR = -1
+	return strings.Split(strings.TrimSpace(string(out)), "\n"), true
+}
+
+// cloneEvent registers the child of a fork, vfork or clone: its thread
+// group and whether it shares the parent's address space (and scratch
+// slots' mapping) or has a copy of it.
+func (t *Tracer) cloneEvent(parent *thread, event int) {
+	msg, err := ptraceGetEventMsg(parent.tid)
+	if err != nil {
+		t.resume(parent, 0)
+		return
+	}
+	child := int(msg)
+	var flags uint64
+	switch event {
+	case unix.PTRACE_EVENT_VFORK:
+		flags = unix.CLONE_VM | unix.CLONE_VFORK
+	case unix.PTRACE_EVENT_CLONE, unix.PTRACE_EVENT_FORK:
+		flags = t.cloneFlags(parent)
+	}
+	tgid := child
+	if flags&unix.CLONE_THREAD != 0 {
+		tgid = parent.tgid
+	}
+	var space *addrSpace
+	if flags&unix.CLONE_VM != 0 {
+		space = parent.mm
+	} else {
+		space = parent.mm.fork()
+	}
+	if th := t.threads[child]; th != nil {
+		// Its first stop came first; it has been running with guesses.
+		if th.tgid == 0 {
+			th.tgid = tgid
+		}
+		if th.slot < 0 && len(th.mm.regions) == 0 {
+			th.detachSpace()
+			th.attachSpace(space)
+		}
+	} else {
+		t.addThread(child, tgid, space)
+	}
+	t.resume(parent, 0)
+}
+
+// cloneFlags reads the flags of the clone or clone3 call the parent is in.
+func (t *Tracer) cloneFlags(parent *thread) uint64 {
+	if err := getRegs(parent.tid, &t.regs); err != nil {
+		return 0
+	}
+	switch t.regs.syscallNo() {
+	case unix.SYS_CLONE:
+		return t.regs.arg(0)
+	case unix.SYS_CLONE3:
+		var b [8]byte
+		if readMem(parent.tid, t.regs.arg(0), b[:]) == nil {
+			return binary.NativeEndian.Uint64(b[:])
+		}
+	}
+	return 0
+}
+
+// execEvent handles PTRACE_EVENT_EXEC: the thread now runs a new program in
+// a new, empty address space, under the thread group leader's tid.
+func (t *Tracer) execEvent(th *thread) {
+	if msg, err := ptraceGetEventMsg(th.tid); err == nil && int(msg) != th.tid {
+		// exec from a non-leader thread: the kernel has given the execing
+		// thread the leader's tid (man 2 ptrace, "execve(2) under ptrace").
+		if old := t.threads[int(msg)]; old != nil {
+			old.detachSpace()
+			delete(t.threads, int(msg))
+			t.aliveMu.Lock()
+			delete(t.alive, int(msg))
+			t.aliveMu.Unlock()
+		}
+	}
+	if t.startup && th.tid == t.root {
+		// os.StartProcess returns once the shim's exec has closed the
+		// close-on-exec fds, which is before that exec reports
+		// PTRACE_EVENT_EXEC: a seize in between sees the shim's own exec.
+		// The shim writes its status before exec'ing the command, so an
+		// empty status pipe means this is still the shim.
+		lines, ok := t.readStatus()
+		if !ok {
+			t.resume(th, 0)
+			return
+		}
+		t.startup = false
+		t.startupMode(lines)
+	}
+	th.detachSpace()
+	th.attachSpace(newAddrSpace())
+	th.tgid = th.tid
+	th.clearCall()
+	if t.stopAll {
+		// The next syscall stop is execve's exit.
+		th.inSyscall = true
+	}
+	t.resume(th, 0)
+}
+
+// startupMode reads the shim's report at the command's exec and settles the
+// mode: seccomp when the filter is in, else stop-every-syscall.
+func (t *Tracer) startupMode(lines []string) {
+	mode := ModePtrace
+	for _, l := range lines {
+		switch {
+		case l == "seccomp":
+			mode = ModeSeccomp
+		case strings.HasPrefix(l, "fallback "):
+			t.log.Warn("seccomp filter could not be installed; stopping at every syscall instead (slower)",
+				"reason", strings.TrimPrefix(l, "fallback "))
+		}
+	}
+	t.stopAll = mode == ModePtrace
+	t.cnt.setMode(mode)
+	t.log.Debug("tracing", "pid", t.root, "mode", mode, "seccompBeforeEnter", t.oldOrder)
+	t.finishStartup(nil)
+}
+
+func (t *Tracer) addThread(tid, tgid int, space *addrSpace) *thread {
+	th := &thread{tid: tid, tgid: tgid, slot: -1}
+	th.attachSpace(space)
+	t.threads[tid] = th
+	t.aliveMu.Lock()
+	t.alive[tid] = struct{}{}
+	t.aliveMu.Unlock()
+	return th
+}
+
+// withAsyncPreemptOff adds asyncpreemptoff=1 to GODEBUG unless GODEBUG
+// already decides it.
+func withAsyncPreemptOff(env []string) []string {
+	out := make([]string, 0, len(env)+1)
+	found := false
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+			found = true
+			if !strings.Contains(v, "asyncpreemptoff=") {
+				if v == "" {
+					kv = "GODEBUG=asyncpreemptoff=1"
+				} else {
+					kv = "GODEBUG=" + v + ",asyncpreemptoff=1"
+				}
+			}
+		}
+		out = append(out, kv)
+	}
+	if !found {
+		out = append(out, "GODEBUG=asyncpreemptoff=1")
+	}
+	return out
+}
+
+// lookPath finds file in the PATH of env, as the command's own shell would.
+func lookPath(file string, env []string, dir string) (string, error) {
+	if strings.Contains(file, "/") {
+		p := file
+		if !filepath.IsAbs(p) && dir != "" {
+			p = filepath.Join(dir, p)
+		}
+		if err := checkExecutable(p); err != nil {
+			return "", fmt.Errorf("%s: %w", file, err)
+		}
+		return file, nil
+	}
+	pathEnv := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathEnv = v
+		}
+	}
+	if pathEnv == "" {
+		pathEnv = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	}
+	var firstErr error
+	for _, d := range filepath.SplitList(pathEnv) {
+		if d == "" {
+			d = "."
+		}
+		p := filepath.Join(d, file)
+		err := checkExecutable(p)
+		if err == nil {
+			return p, nil
+		}
+		if firstErr == nil && !errors.Is(err, exec.ErrNotFound) {
+			firstErr = fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	if firstErr != nil {
+		return "", firstErr
+	}
+	return "", fmt.Errorf("%s: %w in PATH", file, exec.ErrNotFound)
+}
+
+func checkExecutable(p string) error {
+	st, err := os.Stat(p)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return exec.ErrNotFound
+		}
+		return err
+	}
+	if st.IsDir() {
+		return errors.New("is a directory")
+	}
+	if st.Mode()&0o111 == 0 {
+		return os.ErrPermission
+	}
+	return nil
+}

@@ -1,0 +1,13 @@
+// Package cmdutil holds what every nodeboot subcommand shares: the I/O
+// streams, the exit codes and the errors that select them.
+//
+// A subcommand lives in its own package under internal/cli with a
+// constructor
+//
+//	func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command
+//
+// and its Action returns errors instead of printing them: internal/cli.Run
+// prints every error once, as "nodeboot: <message>", and picks the exit code
+// from it. Return UsageErrorf for bad input (exit 2), ExitStatus to pass on
+// a child's status silently, and any other error for a failure (exit 1).
+package cmdutil

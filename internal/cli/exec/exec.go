@@ -1,0 +1,302 @@
+package exec
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nodeboot/nodeboot/interceptor"
+	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
+)
+
+// forwarded are the signals nodeboot passes on to the command instead of
+// acting on them.
+var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
+
+// tracer is the part of *interceptor.Tracer that exec uses; tests swap in a
+// fake through start.
+type tracer interface {
+	PID() int
+	Signal(syscall.Signal) error
+	Kill()
+	Wait() (interceptor.Exit, error)
+	Exited() <-chan struct{}
+	Stats() interceptor.Stats
+}
+
+var _ tracer = (*interceptor.Tracer)(nil)
+
+// start launches the traced command.
+var start = func(ctx context.Context, cfg interceptor.Config) (tracer, error) {
+	t, err := interceptor.Start(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// flagpole holds the flags of "nodeboot exec".
+type flagpole struct {
+	Redirects     cli.StringSlice
+	FSTypes       cli.StringSlice
+	Mode          string
+	Stats         bool
+	LogIntercepts bool
+	KeepEnv       bool
+}
+
+const description = `Runs CMD with ARGS under the interceptor. Path syscalls (open, stat,
+statfs, readlink, ...) that name a --redirect GUEST, or a path below it,
+are served from the same place below HOST when the file exists there or
+the call creates it there; other paths are left alone. --fstype rewrites
+the filesystem type that statfs and fstatfs report. The rules apply to CMD
+and to every process and thread it starts.
+
+Everything after "--", or after the first argument that is not a flag, is
+CMD and its ARGS, passed on as they are: "nodeboot exec -- ls -l".
+
+Exit status: CMD's own (128+N when signal N killed it), 1 when CMD could
+not be started, 2 on a bad flag or value. SIGINT, SIGTERM, SIGHUP and
+SIGQUIT sent to nodeboot are forwarded to CMD.
+
+Examples:
+   # Serve /proc/sys/kernel from a fake tree
+   mkdir -p /tmp/fake/kernel && echo 1 > /tmp/fake/kernel/panic
+   nodeboot exec --redirect /proc/sys/kernel=/tmp/fake/kernel -- cat /proc/sys/kernel/panic
+
+   # Make /var/lib look like ext4, and every 9p filesystem like ext4 too
+   nodeboot exec --fstype /var/lib=ext4 --fstype 9p=ext4 -- stat -f -c %T /var/lib
+
+   # Show each rewrite as it happens, and a syscall table at the end
+   nodeboot exec --log-intercepts --stats --redirect /proc/sys=/tmp/fake/sys -- sysctl kernel.panic
+
+   # The same rules from the environment (several values: comma-separated)
+   NODEBOOT_REDIRECT=/proc/sys/kernel=/tmp/fake/kernel nodeboot exec -- cat /proc/sys/kernel/panic`
+
+// NewCommand returns the "exec" command. Status goes to logger; the command
+// runs with streams (pass *os.File streams so it inherits the terminal), and
+// the --stats table and --log-intercepts lines go to streams.ErrOut.
+func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
+	f := &flagpole{}
+	return &cli.Command{
+		Name:        "exec",
+		Usage:       "run a command with its kernel-file paths redirected",
+		UsageText:   "nodeboot exec [flags] [--] CMD [ARGS...]",
+		Description: description,
+		// CMD and ARGS are ours to pass on verbatim: no "help" subcommand
+		// that would swallow "nodeboot exec help".
+		HideHelpCommand: true,
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{
+				Name:        "redirect",
+				Category:    "Rules",
+				Usage:       "serve `GUEST=HOST`: paths at and below GUEST come from the same place below HOST (absolute paths; repeatable), e.g. /proc/sys=/srv/fake/proc/sys",
+				EnvVars:     []string{"NODEBOOT_REDIRECT"},
+				Destination: &f.Redirects,
+			},
+			&cli.StringSliceFlag{
+				Name:        "fstype",
+				Category:    "Rules",
+				Usage:       "rewrite `FROM=TO`: statfs reports type TO for the absolute path FROM and below, or for every filesystem of type FROM (repeatable), e.g. 9p=ext4 or /var/lib=0xEF53",
+				EnvVars:     []string{"NODEBOOT_FSTYPE"},
+				Destination: &f.FSTypes,
+			},
+			&cli.StringFlag{
+				Name:        "mode",
+				Category:    "Tracing",
+				Usage:       "catch syscalls with `MODE`: seccomp (a BPF filter stops only the syscalls the rules need), ptrace (every syscall stops; slow) or auto (seccomp, else ptrace)",
+				Value:       "auto",
+				EnvVars:     []string{"NODEBOOT_MODE"},
+				Destination: &f.Mode,
+			},
+			&cli.BoolFlag{
+				Name:        "keep-env",
+				Category:    "Tracing",
+				Usage:       "pass the environment as is (by default GODEBUG gains asyncpreemptoff=1: Go's preemption signals would stop the tracer)",
+				EnvVars:     []string{"NODEBOOT_KEEP_ENV"},
+				Destination: &f.KeepEnv,
+			},
+			&cli.BoolFlag{
+				Name:        "stats",
+				Category:    "Output",
+				Usage:       "when CMD ends, print per-syscall and per-rule counters on stderr",
+				EnvVars:     []string{"NODEBOOT_STATS"},
+				Destination: &f.Stats,
+			},
+			&cli.BoolFlag{
+				Name:        "log-intercepts",
+				Category:    "Output",
+				Usage:       `print each rewrite on stderr: "openat /proc/sys/kernel/panic -> /tmp/fake/kernel/panic"`,
+				EnvVars:     []string{"NODEBOOT_LOG_INTERCEPTS"},
+				Destination: &f.LogIntercepts,
+			},
+		},
+		Action: func(cCtx *cli.Context) error {
+			return f.run(cCtx.Context, cCtx.Args().Slice(), logger, streams)
+		},
+	}
+}
+
+// config builds the interceptor configuration for argv. Bad input is a
+// usage error that names the flag and the value.
+func (f *flagpole) config(argv []string, logger *slog.Logger, streams cmdutil.IOStreams) (interceptor.Config, error) {
+	if len(argv) == 0 || argv[0] == "" {
+		return interceptor.Config{}, cmdutil.UsageErrorf("exec: missing CMD; usage: nodeboot exec [flags] [--] CMD [ARGS...]")
+	}
+	var rules interceptor.Rules
+	for _, s := range f.Redirects.Value() {
+		r, err := interceptor.ParseRedirect(s)
+		if err != nil {
+			return interceptor.Config{}, flagError("redirect", s, err)
+		}
+		rules.Redirects = append(rules.Redirects, r)
+	}
+	for _, s := range f.FSTypes.Value() {
+		r, err := interceptor.ParseFSType(s)
+		if err != nil {
+			return interceptor.Config{}, flagError("fstype", s, err)
+		}
+		rules.FSTypes = append(rules.FSTypes, r)
+	}
+	if err := rules.Validate(); err != nil {
+		return interceptor.Config{}, cmdutil.UsageErrorf("%v", err)
+	}
+	mode, err := interceptor.ParseMode(f.Mode)
+	if err != nil {
+		return interceptor.Config{}, flagError("mode", f.Mode, err)
+	}
+	for _, r := range rules.Redirects {
+		if _, err := os.Stat(r.Host); err != nil {
+			logger.Warn("redirect host path is missing: only files the command creates will be redirected", "rule", r.String(), "err", err)
+		}
+	}
+	cfg := interceptor.Config{
+		Path:    argv[0],
+		Args:    argv,
+		Stdin:   streams.In,
+		Stdout:  streams.Out,
+		Stderr:  streams.ErrOut,
+		Rules:   rules,
+		Mode:    mode,
+		KeepEnv: f.KeepEnv,
+		Logger:  logger,
+	}
+	if f.LogIntercepts {
+		w := streams.ErrOut
+		cfg.OnRewrite = func(r interceptor.Rewrite) {
+			fmt.Fprintf(w, "%s %s -> %s\n", r.Syscall, r.From, r.To)
+		}
+	}
+	return cfg, nil
+}
+
+// flagError is the usage error for value of --name: `--name "value": why`.
+// The parsers of package interceptor start their errors with `name "value": `;
+// that part is said once.
+func flagError(name, value string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), fmt.Sprintf("%s %q: ", name, value))
+	return cmdutil.UsageErrorf("--%s %q: %s", name, value, msg)
+}
+
+// run runs argv traced and returns its exit status as an error (nil for 0).
+func (f *flagpole) run(ctx context.Context, argv []string, logger *slog.Logger, streams cmdutil.IOStreams) error {
+	cfg, err := f.config(argv, logger, streams)
+	if err != nil {
+		return err
+	}
+
+	// Subscribe before the fork: a signal that arrives while Start runs is
+	// queued and forwarded once there is a process to send it to.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, forwarded...)
+	defer signal.Stop(sigs)
+
+	logger.Debug("starting", "cmd", argv, "mode", cfg.Mode, "redirects", len(cfg.Rules.Redirects), "fstypes", len(cfg.Rules.FSTypes))
+	t, err := start(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("exec %s: %w", argv[0], err)
+	}
+	logger.Debug("started", "pid", t.PID())
+
+	done := make(chan struct{})
+	forwarding := make(chan struct{})
+	go func() {
+		defer close(forwarding)
+		forwardSignals(t, sigs, done, logger)
+	}()
+	exit, err := t.Wait()
+	close(done)
+	<-forwarding
+
+	if f.Stats {
+		writeStats(streams.ErrOut, t.Stats())
+	}
+	if err != nil {
+		return fmt.Errorf("exec %s: %w", argv[0], err)
+	}
+	logger.Debug("command ended", "status", exit.String())
+	return cmdutil.ExitStatus(exit.ExitCode())
+}
+
+// forwardSignals sends each signal from sigs to the command until done is
+// closed. Once the command itself has exited, a signal kills every process
+// it left behind instead: there is no one left to pass it to.
+func forwardSignals(t tracer, sigs <-chan os.Signal, done <-chan struct{}, logger *slog.Logger) {
+	for {
+		select {
+		case <-done:
+			return
+		case s := <-sigs:
+			sig, ok := s.(syscall.Signal)
+			if !ok {
+				continue
+			}
+			select {
+			case <-t.Exited(): // a nil channel (never closed) falls to default
+				logger.Info("command has exited; killing the processes it left", "signal", sig.String())
+				t.Kill()
+				continue
+			default:
+			}
+			logger.Debug("forwarding signal", "signal", sig.String(), "pid", t.PID())
+			if err := t.Signal(sig); err != nil {
+				logger.Warn("forward signal", "signal", sig.String(), "pid", t.PID(), "err", err)
+			}
+		}
+	}
+}
+
+// writeStats prints the --stats table on w: per syscall, per rule, then the
+// mode and the total number of stops.
+func writeStats(w io.Writer, st interceptor.Stats) {
+	tw := newTable(w)
+	tw.row("SYSCALL", "STOPS", "REWRITES", "PASSES", "TIME")
+	var total interceptor.SyscallStats
+	for _, s := range sortedSyscalls(st.Syscalls) {
+		tw.row(s.Name, s.Stops, s.Rewrites, s.Passes, roundDuration(s.Time))
+		total.Stops += s.Stops
+		total.Rewrites += s.Rewrites
+		total.Passes += s.Passes
+		total.Time += s.Time
+	}
+	tw.row("total", total.Stops, total.Rewrites, total.Passes, roundDuration(total.Time))
+	tw.blank()
+	tw.row("RULE", "HITS")
+	for _, r := range st.Rules {
+		tw.row(r.Rule, r.Hits)
+	}
+	if len(st.Rules) == 0 {
+		tw.row("(no rules)", "")
+	}
+	tw.blank()
+	tw.row("mode", st.Mode)
+	tw.row("stops", st.Stops)
+	tw.flush()
+}

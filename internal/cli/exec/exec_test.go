@@ -1,0 +1,346 @@
+package exec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"reflect"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nodeboot/nodeboot/interceptor"
+	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
+)
+
+// fakeTracer stands in for *interceptor.Tracer.
+type fakeTracer struct {
+	exit    interceptor.Exit
+	waitErr error
+	stats   interceptor.Stats
+	// dieOnSignal makes Wait return as if the first forwarded signal killed
+	// the command.
+	dieOnSignal bool
+	// exited, when set, is what Exited returns; Wait then blocks until Kill.
+	exited chan struct{}
+
+	signals chan syscall.Signal
+	killed  chan struct{}
+	once    sync.Once
+}
+
+func newFake() *fakeTracer {
+	return &fakeTracer{signals: make(chan syscall.Signal, 8), killed: make(chan struct{})}
+}
+
+func (f *fakeTracer) PID() int                      { return 4242 }
+func (f *fakeTracer) Exited() <-chan struct{}       { return f.exited }
+func (f *fakeTracer) Stats() interceptor.Stats      { return f.stats }
+func (f *fakeTracer) Kill()                         { f.once.Do(func() { close(f.killed) }) }
+func (f *fakeTracer) Signal(s syscall.Signal) error { f.signals <- s; return nil }
+
+func (f *fakeTracer) Wait() (interceptor.Exit, error) {
+	switch {
+	case f.dieOnSignal:
+		select {
+		case s := <-f.signals:
+			return interceptor.Exit{Signal: s}, nil
+		case <-time.After(10 * time.Second):
+			return interceptor.Exit{}, errors.New("fake: no signal forwarded within 10s")
+		}
+	case f.exited != nil:
+		select {
+		case <-f.killed:
+		case <-time.After(10 * time.Second):
+			return interceptor.Exit{}, errors.New("fake: not killed within 10s")
+		}
+	}
+	return f.exit, f.waitErr
+}
+
+// harness runs "nodeboot exec ARGS" in-process with a fake tracer.
+type harness struct {
+	fake     *fakeTracer
+	startErr error
+	cfg      interceptor.Config // as passed to start
+	started  chan struct{}
+	out      bytes.Buffer
+	errOut   bytes.Buffer
+}
+
+func newHarness(t *testing.T) *harness {
+	h := &harness{fake: newFake(), started: make(chan struct{})}
+	old := start
+	start = func(_ context.Context, cfg interceptor.Config) (tracer, error) {
+		h.cfg = cfg
+		close(h.started)
+		if h.startErr != nil {
+			return nil, h.startErr
+		}
+		return h.fake, nil
+	}
+	t.Cleanup(func() { start = old })
+	return h
+}
+
+// run returns the exit code nodeboot would have.
+func (h *harness) run(args ...string) (int, error) {
+	streams := cmdutil.IOStreams{In: strings.NewReader(""), Out: &h.out, ErrOut: &h.errOut}
+	app := &cli.App{
+		Name:           "nodeboot",
+		Writer:         &h.out,
+		ErrWriter:      &h.errOut,
+		Commands:       []*cli.Command{NewCommand(slog.New(slog.DiscardHandler), streams)},
+		ExitErrHandler: func(*cli.Context, error) {},
+	}
+	err := app.Run(append([]string{"nodeboot", "exec"}, args...))
+	if err == nil {
+		return 0, nil
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode(), err
+	}
+	return 1, err
+}
+
+func TestExitStatus(t *testing.T) {
+	tests := []struct {
+		name string
+		exit interceptor.Exit
+		want int
+	}{
+		{"success", interceptor.Exit{}, 0},
+		{"exit 7", interceptor.Exit{Code: 7}, 7},
+		{"SIGTERM", interceptor.Exit{Signal: syscall.SIGTERM}, 143},
+		{"SIGKILL", interceptor.Exit{Signal: syscall.SIGKILL}, 137},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.fake.exit = tt.exit
+			code, err := h.run("--", "sh", "-c", "exit")
+			if code != tt.want {
+				t.Errorf("exit code = %d (%v), want %d", code, err, tt.want)
+			}
+			if err != nil && err.Error() != "" {
+				t.Errorf("error message %q: the child's status must pass silently", err)
+			}
+			if h.errOut.Len() != 0 {
+				t.Errorf("stderr = %q, want nothing", h.errOut.String())
+			}
+		})
+	}
+}
+
+func TestStartAndWaitErrors(t *testing.T) {
+	h := newHarness(t)
+	h.startErr = errors.New("fork/exec /nope: no such file or directory")
+	code, err := h.run("/nope", "x")
+	if code != 1 || err == nil || err.Error() != "exec /nope: fork/exec /nope: no such file or directory" {
+		t.Errorf("start failure: code %d, err %v", code, err)
+	}
+
+	h = newHarness(t)
+	h.fake.waitErr = errors.New("wait4: boom")
+	h.fake.stats = interceptor.Stats{Mode: interceptor.ModePtrace, Stops: 3}
+	code, err = h.run("--stats", "true")
+	if code != 1 || err == nil || err.Error() != "exec true: wait4: boom" {
+		t.Errorf("wait failure: code %d, err %v", code, err)
+	}
+	if !strings.Contains(h.errOut.String(), "mode   ptrace") {
+		t.Errorf("--stats not printed after a wait failure:\n%s", h.errOut.String())
+	}
+}
+
+// TestArgv checks that everything after the first non-flag or after "--"
+// is passed on verbatim.
+func TestArgv(t *testing.T) {
+	tests := []struct {
+		args      []string
+		wantArgv  []string
+		wantStats bool
+	}{
+		{[]string{"--", "ls", "-l"}, []string{"ls", "-l"}, false},
+		{[]string{"ls", "-l", "--stats"}, []string{"ls", "-l", "--stats"}, false},
+		{[]string{"--stats", "ls", "--", "-l"}, []string{"ls", "--", "-l"}, true},
+		{[]string{"--stats", "--", "--help"}, []string{"--help"}, true},
+		{[]string{"help"}, []string{"help"}, false},
+		{[]string{"--", "help", "me"}, []string{"help", "me"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			h := newHarness(t)
+			if code, err := h.run(tt.args...); code != 0 {
+				t.Fatalf("exit code %d: %v", code, err)
+			}
+			if !reflect.DeepEqual(h.cfg.Args, tt.wantArgv) || h.cfg.Path != tt.wantArgv[0] {
+				t.Errorf("Path %q Args %q, want %q", h.cfg.Path, h.cfg.Args, tt.wantArgv)
+			}
+			if got := strings.Contains(h.errOut.String(), "SYSCALL"); got != tt.wantStats {
+				t.Errorf("stats printed = %v, want %v", got, tt.wantStats)
+			}
+		})
+	}
+}
+
+func TestConfig(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	_, err := h.run("--redirect", "/proc/sys/=/"+dir+"/./sys", "--redirect", "/sys/fs/cgroup="+dir,
+		"--fstype", "9p=ext4", "--fstype", "/var/lib//=0x58465342",
+		"--mode", "ptrace", "--keep-env", "--", "k3s", "server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := interceptor.Rules{
+		Redirects: []interceptor.Redirect{
+			{Guest: "/proc/sys", Host: dir + "/sys"},
+			{Guest: "/sys/fs/cgroup", Host: dir},
+		},
+		FSTypes: []interceptor.FSTypeRule{
+			{From: 0x01021997, To: 0xEF53},
+			{Path: "/var/lib", To: 0x58465342},
+		},
+	}
+	if !reflect.DeepEqual(h.cfg.Rules, want) {
+		t.Errorf("Rules = %+v\nwant %+v", h.cfg.Rules, want)
+	}
+	if h.cfg.Mode != interceptor.ModePtrace || !h.cfg.KeepEnv || h.cfg.OnRewrite != nil || h.cfg.Logger == nil {
+		t.Errorf("Mode %v KeepEnv %v OnRewrite set %v Logger %v", h.cfg.Mode, h.cfg.KeepEnv, h.cfg.OnRewrite != nil, h.cfg.Logger)
+	}
+	if h.cfg.Stdout != &h.out || h.cfg.Stderr != &h.errOut || h.cfg.Env != nil || h.cfg.Dir != "" {
+		t.Errorf("streams, Env or Dir not passed through: %+v", h.cfg)
+	}
+}
+
+// TestConfigStreams checks that *os.File streams reach the command as they
+// are, so that it inherits the terminal.
+func TestConfigStreams(t *testing.T) {
+	f := &flagpole{Mode: "auto"}
+	streams := cmdutil.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
+	cfg, err := f.config([]string{"true"}, slog.New(slog.DiscardHandler), streams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Stdin != os.Stdin || cfg.Stdout != os.Stdout || cfg.Stderr != os.Stderr {
+		t.Error("streams are not the *os.File values given")
+	}
+	if cfg.Mode != interceptor.ModeAuto || cfg.KeepEnv {
+		t.Errorf("defaults: Mode %v KeepEnv %v", cfg.Mode, cfg.KeepEnv)
+	}
+}
+
+func TestLogIntercepts(t *testing.T) {
+	h := newHarness(t)
+	if _, err := h.run("--log-intercepts", "--redirect", "/proc/sys/kernel=/tmp/x", "cat", "/proc/sys/kernel/panic"); err != nil {
+		t.Fatal(err)
+	}
+	if h.cfg.OnRewrite == nil {
+		t.Fatal("OnRewrite not set")
+	}
+	h.cfg.OnRewrite(interceptor.Rewrite{PID: 1, Syscall: "openat", From: "/proc/sys/kernel/panic", To: "/tmp/x/panic"})
+	h.cfg.OnRewrite(interceptor.Rewrite{PID: 1, Syscall: "statfs", From: "9p", To: "ext4"})
+	want := "openat /proc/sys/kernel/panic -> /tmp/x/panic\nstatfs 9p -> ext4\n"
+	if h.errOut.String() != want {
+		t.Errorf("stderr = %q, want %q", h.errOut.String(), want)
+	}
+}
+
+// TestSignalsForwarded sends each forwarded signal to this process while a
+// fake command runs; the fake dies of it, so nodeboot exits 128+N.
+func TestSignalsForwarded(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			h := newHarness(t)
+			h.fake.dieOnSignal = true
+			done := make(chan int, 1)
+			go func() {
+				code, _ := h.run("sleep", "30")
+				done <- code
+			}()
+			<-h.started // signal.Notify is in effect from here on
+			if err := syscall.Kill(os.Getpid(), sig); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case code := <-done:
+				if want := 128 + int(sig); code != want {
+					t.Errorf("exit code = %d, want %d", code, want)
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatal("nodeboot exec did not return")
+			}
+		})
+	}
+}
+
+// TestSignalAfterExitKills checks that a signal that arrives once the
+// command has exited, while children it left still run, kills them.
+func TestSignalAfterExitKills(t *testing.T) {
+	h := newHarness(t)
+	h.fake.exited = make(chan struct{})
+	close(h.fake.exited)
+	h.fake.exit = interceptor.Exit{Code: 5}
+	done := make(chan int, 1)
+	go func() {
+		code, _ := h.run("sh", "-c", "sleep 30 & exit 5")
+		done <- code
+	}()
+	<-h.started
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != 5 {
+			t.Errorf("exit code = %d, want the command's 5", code)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("nodeboot exec did not return")
+	}
+	if len(h.fake.signals) != 0 {
+		t.Errorf("signal forwarded to an exited command")
+	}
+}
+
+func TestStatsTable(t *testing.T) {
+	st := interceptor.Stats{
+		Mode: interceptor.ModeSeccomp,
+		Syscalls: []interceptor.SyscallStats{
+			{Name: "statfs", Stops: 2, Rewrites: 1, Passes: 1, Time: 40 * time.Microsecond},
+			{Name: "read"},
+			{Name: "openat", Stops: 12, Rewrites: 3, Passes: 9, Time: 1234567 * time.Nanosecond},
+			{Name: "newfstatat", Stops: 2, Passes: 2, Time: 3 * time.Microsecond},
+		},
+		Rules: []interceptor.RuleStats{
+			{Rule: "redirect /proc/sys/kernel=/tmp/fake/kernel", Hits: 3},
+			{Rule: "fstype 9p=ext4", Hits: 0},
+		},
+		Stops: 17,
+	}
+	var b bytes.Buffer
+	writeStats(&b, st)
+	want := `SYSCALL     STOPS  REWRITES  PASSES  TIME
+openat      12     3         9       1.235ms
+newfstatat  2      0         2       3µs
+statfs      2      1         1       40µs
+total       16     4         12      1.278ms
+
+RULE                                        HITS
+redirect /proc/sys/kernel=/tmp/fake/kernel  3
+fstype 9p=ext4                              0
+
+mode   seccomp
+stops  17
+`
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
