@@ -62,7 +62,7 @@ type Tracer struct {
 	stopAll     bool // ModePtrace in effect: every syscall stops
 	startup     bool // until the command's exec (or the shim's exit)
 	oldOrder    bool // seccomp stop comes before syscall-enter stop
-	statusR     int // read end of the shim's status pipe, or -1
+	statusR     int  // read end of the shim's status pipe, or -1
 	regs        regs
 	buf         []byte
 	stopStart   time.Time
