@@ -218,6 +218,7 @@ type variantResult struct {
 	missing string // why the variant did not run
 	walls   []time.Duration
 	loops   []time.Duration // the workload's own loop time
+	cpus    []time.Duration // user+system time of the variant and workload
 	rssKiB  int64           // largest ru_maxrss over the runs
 	stderr  string          // first non-empty stderr of a timed run
 	mode    string          // nodeboot's mode in effect (from --stats)
@@ -234,6 +235,7 @@ func (r *variantResult) modeNote() string {
 
 func (r *variantResult) median() time.Duration     { return medianDur(r.walls) }
 func (r *variantResult) medianLoop() time.Duration { return medianDur(r.loops) }
+func (r *variantResult) medianCPU() time.Duration  { return medianDur(r.cpus) }
 
 // check is one target evaluated against a row.
 type check struct {
@@ -289,7 +291,7 @@ func benchWorkload(b *testing.B, w workload) {
 		e.runOnce(b, w, r, w.warm, true)
 	}
 	for _, r := range run {
-		r.walls, r.loops, r.rssKiB, r.stderr = nil, nil, 0, ""
+		r.walls, r.loops, r.cpus, r.rssKiB, r.stderr = nil, nil, nil, 0, ""
 		if r.v.tool == "nodeboot" {
 			switch {
 			case r.mode == "":
@@ -338,6 +340,7 @@ func benchWorkload(b *testing.B, w workload) {
 			}
 			b.ReportMetric(float64(r.median().Nanoseconds()), "ns/op")
 			b.ReportMetric(float64(r.medianLoop().Nanoseconds()), "loop-ns/op")
+			b.ReportMetric(float64(r.medianCPU().Nanoseconds()), "cpu-ns/op")
 			for _, ref := range []string{"native", "proot", "strace"} {
 				if ref == r.v.name || (ref != "native" && w.name != openReadWorkload.name) {
 					continue
@@ -402,9 +405,9 @@ func (e *env) runOnce(b *testing.B, w workload, r *variantResult, n int, warm bo
 	if err != nil {
 		b.Fatalf("%s/%s: runstat wrote no result: %v", w.name, r.v.name, err)
 	}
-	var wallNS, rss int64
+	var wallNS, rss, cpuNS int64
 	var code, sig int
-	if _, err := fmt.Sscan(string(stat), &wallNS, &rss, &code, &sig); err != nil {
+	if _, err := fmt.Sscan(string(stat), &wallNS, &rss, &code, &sig, &cpuNS); err != nil {
 		b.Fatalf("%s/%s: runstat result %q: %v", w.name, r.v.name, stat, err)
 	}
 	loopNS, err := parseOK(stdout.String(), n)
@@ -419,6 +422,7 @@ func (e *env) runOnce(b *testing.B, w workload, r *variantResult, n int, warm bo
 	}
 	r.walls = append(r.walls, time.Duration(wallNS))
 	r.loops = append(r.loops, time.Duration(loopNS))
+	r.cpus = append(r.cpus, time.Duration(cpuNS))
 	r.rssKiB = max(r.rssKiB, rss)
 	if r.stderr == "" && stderr.Len() > 0 {
 		r.stderr = stderr.String()
@@ -613,7 +617,7 @@ func passMiss(ok bool) string {
 // targets.
 func (w *workloadResult) cells(r *variantResult) []string {
 	if r.missing != "" {
-		return []string{r.v.name, "MISSING: " + r.missing, "", "", "", "", "", "", ""}
+		return []string{r.v.name, "MISSING: " + r.missing, "", "", "", "", "", "", "", ""}
 	}
 	rows := map[string]*variantResult{}
 	for _, x := range w.rows {
@@ -647,13 +651,14 @@ func (w *workloadResult) cells(r *variantResult) []string {
 		fmt.Sprintf("%.4f", r.median().Seconds()),
 		fmt.Sprintf("%.4f–%.4f", minW.Seconds(), maxW.Seconds()),
 		fmt.Sprintf("%.4f", r.medianLoop().Seconds()),
+		fmt.Sprintf("%.4f", r.medianCPU().Seconds()),
 		rat("native"), rat("proot"), rat("strace"),
 		fmt.Sprintf("%.1f", float64(r.rssKiB)*1024/mib),
 		strings.Join(targets, "; "),
 	}
 }
 
-var header = []string{"variant", "median s", "min–max s", "loop s", "×native", "×proot", "×strace", "maxRSS MiB", "targets"}
+var header = []string{"variant", "median s", "min–max s", "loop s", "cpu s", "×native", "×proot", "×strace", "maxRSS MiB", "targets"}
 
 func printTable(out *os.File, e *env, w *workloadResult) {
 	fmt.Fprintf(out, "\n%s — median of %d runs per variant (round-robin), HOST=%s\n", w.w.title, w.rounds, e.host)

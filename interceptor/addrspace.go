@@ -135,6 +135,8 @@ type pendingCall struct {
 	statfs     bool
 	statfsBuf  uint64
 	statfsPath string
+	// files are the FileServer requests waiting for the exit.
+	files []*FileRequest
 	// statfsHost is the path after redirection (or the fd's path), "" if none.
 	statfsHost string
 }

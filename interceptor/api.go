@@ -80,6 +80,10 @@ type Config struct {
 	// OnRewrite, when set, is called on the tracer thread for every path or
 	// statfs rewrite. It must return quickly.
 	OnRewrite func(Rewrite)
+
+	// Files, when set, computes files when they are named (see FileServer).
+	// It is consulted before the redirect rules.
+	Files FileServer
 }
 
 // Rewrite describes one change the tracer made to a syscall.
@@ -141,3 +145,48 @@ type Stats struct {
 }
 
 var _ = context.Background
+
+// FileServer computes files at the moment a tracee names them, like a FUSE
+// read without FUSE: the tracer stops at every path syscall anyway, so the
+// server can (re)generate a file on the host and have the call use it. The
+// virtual kernel's cgroupfs and procfs views are FileServers.
+//
+// Its methods run on the tracer thread, one call at a time, while the
+// calling thread is stopped: they must be quick and must not block on the
+// tracees.
+type FileServer interface {
+	// Serves reports whether guest (clean, absolute, /proc/self resolved)
+	// is served. It is called for every path a tracee names.
+	Serves(guest string) bool
+	// Serve is called at the entry of a path syscall that names a served
+	// path. It returns the host path the call should use instead, or "" to
+	// leave the path to the redirect rules. Setting req.WantExit asks for
+	// Done at the syscall's exit.
+	Serve(req *FileRequest) string
+	// Done is called at the exit of a call whose Serve set WantExit, with
+	// the syscall's return value (-errno on failure).
+	Done(req *FileRequest, ret int64)
+}
+
+// ProcessObserver is implemented by FileServers that follow processes (a
+// forked child starts in its parent's cgroup).
+type ProcessObserver interface {
+	// Forked is called when process parent starts process child.
+	Forked(parent, child int)
+	// Exited is called when the last thread of process pid has ended.
+	Exited(pid int)
+}
+
+// FileRequest is one path of one syscall that a FileServer serves.
+type FileRequest struct {
+	PID     int    // calling thread
+	TGID    int    // calling process
+	Syscall string // e.g. "openat", "mkdirat", "newfstatat"
+	Guest   string // the path the caller named, resolved
+	Create  bool   // the call creates the path (O_CREAT, mkdir, ...)
+	Write   bool   // an open for writing (O_WRONLY, O_RDWR or O_TRUNC)
+	// WantExit, set by Serve, asks for Done at the syscall's exit.
+	WantExit bool
+	// Host is the path Serve returned.
+	Host string
+}

@@ -14,14 +14,18 @@ import (
 const errnoMax = 4095
 
 // seccompStop handles PTRACE_EVENT_SECCOMP: the thread is entering a
-// syscall the filter sends to the tracer.
+// syscall the filter sends to the tracer. The filter's SECCOMP_RET_DATA
+// names the syscall and whether its exit is needed, but the tracer reads the
+// registers anyway, and the number in them says the same, so it skips the
+// PTRACE_GETEVENTMSG that reading the data would cost on every stop.
 func (t *Tracer) seccompStop(th *thread) {
-	data, err := ptraceGetEventMsg(th.tid)
-	if err != nil {
+	if err := getRegs(th.tid, &t.regs); err != nil {
 		t.resume(th, 0)
 		return
 	}
-	if data == dataProbe {
+	nr := t.regs.syscallNo()
+	if nr == sysFstatfs && int32(t.regs.arg(0)) == probeFD {
+		// The shim's probe (dataProbe).
 		if t.startup {
 			th.probe = true
 			th.awaitExit = true
@@ -29,12 +33,12 @@ func (t *Tracer) seccompStop(th *thread) {
 		t.resume(th, 0)
 		return
 	}
-	idx := int(data>>1) - 1
-	if idx < 0 || idx >= len(tableByIndex) {
+	e := table[nr]
+	if e == nil {
 		t.resume(th, 0)
 		return
 	}
-	t.enter(th, tableByIndex[idx])
+	t.enter(th, e)
 }
 
 // syscallStop handles a syscall-enter or syscall-exit stop (SIGTRAP|0x80).
@@ -119,19 +123,12 @@ func (t *Tracer) countOther() {
 
 // enter handles the entry of a syscall of the table (seccomp stop, or
 // syscall-enter stop in stop-every-syscall mode). Precondition: t.regs holds
-// the thread's registers in stop-every-syscall mode; otherwise they are read
-// here.
+// the thread's registers.
 func (t *Tracer) enter(th *thread, e *entry) {
 	idx := tableIndex[e.nr]
 	c := &t.cnt.perCall[idx]
 	c.stops.Add(1)
 	defer func() { c.nanos.Add(int64(time.Since(t.stopStart))) }()
-	if !t.stopAll {
-		if err := getRegs(th.tid, &t.regs); err != nil {
-			t.resume(th, 0)
-			return
-		}
-	}
 	r := &t.regs
 	var (
 		call    pendingCall
@@ -142,7 +139,7 @@ func (t *Tracer) enter(th *thread, e *entry) {
 	call.index = idx
 	for i, a := range e.paths {
 		addr := r.arg(int(a.idx))
-		if addr == 0 || (len(t.m.redirects) == 0 && !(e.kind == kindStatfs && t.m.needPathForFSType())) {
+		if addr == 0 || (!t.needPaths && !(e.kind == kindStatfs && t.m.needPathForFSType())) {
 			continue
 		}
 		raw, ok, err := readString(th.tid, addr, t.buf)
@@ -158,12 +155,27 @@ func (t *Tracer) enter(th *thread, e *entry) {
 		if e.kind == kindStatfs {
 			call.statfsPath = guest
 		}
-		host, rule, ok := t.m.redirect(guest)
-		if !ok || len(host) >= pathMax {
-			continue
-		}
 		create := a.create || t.creates(th, e, r)
-		if !hostServes(host, create) {
+		var (
+			host string
+			rule = -1
+		)
+		if t.cfg.Files != nil && t.cfg.Files.Serves(guest) {
+			req := &FileRequest{PID: th.tid, TGID: t.tgidOf(th), Syscall: e.name, Guest: guest,
+				Create: create, Write: t.writes(e, r)}
+			host = t.cfg.Files.Serve(req)
+			req.Host = host
+			if req.WantExit {
+				call.files = append(call.files, req)
+			}
+		}
+		if host == "" {
+			host, rule, ok = t.m.redirect(guest)
+			if !ok || !hostServes(host, create) {
+				continue
+			}
+		}
+		if len(host) >= pathMax {
 			continue
 		}
 		if mustBeDir(raw) {
@@ -190,7 +202,7 @@ func (t *Tracer) enter(th *thread, e *entry) {
 			}
 		}
 	}
-	if call.nargs == 0 && !call.statfs {
+	if call.nargs == 0 && !call.statfs && len(call.files) == 0 {
 		c.passes.Add(1)
 		if t.stopAll {
 			th.passed = idx + 1
@@ -245,7 +257,7 @@ func (t *Tracer) enter(th *thread, e *entry) {
 	}
 	if call.nargs > 0 {
 		c.rewrites.Add(1)
-	} else if !call.statfs {
+	} else if !call.statfs && len(call.files) == 0 {
 		c.passes.Add(1)
 		t.resume(th, 0)
 		return
@@ -266,7 +278,7 @@ func (t *Tracer) exit(th *thread) {
 	c.stops.Add(1)
 	defer func() { c.nanos.Add(int64(time.Since(t.stopStart))) }()
 	r := &t.regs
-	if call.kind == pendInject || call.statfs || needRegsToRestore {
+	if call.kind == pendInject || call.statfs || len(call.files) > 0 || needRegsToRestore {
 		if err := getRegs(th.tid, r); err != nil {
 			t.resume(th, 0)
 			return
@@ -280,6 +292,9 @@ func (t *Tracer) exit(th *thread) {
 		if err := restoreArgs(th.tid, call, r); err != nil && err != unix.ESRCH {
 			t.log.Warn("restore registers", "pid", th.tid, "err", err)
 		}
+	}
+	for _, req := range call.files {
+		t.cfg.Files.Done(req, r.ret())
 	}
 	if call.statfs && r.ret() == 0 {
 		if t.rewriteStatfs(th, call) && call.nargs == 0 {
@@ -375,6 +390,15 @@ func (t *Tracer) injected(th *thread, call *pendingCall, ret int64) {
 		t.log.Warn("restore registers after mmap", "pid", th.tid, "err", err)
 	}
 	t.resume(th, 0)
+}
+
+// writes reports whether an open-family call opens for writing.
+func (t *Tracer) writes(e *entry, r *regs) bool {
+	if e.flags == noArg || e.flagsInHow {
+		return e.flagsInHow
+	}
+	flags := r.arg(int(e.flags))
+	return flags&unix.O_ACCMODE != unix.O_RDONLY || flags&unix.O_TRUNC != 0
 }
 
 // creates reports whether an open-family call has O_CREAT.

@@ -51,17 +51,19 @@ type traced struct {
 	data uint16
 }
 
-// filterSet returns the syscalls that m's rules need, with their data.
-func filterSet(m *matcher) []traced {
+// filterSet returns the syscalls that m's rules need, with their data;
+// paths says whether path arguments are looked at (redirects or a
+// FileServer).
+func filterSet(m *matcher, paths bool) []traced {
 	var out []traced
 	for _, e := range archEntries {
 		need := false
 		exit := false
 		switch e.kind {
 		case kindPath:
-			need = len(m.redirects) > 0
+			need = paths
 		case kindStatfs:
-			need = len(m.redirects) > 0 || m.hasFSTypes()
+			need = paths || m.hasFSTypes()
 			exit = m.hasFSTypes()
 		case kindFstatfs:
 			need = m.hasFSTypes()

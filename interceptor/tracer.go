@@ -60,6 +60,7 @@ type Tracer struct {
 	// Fields below belong to the tracer goroutine.
 	threads     map[int]*thread
 	stopAll     bool // ModePtrace in effect: every syscall stops
+	needPaths   bool // redirect rules or a FileServer: read path arguments
 	startup     bool // until the command's exec (or the shim's exit)
 	oldOrder    bool // seccomp stop comes before syscall-enter stop
 	statusR     int  // read end of the shim's status pipe, or -1
@@ -68,6 +69,7 @@ type Tracer struct {
 	stopStart   time.Time
 	rootExited  bool
 	startupDone bool
+	obs         ProcessObserver
 	// closeAfterStart are the child's ends of stdio pipes.
 	closeAfterStart []*os.File
 }
@@ -115,10 +117,12 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 		startup: true,
 		statusR: -1,
 	}
+	t.needPaths = len(t.m.redirects) > 0 || cfg.Files != nil
+	t.obs, _ = cfg.Files.(ProcessObserver)
 	var prog []byte
 	modeByte := byte(shimModePtrace)
 	if cfg.Mode != ModePtrace {
-		p, err := buildFilter(filterSet(t.m))
+		p, err := buildFilter(filterSet(t.m, t.needPaths))
 		if err != nil {
 			return nil, fmt.Errorf("build seccomp filter: %w", err)
 		}
@@ -256,6 +260,8 @@ func (t *Tracer) stdio() ([]*os.File, error) {
 func (t *Tracer) run(path string, env []string, files []*os.File, modeByte byte, prog []byte) {
 	runtime.LockOSThread()
 	defer close(t.done)
+	quietSIGCHLD()
+	defer restoreSIGCHLD()
 	defer func() {
 		if r := recover(); r != nil {
 			// Never leave tracees stopped with nobody to resume them.
@@ -442,6 +448,11 @@ func (t *Tracer) threadGone(tid int, ws unix.WaitStatus) {
 	if th := t.threads[tid]; th != nil {
 		th.detachSpace()
 		delete(t.threads, tid)
+		// A thread group leader is reported last, when its whole group is
+		// gone (delay_group_leader in kernel/exit.c).
+		if t.obs != nil && (th.tgid == tid || th.tgid == 0) {
+			t.obs.Exited(tid)
+		}
 	}
 	t.aliveMu.Lock()
 	delete(t.alive, tid)
@@ -541,6 +552,9 @@ func (t *Tracer) cloneEvent(parent *thread, event int) {
 		}
 	} else {
 		t.addThread(child, tgid, space)
+	}
+	if t.obs != nil && flags&unix.CLONE_THREAD == 0 {
+		t.obs.Forked(t.tgidOf(parent), child)
 	}
 	t.resume(parent, 0)
 }

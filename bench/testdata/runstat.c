@@ -1,6 +1,7 @@
 /*
  * runstat STATFILE CMD [ARG...]: runs CMD as a child, waits for it with
- * wait4 and writes "wall_ns maxrss_kib exit_code signal" to STATFILE; exits
+ * wait4 and writes "wall_ns maxrss_kib exit_code signal cpu_ns" to STATFILE
+ * (cpu_ns: user+system time of CMD and of the descendants it reaped); exits
  * with CMD's exit status (128+N when killed by signal N).
  *
  * Why a C launcher: Go's os/exec starts children with CLONE_VM|CLONE_VFORK,
@@ -55,8 +56,10 @@ int main(int argc, char **argv)
 		code = WEXITSTATUS(status);
 	else if (WIFSIGNALED(status))
 		sig = WTERMSIG(status);
+	long long cpu = ((long long)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL +
+			((long long)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
 	FILE *f = fopen(argv[1], "w");
-	if (!f || fprintf(f, "%lld %ld %d %d\n", ns, ru.ru_maxrss, code, sig) < 0 || fclose(f) != 0) {
+	if (!f || fprintf(f, "%lld %ld %d %d %lld\n", ns, ru.ru_maxrss, code, sig, cpu) < 0 || fclose(f) != 0) {
 		fprintf(stderr, "runstat: write %s: %s\n", argv[1], strerror(errno));
 		return 125;
 	}

@@ -317,7 +317,7 @@ func TestStatsTable(t *testing.T) {
 			{Name: "statfs", Stops: 2, Rewrites: 1, Passes: 1, Time: 40 * time.Microsecond},
 			{Name: "read"},
 			{Name: "openat", Stops: 12, Rewrites: 3, Passes: 9, Time: 1234567 * time.Nanosecond},
-			{Name: "newfstatat", Stops: 2, Passes: 2, Time: 3 * time.Microsecond},
+			{Name: "newfstatat", Stops: 2, Passes: 2, Time: 3400 * time.Nanosecond},
 		},
 		Rules: []interceptor.RuleStats{
 			{Rule: "redirect /proc/sys/kernel=/tmp/fake/kernel", Hits: 3},

@@ -48,12 +48,13 @@ func sortedSyscalls(in []interceptor.SyscallStats) []interceptor.SyscallStats {
 	return out
 }
 
-// roundDuration keeps tracer times readable: 1.234ms, not 1.234567ms.
+// roundDuration keeps tracer times readable: 1.235ms and 609µs, not
+// 1.234567ms and 608.697µs.
 func roundDuration(d time.Duration) time.Duration {
 	switch {
 	case d >= time.Second:
 		return d.Round(time.Millisecond)
-	case d >= time.Millisecond:
+	case d >= time.Microsecond:
 		return d.Round(time.Microsecond)
 	}
 	return d
