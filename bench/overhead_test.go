@@ -251,6 +251,9 @@ type workloadResult struct {
 	w      workload
 	rows   []*variantResult
 	rounds int
+	// load averages (1 min) before and after the timed rounds: on a busy
+	// machine the numbers are noisy.
+	loadBefore, loadAfter string
 }
 
 func benchWorkload(b *testing.B, w workload) {
@@ -303,6 +306,7 @@ func benchWorkload(b *testing.B, w workload) {
 	}
 	// Timed rounds, round-robin, starting one variant later each round so
 	// that no variant always runs first.
+	loadBefore := loadAvg()
 	for round := 0; round < rounds; round++ {
 		for i := range run {
 			r := run[(i+round)%len(run)]
@@ -321,7 +325,7 @@ func benchWorkload(b *testing.B, w workload) {
 		}
 	}
 
-	res := &workloadResult{w: w, rows: order, rounds: rounds}
+	res := &workloadResult{w: w, rows: order, rounds: rounds, loadBefore: loadBefore, loadAfter: loadAvg()}
 	printTable(os.Stdout, e, res)
 	resultsMu.Lock()
 	results = append(results, res)
@@ -662,6 +666,7 @@ var header = []string{"variant", "median s", "min–max s", "loop s", "cpu s", "
 
 func printTable(out *os.File, e *env, w *workloadResult) {
 	fmt.Fprintf(out, "\n%s — median of %d runs per variant (round-robin), HOST=%s\n", w.w.title, w.rounds, e.host)
+	fmt.Fprintf(out, "load average (1 min) before %s, after %s%s\n", w.loadBefore, w.loadAfter, busy(w))
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range w.rows {
@@ -681,7 +686,8 @@ func markdown(e *env, all []*workloadResult) string {
 	var s strings.Builder
 	fmt.Fprintf(&s, "Measured %s on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), machine(e))
 	for _, w := range all {
-		fmt.Fprintf(&s, "### %s\n\nMedian wall time of %d runs per variant, run round-robin.\n\n", w.w.title, w.rounds)
+		fmt.Fprintf(&s, "### %s\n\nMedian wall time of %d runs per variant, run round-robin. Load average (1 min) before %s, after %s%s.\n\n",
+			w.w.title, w.rounds, w.loadBefore, w.loadAfter, busy(w))
 		fmt.Fprintf(&s, "| %s |\n|%s\n", strings.Join(header, " | "), strings.Repeat(" --- |", len(header)))
 		for _, r := range w.rows {
 			c := w.cells(r)
@@ -757,6 +763,25 @@ func utsString(b []int8) string {
 		s = append(s, byte(c))
 	}
 	return string(s)
+}
+
+// loadAvg is the 1-minute load average, as /proc/loadavg spells it.
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(data)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}
+
+// busy warns when the machine had more runnable work than cores.
+func busy(w *workloadResult) string {
+	for _, l := range []string{w.loadBefore, w.loadAfter} {
+		if x, err := strconv.ParseFloat(l, 64); err == nil && x > float64(runtime.NumCPU()) {
+			return " (busy machine: numbers are noisy)"
+		}
+	}
+	return ""
 }
 
 func medianDur(d []time.Duration) time.Duration {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/nodeboot/nodeboot/interceptor"
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
@@ -215,7 +216,14 @@ func (f *flagpole) run(ctx context.Context, argv []string, logger *slog.Logger, 
 	// Subscribe before the fork: a signal that arrives while Start runs is
 	// queued and forwarded once there is a process to send it to.
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, forwarded...)
+	for _, s := range forwarded {
+		// A signal nodeboot inherited as ignored (a background job of a
+		// non-interactive shell ignores SIGINT) stays ignored, so that
+		// CMD inherits the same disposition as without nodeboot.
+		if !signal.Ignored(s) {
+			signal.Notify(sigs, s)
+		}
+	}
 	defer signal.Stop(sigs)
 
 	logger.Debug("starting", "cmd", argv, "mode", cfg.Mode, "redirects", len(cfg.Rules.Redirects), "fstypes", len(cfg.Rules.FSTypes))
@@ -265,12 +273,32 @@ func forwardSignals(t tracer, sigs <-chan os.Signal, done <-chan struct{}, logge
 				continue
 			default:
 			}
+			if terminalDelivered(sig) {
+				// Ctrl-C or Ctrl-\ on the terminal: the kernel sent the
+				// signal to the whole foreground process group, CMD
+				// included. Sending it again would make a second
+				// SIGINT, which many programs (k3s too) take as "exit now".
+				logger.Debug("signal from the terminal reached the command directly", "signal", sig.String())
+				continue
+			}
 			logger.Debug("forwarding signal", "signal", sig.String(), "pid", t.PID())
 			if err := t.Signal(sig); err != nil {
 				logger.Warn("forward signal", "signal", sig.String(), "pid", t.PID(), "err", err)
 			}
 		}
 	}
+}
+
+// terminalDelivered reports whether sig is one a terminal sends to its
+// foreground process group (SIGINT, SIGQUIT) while nodeboot, and so CMD,
+// are that group. os/signal does not say who sent a signal; a SIGINT sent
+// with kill(1) to a foreground nodeboot is therefore not forwarded either.
+var terminalDelivered = func(sig syscall.Signal) bool {
+	if sig != syscall.SIGINT && sig != syscall.SIGQUIT {
+		return false
+	}
+	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	return err == nil && pgrp == unix.Getpgrp()
 }
 
 // writeStats prints the --stats table on w: per syscall, per rule, then the

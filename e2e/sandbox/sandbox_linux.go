@@ -1,0 +1,389 @@
+package sandbox
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// EnvSpec carries the JSON Spec from Command to the helper.
+const EnvSpec = "NODEBOOT_E2E_SANDBOX_SPEC"
+
+// Spec says what the sandbox takes away. The zero Spec takes nothing away;
+// GVisor takes away everything gVisor lacks.
+type Spec struct {
+	// ProcSys replaces /proc/sys with gVisor's subset (read-only).
+	ProcSys bool `json:"procSys"`
+	// Cgroups unmounts every cgroup filesystem; /sys/fs/cgroup is empty.
+	Cgroups bool `json:"cgroups"`
+	// Dev replaces /dev with a minimal one without /dev/kmsg.
+	Dev bool `json:"dev"`
+	// ProcFiles hides /proc/diskstats, /proc/partitions and /proc/swaps.
+	ProcFiles bool `json:"procFiles"`
+}
+
+// GVisor is the full sandbox.
+var GVisor = Spec{ProcSys: true, Cgroups: true, Dev: true, ProcFiles: true}
+
+// Options of Command.
+type Options struct {
+	// NetNS is the network namespace to join, a path such as
+	// /run/netns/NAME; "" keeps the caller's.
+	NetNS string
+	// Helper is the binary that calls Main; "" means the running
+	// executable.
+	Helper string
+	Spec   Spec
+}
+
+// Command returns the command that runs argv in the sandbox. The caller
+// sets Stdout, Stderr, Env (EnvSpec is added) and SysProcAttr as usual.
+func Command(opts Options, argv ...string) (*exec.Cmd, error) {
+	if len(argv) == 0 {
+		return nil, errors.New("sandbox: empty command")
+	}
+	helper := opts.Helper
+	if helper == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: find helper: %w", err)
+		}
+		helper = exe
+	}
+	spec, err := json.Marshal(opts.Spec)
+	if err != nil {
+		return nil, err
+	}
+	var chain []string
+	if opts.NetNS != "" {
+		chain = append(chain, "nsenter", "--net="+opts.NetNS, "--")
+	}
+	chain = append(chain, "unshare", "--mount", "--propagation", "private", "--", helper)
+	chain = append(chain, argv...)
+	path, err := exec.LookPath(chain[0])
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	cmd := &exec.Cmd{Path: path, Args: chain}
+	cmd.Env = append(os.Environ(), EnvSpec+"="+string(spec))
+	return cmd, nil
+}
+
+// Main sets up the sandbox and execs os.Args[1:] when EnvSpec is set, and
+// returns at once otherwise. Call it first thing in main or TestMain. On
+// failure it prints the error and exits 125.
+func Main() {
+	raw, ok := os.LookupEnv(EnvSpec)
+	if !ok {
+		return
+	}
+	if err := run(raw, os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "sandbox: %v\n", err)
+		os.Exit(125)
+	}
+}
+
+func run(raw string, argv []string) error {
+	var spec Spec
+	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
+		return fmt.Errorf("parse %s: %w", EnvSpec, err)
+	}
+	if len(argv) == 0 {
+		return errors.New("no command")
+	}
+	if err := Setup(spec); err != nil {
+		return err
+	}
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return err
+	}
+	env := make([]string, 0, len(os.Environ()))
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, EnvSpec+"=") {
+			env = append(env, e)
+		}
+	}
+	return fmt.Errorf("exec %s: %w", path, unix.Exec(path, argv, env))
+}
+
+// Setup changes the mounts of the calling process as spec says.
+//
+// Precondition: the process is alone in a mount namespace whose mounts are
+// all private (unshare --mount --propagation private). Setup checks that
+// it is not in PID 1's mount namespace and refuses otherwise.
+func Setup(spec Spec) error {
+	self, err1 := os.Readlink("/proc/self/ns/mnt")
+	init, err2 := os.Readlink("/proc/1/ns/mnt")
+	if err1 != nil || err2 != nil || self == init {
+		return fmt.Errorf("refusing to change mounts: not in a private mount namespace (self %s, pid 1 %s)", self, init)
+	}
+	// Belt and braces: nothing below may propagate anywhere.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make / rprivate: %w", err)
+	}
+	if spec.ProcSys {
+		if err := maskProcSys(); err != nil {
+			return err
+		}
+	}
+	if spec.Cgroups {
+		if err := removeCgroups(); err != nil {
+			return err
+		}
+	}
+	if spec.Dev {
+		if err := minimalDev(); err != nil {
+			return err
+		}
+	}
+	if spec.ProcFiles {
+		for _, p := range []string{"/proc/diskstats", "/proc/partitions", "/proc/swaps"} {
+			if err := unix.Mount("/dev/null", p, "", unix.MS_BIND, ""); err != nil {
+				return fmt.Errorf("hide %s: %w", p, err)
+			}
+		}
+	}
+	return nil
+}
+
+// gvisorProcSys lists the /proc/sys entries gVisor provides (pkg/sentry/fsimpl/proc
+// tasks_sys.go and sys_net.go); entries the host lacks are left out.
+var gvisorProcSys = []string{
+	"kernel/hostname",
+	"kernel/domainname",
+	"kernel/pid_max",
+	"kernel/cap_last_cap",
+	"kernel/keys/maxkeys",
+	"kernel/osrelease",
+	"kernel/ostype",
+	"kernel/shmall",
+	"kernel/shmmax",
+	"kernel/shmmni",
+	"kernel/msgmax",
+	"kernel/msgmnb",
+	"kernel/msgmni",
+	"kernel/sem",
+	"kernel/core_pattern",
+	"kernel/yama/ptrace_scope",
+	"vm/max_map_count",
+	"vm/mmap_min_addr",
+	"fs/nr_open",
+	"fs/pipe-max-size",
+	"net/core/default_qdisc",
+	"net/core/message_burst",
+	"net/core/message_cost",
+	"net/core/optmem_max",
+	"net/core/rmem_default",
+	"net/core/rmem_max",
+	"net/core/somaxconn",
+	"net/core/wmem_default",
+	"net/core/wmem_max",
+	"net/ipv4/ip_forward",
+	"net/ipv4/ip_local_port_range",
+	"net/ipv4/ip_local_reserved_ports",
+	"net/ipv4/ipfrag_time",
+	"net/ipv4/ip_nonlocal_bind",
+	"net/ipv4/ip_no_pmtu_disc",
+	"net/ipv4/tcp_allowed_congestion_control",
+	"net/ipv4/tcp_available_congestion_control",
+	"net/ipv4/tcp_base_mss",
+	"net/ipv4/tcp_congestion_control",
+	"net/ipv4/tcp_dsack",
+	"net/ipv4/tcp_early_retrans",
+	"net/ipv4/tcp_fack",
+	"net/ipv4/tcp_fin_timeout",
+	"net/ipv4/tcp_keepalive_intvl",
+	"net/ipv4/tcp_keepalive_probes",
+	"net/ipv4/tcp_keepalive_time",
+	"net/ipv4/tcp_mtu_probing",
+	"net/ipv4/tcp_no_metrics_save",
+	"net/ipv4/tcp_probe_interval",
+	"net/ipv4/tcp_probe_threshold",
+	"net/ipv4/tcp_recovery",
+	"net/ipv4/tcp_rmem",
+	"net/ipv4/tcp_sack",
+	"net/ipv4/tcp_syn_retries",
+	"net/ipv4/tcp_timestamps",
+	"net/ipv4/tcp_wmem",
+	"net/ipv6/conf/all/disable_ipv6",
+	"net/ipv6/conf/default/disable_ipv6",
+}
+
+// maskProcSys mounts gVisor's /proc/sys subset over /proc/sys.
+func maskProcSys() error {
+	vals := map[string][]byte{}
+	for _, p := range gvisorProcSys {
+		b, err := os.ReadFile("/proc/sys/" + p)
+		if err == nil {
+			vals[p] = b
+		}
+	}
+	// gVisor pins overcommit_memory to 0 and makes it read-only.
+	vals["vm/overcommit_memory"] = []byte("0\n")
+	if err := unix.Mount("tmpfs", "/proc/sys", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0555"); err != nil {
+		return fmt.Errorf("mount tmpfs on /proc/sys: %w", err)
+	}
+	keys := make([]string, 0, len(vals))
+	for k := range vals {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		name := filepath.Join("/proc/sys", k)
+		if err := os.MkdirAll(filepath.Dir(name), 0o555); err != nil {
+			return err
+		}
+		mode := os.FileMode(0o644)
+		if k == "vm/overcommit_memory" {
+			mode = 0o444
+		}
+		if err := os.WriteFile(name, vals[k], mode); err != nil {
+			return err
+		}
+		if err := os.Chmod(name, mode); err != nil {
+			return err
+		}
+	}
+	if err := unix.Mount("", "/proc/sys", "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("remount /proc/sys read-only: %w", err)
+	}
+	return nil
+}
+
+// mountPoints returns the mount points at or below dir, deepest first.
+func mountPoints(dir string) ([]string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []string
+	s := bufio.NewScanner(f)
+	s.Buffer(make([]byte, 64<<10), 1<<20)
+	for s.Scan() {
+		fields := strings.Fields(s.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescape(fields[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	// Deepest first; later mounts over the same point come later in the file.
+	sort.SliceStable(out, func(i, j int) bool { return strings.Count(out[i], "/") > strings.Count(out[j], "/") })
+	for i, j := 0, len(out)-1; i < j && false; i, j = i+1, j-1 {
+	}
+	return out, s.Err()
+}
+
+// unescape undoes mountinfo's octal escapes (\040 for space, ...).
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v int
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// removeCgroups unmounts everything at and below /sys/fs/cgroup.
+func removeCgroups() error {
+	const dir = "/sys/fs/cgroup"
+	for try := 0; try < 8; try++ {
+		mps, err := mountPoints(dir)
+		if err != nil {
+			return err
+		}
+		if len(mps) == 0 {
+			break
+		}
+		for _, mp := range mps {
+			if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+				return fmt.Errorf("unmount %s: %w", mp, err)
+			}
+		}
+	}
+	if mps, _ := mountPoints(dir); len(mps) > 0 {
+		return fmt.Errorf("mounts left under %s: %v", dir, mps)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if len(ents) > 0 {
+		if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0555"); err != nil {
+			return fmt.Errorf("mount empty tmpfs on %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// minimalDev replaces /dev with a tmpfs holding the nodes gVisor has.
+func minimalDev() error {
+	const tmp = "/dev" // built in place: the old /dev is reached through /proc/self/root? no: bind first
+	// Keep a handle on the old /dev: bind it somewhere under the new tmpfs
+	// before covering it, then bind the nodes from there and drop it.
+	old, err := os.MkdirTemp("", "sandbox-olddev-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(old)
+	if err := unix.Mount("/dev", old, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind old /dev: %w", err)
+	}
+	defer unix.Unmount(old, unix.MNT_DETACH)
+	if err := unix.Mount("tmpfs", tmp, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755"); err != nil {
+		return fmt.Errorf("mount tmpfs on /dev: %w", err)
+	}
+	for _, n := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
+		dst := filepath.Join("/dev", n)
+		if err := os.WriteFile(dst, nil, 0o666); err != nil {
+			return err
+		}
+		if err := unix.Mount(filepath.Join(old, n), dst, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind /dev/%s: %w", n, err)
+		}
+	}
+	for _, d := range []string{"pts", "shm"} {
+		dst := filepath.Join("/dev", d)
+		if err := os.Mkdir(dst, 0o755); err != nil {
+			return err
+		}
+		if err := unix.Mount(filepath.Join(old, d), dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("bind /dev/%s: %w", d, err)
+		}
+	}
+	links := map[string]string{
+		"ptmx": "pts/ptmx", "fd": "/proc/self/fd",
+		"stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2",
+	}
+	for name, target := range links {
+		if err := os.Symlink(target, filepath.Join("/dev", name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var _ = syscall.Getpid
