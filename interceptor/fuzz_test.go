@@ -76,6 +76,7 @@ func FuzzRedirectMatch(f *testing.F) {
 		{"/same", "/first", "/same", "/second", "/same/f"},
 		{"", "", "", "", ""},
 		{"..", "..", "a", "b", "../.."},
+		{"/x", "/", "/a", "/b", "/x"},
 	} {
 		f.Add(s.g1, s.h1, s.g2, s.h2, s.p)
 	}
@@ -113,6 +114,18 @@ func FuzzRedirectMatch(f *testing.F) {
 			}
 			if CleanPath(host) != host {
 				t.Fatalf("rules %v: redirect(%q) = %q: not clean", rs, q, host)
+			}
+		}
+
+		// unredirect undoes redirect, for each rule on its own.
+		for _, r := range rs {
+			one := newMatcher(Rules{Redirects: []Redirect{r}})
+			h, _, ok := one.redirect(q)
+			if !ok {
+				continue
+			}
+			if back := one.unredirect(h); back != q {
+				t.Fatalf("rule %v: redirect(%q) = %q, unredirect of that = %q, want %q", r, q, h, back, q)
 			}
 		}
 

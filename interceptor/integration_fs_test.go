@@ -45,15 +45,23 @@ func TestIntegrationStatfs(t *testing.T) {
 				{[]string{"fstatfs", "{H}/only-host"}, "fake"},
 				{[]string{"fstatfs", "{G}/only-guest"}, "real"},
 			}},
+		// A path rule names the path the program uses (the guest view) or
+		// the path after redirection (see rewriteStatfs in handle.go; the
+		// FSTypeRule comment in rules.go says only "after redirection").
 		{name: "path-rule-on-guest",
 			rules: func(tr *fakeTree, fake, _ int64) Rules {
 				return Rules{Redirects: []Redirect{{tr.G, tr.H}}, FSTypes: []FSTypeRule{{Path: tr.G, To: fake}}}
 			},
 			calls: []call{
 				{[]string{"statfs", "{G}/only-guest"}, "fake"}, // the real path is below G
-				{[]string{"statfs", "{G}/both"}, "real"},       // served from H/both: not below G
+				{[]string{"statfs", "{G}/both"}, "fake"},       // served from H/both, named below G
 				{[]string{"fstatfs", "{G}/only-guest"}, "fake"},
-				{[]string{"fstatfs", "{G}/both"}, "real"},
+				{[]string{"fstatfs", "{G}/both"}, "fake"},
+				{[]string{"statfs", "{T}/other"}, "real"},
+				// The same file, named by its host path: statfs and
+				// fstatfs must agree.
+				{[]string{"statfs", "{H}/both"}, "real"},
+				{[]string{"fstatfs", "{H}/both"}, "real"},
 			}},
 		{name: "type-rule",
 			rules: func(tr *fakeTree, fake, _ int64) Rules {

@@ -40,7 +40,7 @@ type sysCase struct {
 }
 
 // hostListing is what a directory listing of H shows.
-const hostListing = "both,dir-both,dir-host,edir-both,emptydir,lnk,only-host,perm,ro-host,sub"
+const hostListing = "both,dir-both,dir-host,edir-both,emptydir,hlink,lnk,only-host,perm,ro-host,sub"
 
 func wantOK(kv ...string) map[string]string {
 	m := map[string]string{"errno": "0"}
@@ -108,17 +108,19 @@ func syscallCases(ngroupsMax string) []sysCase {
 		{name: "open/write-goes-to-host", args: []string{"open", "{G}/both", "wt", "XY"},
 			want:  wantOK("fdpath", "{H}/both", "wrote", "2"),
 			check: func(c fsCheck) { c.file("{H}/both", "XY"); c.file("{G}/both", "guest-both") }},
-		{name: "open/excl-on-host-file-EEXIST", args: []string{"open", "{G}/both", "wcx"}, want: wantErrno("EEXIST"),
-			check: func(c fsCheck) { c.file("{H}/both", "host-both") }},
+		{name: "open/excl-on-host-file-EEXIST", args: []string{"open", "{G}/only-host", "wcx"}, want: wantErrno("EEXIST"),
+			check: func(c fsCheck) { c.file("{H}/only-host", "host-only"); c.missing("{G}/only-host") }},
 		{name: "open/directory", args: []string{"open", "{G}/dir-both", "d"},
 			want: wantOK("entries", "h-entry", "fdpath", "{H}/dir-both")},
 		{name: "open/guest-itself", args: []string{"open", "{G}", "d"},
 			want: wantOK("entries", hostListing, "fdpath", "{H}")},
-		{name: "open/trailing-slash-on-file-ENOTDIR", args: []string{"open", "{G}/both/", "r"}, want: wantErrno("ENOTDIR")},
+		// H/only-host/ is a file with a slash: ENOTDIR (G/only-host/ would
+		// be ENOENT; dropping the slash would open the file).
+		{name: "open/trailing-slash-on-file-ENOTDIR", args: []string{"open", "{G}/only-host/", "r"}, want: wantErrno("ENOTDIR")},
 		{name: "open/trailing-slash-on-dir", args: []string{"open", "{G}/dir-both/", "d"},
 			want: wantOK("entries", "h-entry", "fdpath", "{H}/dir-both")},
 		{name: "open/O_PATH", args: []string{"open", "{G}/both", "p"}, want: wantOK("fdpath", "{H}/both")},
-		{name: "open/O_NOFOLLOW-on-host-symlink-ELOOP", args: []string{"open", "{G}/lnk", "n"}, want: wantErrno("ELOOP")},
+		{name: "open/O_NOFOLLOW-on-host-symlink-ELOOP", args: []string{"open", "{G}/hlink", "n"}, want: wantErrno("ELOOP")},
 		{name: "open/proc-sys-redirected", args: []string{"open", "/proc/sys/kernel/ostype", "r"},
 			want: wantOK("data", escapeData(procsysOstype), "fdpath", "{PS}/kernel/ostype")},
 		{name: "open/proc-sys-host-only", args: []string{"open", "/proc/sys/kernel/fake_only_host", "r"},
@@ -208,13 +210,15 @@ func syscallCases(ngroupsMax string) []sysCase {
 
 		{name: "readlink/host-symlink", args: []string{"readlink", "{G}/lnk"}, want: wantOK("link", "host-target")},
 		{name: "readlink/guest-only-symlink", args: []string{"readlink", "{G}/glink"}, want: wantOK("link", "guest-only-target")},
-		{name: "readlink/host-file-EINVAL", args: []string{"readlink", "{G}/both"}, want: wantErrno("EINVAL")},
+		{name: "readlink/host-file-EINVAL", args: []string{"readlink", "{G}/only-host"}, want: wantErrno("EINVAL")},
+		{name: "readlink/host-only-symlink", args: []string{"readlink", "{G}/hlink"}, want: wantOK("link", "host-only-target")},
 		{name: "readlinkat/dirfd-relative", args: []string{"readlinkat", "{T}", "guest/lnk"}, want: wantOK("link", "host-target")},
 		{name: "readlinkat/neither-ENOENT", args: []string{"readlinkat", "cwd", "{G}/nothing"}, want: wantErrno("ENOENT")},
 
 		{name: "mkdir/creates-below-host", args: []string{"mkdir", "{G}/newdir"}, want: wantOK("ret", "0"),
 			check: func(c fsCheck) { c.dir("{H}/newdir"); c.missing("{G}/newdir") }},
-		{name: "mkdir/host-exists-EEXIST", args: []string{"mkdir", "{G}/dir-both"}, want: wantErrno("EEXIST")},
+		{name: "mkdir/host-exists-EEXIST", args: []string{"mkdir", "{G}/dir-host"}, want: wantErrno("EEXIST"),
+			check: func(c fsCheck) { c.missing("{G}/dir-host") }},
 		{name: "mkdir/no-parent-ENOENT", args: []string{"mkdir", "{G}/nothing/child"}, want: wantErrno("ENOENT"),
 			check: func(c fsCheck) { c.missing("{H}/nothing"); c.missing("{G}/nothing") }},
 		{name: "mkdirat/dirfd-relative", args: []string{"mkdirat", "{T}", "guest/newdir"}, want: wantOK("ret", "0"),
@@ -425,7 +429,7 @@ func TestIntegrationSyscalls(t *testing.T) {
 func runSysCase(t *testing.T, sysc string, mode Mode, c sysCase) string {
 	t.Helper()
 	if c.root {
-		requireRoot(t, "chown, or switching to another uid")
+		requireRoot(t, "this case uses chown, setuid or mount")
 	}
 	tr := newFakeTree(t)
 	if c.setup != nil {

@@ -533,3 +533,53 @@ func TestExitCode(t *testing.T) {
 		}
 	}
 }
+
+func TestMatcherUnredirect(t *testing.T) {
+	tests := []struct {
+		name  string
+		rules []Redirect
+		p     string
+		want  string
+	}{
+		{"below host", []Redirect{{"/proc/sys", "/h/sys"}}, "/h/sys/net/x", "/proc/sys/net/x"},
+		{"host itself", []Redirect{{"/proc/sys", "/h/sys"}}, "/h/sys", "/proc/sys"},
+		{"sibling of host", []Redirect{{"/proc/sys", "/h/sys"}}, "/h/sysfoo", "/h/sysfoo"},
+		{"outside", []Redirect{{"/proc/sys", "/h/sys"}}, "/etc/passwd", "/etc/passwd"},
+		{"empty", []Redirect{{"/proc/sys", "/h/sys"}}, "", ""},
+		{"longest host", []Redirect{{"/proc/sys", "/h/sys"}, {"/proc/sys/kernel", "/h/sys/kernel-fake"}},
+			"/h/sys/kernel-fake/ostype", "/proc/sys/kernel/ostype"},
+		{"shorter host", []Redirect{{"/proc/sys", "/h/sys"}, {"/proc/sys/kernel", "/h/sys/kernel-fake"}},
+			"/h/sys/kernel/ostype", "/proc/sys/kernel/ostype"},
+		{"guest is root", []Redirect{{"/", "/root"}}, "/root/etc", "/etc"},
+		{"guest is root, host itself", []Redirect{{"/", "/root"}}, "/root", "/"},
+		{"host is root", []Redirect{{"/x", "/"}}, "/y/z", "/x/y/z"},
+		{"host is root, root itself", []Redirect{{"/x", "/"}}, "/", "/x"},
+		{"identity", []Redirect{{"/", "/"}}, "/a", "/a"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMatcher(Rules{Redirects: tt.rules})
+			if got := m.unredirect(tt.p); got != tt.want {
+				t.Errorf("rules %v: unredirect(%q) = %q, want %q", tt.rules, tt.p, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMatcherRuleKinds(t *testing.T) {
+	m := newMatcher(Rules{
+		Redirects: []Redirect{{"/a", "/b"}},
+		FSTypes:   []FSTypeRule{{Path: "/p", To: 1}, {From: 2, To: 3}},
+	})
+	if !m.hasFSTypes() || !m.needPathForFSType() {
+		t.Errorf("hasFSTypes() = %v, needPathForFSType() = %v; want true, true", m.hasFSTypes(), m.needPathForFSType())
+	}
+	for i, want := range []bool{false, false, true} { // redirect, path rule, type rule
+		if got := m.isTypeRule(i); got != want {
+			t.Errorf("isTypeRule(%d) = %v, want %v", i, got, want)
+		}
+	}
+	if m := newMatcher(Rules{Redirects: []Redirect{{"/a", "/b"}}}); m.hasFSTypes() || m.needPathForFSType() {
+		t.Error("a matcher without fstype rules says it has some")
+	}
+}

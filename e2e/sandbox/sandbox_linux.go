@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,6 +28,10 @@ type Spec struct {
 	Dev bool `json:"dev"`
 	// ProcFiles hides /proc/diskstats, /proc/partitions and /proc/swaps.
 	ProcFiles bool `json:"procFiles"`
+
+	// CallerNS is the caller's mount namespace (set by Command): Setup
+	// refuses to run in it.
+	CallerNS string `json:"callerNS,omitempty"`
 }
 
 // GVisor is the full sandbox.
@@ -59,6 +62,7 @@ func Command(opts Options, argv ...string) (*exec.Cmd, error) {
 		}
 		helper = exe
 	}
+	opts.Spec.CallerNS, _ = os.Readlink("/proc/self/ns/mnt")
 	spec, err := json.Marshal(opts.Spec)
 	if err != nil {
 		return nil, err
@@ -119,13 +123,16 @@ func run(raw string, argv []string) error {
 // Setup changes the mounts of the calling process as spec says.
 //
 // Precondition: the process is alone in a mount namespace whose mounts are
-// all private (unshare --mount --propagation private). Setup checks that
-// it is not in PID 1's mount namespace and refuses otherwise.
+// all private (unshare --mount --propagation private). Setup refuses to run
+// in the mount namespace of the caller of Command, or of PID 1.
 func Setup(spec Spec) error {
-	self, err1 := os.Readlink("/proc/self/ns/mnt")
-	init, err2 := os.Readlink("/proc/1/ns/mnt")
-	if err1 != nil || err2 != nil || self == init {
-		return fmt.Errorf("refusing to change mounts: not in a private mount namespace (self %s, pid 1 %s)", self, init)
+	self, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		return fmt.Errorf("refusing to change mounts: %w", err)
+	}
+	init, _ := os.Readlink("/proc/1/ns/mnt") // unreadable in some containers
+	if spec.CallerNS == "" || self == spec.CallerNS || self == init {
+		return fmt.Errorf("refusing to change mounts: not in a private mount namespace (self %s, caller %q, pid 1 %q)", self, spec.CallerNS, init)
 	}
 	// Belt and braces: nothing below may propagate anywhere.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
@@ -282,8 +289,6 @@ func mountPoints(dir string) ([]string, error) {
 	}
 	// Deepest first; later mounts over the same point come later in the file.
 	sort.SliceStable(out, func(i, j int) bool { return strings.Count(out[i], "/") > strings.Count(out[j], "/") })
-	for i, j := 0, len(out)-1; i < j && false; i, j = i+1, j-1 {
-	}
 	return out, s.Err()
 }
 
@@ -341,9 +346,8 @@ func removeCgroups() error {
 
 // minimalDev replaces /dev with a tmpfs holding the nodes gVisor has.
 func minimalDev() error {
-	const tmp = "/dev" // built in place: the old /dev is reached through /proc/self/root? no: bind first
-	// Keep a handle on the old /dev: bind it somewhere under the new tmpfs
-	// before covering it, then bind the nodes from there and drop it.
+	// Keep a handle on the old /dev (a bind mount elsewhere) before covering
+	// it, bind the nodes from there, then drop it.
 	old, err := os.MkdirTemp("", "sandbox-olddev-")
 	if err != nil {
 		return err
@@ -353,7 +357,7 @@ func minimalDev() error {
 		return fmt.Errorf("bind old /dev: %w", err)
 	}
 	defer unix.Unmount(old, unix.MNT_DETACH)
-	if err := unix.Mount("tmpfs", tmp, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755"); err != nil {
+	if err := unix.Mount("tmpfs", "/dev", "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755"); err != nil {
 		return fmt.Errorf("mount tmpfs on /dev: %w", err)
 	}
 	for _, n := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
@@ -385,5 +389,3 @@ func minimalDev() error {
 	}
 	return nil
 }
-
-var _ = syscall.Getpid

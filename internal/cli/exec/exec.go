@@ -51,6 +51,9 @@ type flagpole struct {
 	Stats         bool
 	LogIntercepts bool
 	KeepEnv       bool
+	// Profile and Root select the profile mode (launch.go).
+	Profile string
+	Root    string
 }
 
 const description = `Runs CMD with ARGS under the interceptor. Path syscalls (open, stat,
@@ -94,7 +97,7 @@ func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
 		// CMD and ARGS are ours to pass on verbatim: no "help" subcommand
 		// that would swallow "nodeboot exec help".
 		HideHelpCommand: true,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{
 				Name:        "redirect",
 				Category:    "Rules",
@@ -138,8 +141,11 @@ func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
 				EnvVars:     []string{"NODEBOOT_LOG_INTERCEPTS"},
 				Destination: &f.LogIntercepts,
 			},
-		},
+		}, profileFlags(f)...),
 		Action: func(cCtx *cli.Context) error {
+			if err := f.checkProfileFlags(); err != nil {
+				return err
+			}
 			return f.run(cCtx.Context, cCtx.Args().Slice(), logger, streams)
 		},
 	}
@@ -227,7 +233,16 @@ func (f *flagpole) run(ctx context.Context, argv []string, logger *slog.Logger, 
 	defer signal.Stop(sigs)
 
 	logger.Debug("starting", "cmd", argv, "mode", cfg.Mode, "redirects", len(cfg.Rules.Redirects), "fstypes", len(cfg.Rules.FSTypes))
-	t, err := start(ctx, cfg)
+	var t tracer
+	if f.Profile != "" {
+		var cleanup func()
+		t, cleanup, err = f.launch(ctx, cfg, logger)
+		if cleanup != nil {
+			defer cleanup()
+		}
+	} else {
+		t, err = start(ctx, cfg)
+	}
 	if err != nil {
 		return fmt.Errorf("exec %s: %w", argv[0], err)
 	}

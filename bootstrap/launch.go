@@ -1,0 +1,188 @@
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nodeboot/nodeboot/interceptor"
+	"github.com/nodeboot/nodeboot/profile"
+	"github.com/nodeboot/nodeboot/vkernel"
+)
+
+// LaunchConfig describes a command to run on a profile's fake kernel.
+type LaunchConfig struct {
+	// Profile is the (loaded) profile; required.
+	Profile *profile.Profile
+	// Root is the tree's directory: created and seeded with Seed (existing
+	// entries are kept), and the virtual kernel's files go below it.
+	Root string
+	// Seed tunes the seeding.
+	Seed SeedOptions
+
+	// Path, Args, Env, Dir, Stdin, Stdout and Stderr are those of
+	// interceptor.Config.
+	Path   string
+	Args   []string
+	Env    []string
+	Dir    string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+
+	// Mode picks seccomp-BPF or stop-every-syscall tracing.
+	Mode interceptor.Mode
+	// Rules are merged over the profile's: a redirect for the same guest
+	// path, or an fstype rule for the same path or type, wins (the command
+	// line's flags go here).
+	Rules interceptor.Rules
+	// Cgroup is the emulated cgroup the command starts in ("" is the root).
+	Cgroup string
+
+	Logger    *slog.Logger
+	OnRewrite func(interceptor.Rewrite)
+	KeepEnv   bool
+	Setpgid   bool
+}
+
+// Process is a command launched by Launch.
+type Process struct {
+	tracer *interceptor.Tracer
+	kernel *vkernel.Kernel
+	seed   SeedReport
+	rules  interceptor.Rules
+
+	done chan struct{} // closed when the command and what it left have ended
+	exit interceptor.Exit
+	err  error
+}
+
+// Launch seeds cfg.Root with cfg.Profile, builds the virtual kernel that
+// serves the profile's dynamic entries there, and starts the command
+// traced with the profile's rules (cfg.Rules merged over them) and the
+// kernel as its FileServer. It returns once the command has been exec'd.
+// Cancelling ctx kills every traced process. The caller must Close the
+// Process once it is done with it.
+func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
+	if cfg.Profile == nil {
+		return nil, errors.New("launch: no profile")
+	}
+	rep, err := Seed(ctx, cfg.Root, cfg.Profile, cfg.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("launch: %w", err)
+	}
+	root := rep.Root
+	rules, err := cfg.Profile.Rules(root)
+	if err != nil {
+		return nil, fmt.Errorf("launch: %w", err)
+	}
+	rules = rules.Merge(cfg.Rules)
+	k, err := vkernel.New(root, cfg.Profile, vkernel.Options{FSTypes: rules.FSTypes, Cgroup: cfg.Cgroup, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("launch: %w", err)
+	}
+	rules = rules.Merge(k.Rules())
+	t, err := interceptor.Start(ctx, interceptor.Config{
+		Path: cfg.Path, Args: cfg.Args, Env: cfg.Env, Dir: cfg.Dir,
+		Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr,
+		Rules: rules, Mode: cfg.Mode, KeepEnv: cfg.KeepEnv, Setpgid: cfg.Setpgid,
+		Logger: cfg.Logger, OnRewrite: cfg.OnRewrite,
+		Files: k,
+	})
+	if err != nil {
+		k.Close()
+		return nil, fmt.Errorf("launch %s: %w", cfg.Path, err)
+	}
+	p := &Process{tracer: t, kernel: k, seed: rep, rules: rules, done: make(chan struct{})}
+	go func() {
+		p.exit, p.err = t.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// PID is the process id of the command.
+func (p *Process) PID() int { return p.tracer.PID() }
+
+// Wait waits until the command has exited and every process it left behind
+// has ended, and returns how the command ended. It may be called more than
+// once.
+func (p *Process) Wait() (interceptor.Exit, error) {
+	<-p.done
+	return p.exit, p.err
+}
+
+// Done is closed when Wait would return.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Exited is closed when the command itself has exited (its children may
+// still run).
+func (p *Process) Exited() <-chan struct{} { return p.tracer.Exited() }
+
+// Signal sends sig to the command (not to its children).
+func (p *Process) Signal(sig syscall.Signal) error { return p.tracer.Signal(sig) }
+
+// Stop ends the whole traced tree: SIGTERM to every traced process, then,
+// if some are left after grace (or when ctx ends first), SIGKILL to all.
+// It returns once they are gone, with how the command ended.
+func (p *Process) Stop(ctx context.Context, grace time.Duration) (interceptor.Exit, error) {
+	select {
+	case <-p.done:
+		return p.exit, p.err
+	default:
+	}
+	p.signalAll(unix.SIGTERM)
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+	case <-timer.C:
+		p.tracer.Kill()
+	case <-ctx.Done():
+		p.tracer.Kill()
+	}
+	<-p.done
+	return p.exit, p.err
+}
+
+// signalAll sends sig to the command and to every process the virtual
+// kernel knows as traced.
+func (p *Process) signalAll(sig unix.Signal) {
+	unix.Kill(p.tracer.PID(), sig)
+	for _, pid := range p.kernel.Traced() {
+		unix.Kill(pid, sig)
+	}
+}
+
+// Stats returns a snapshot of the tracer's counters.
+func (p *Process) Stats() interceptor.Stats { return p.tracer.Stats() }
+
+// Kernel is the virtual kernel serving the dynamic entries.
+func (p *Process) Kernel() *vkernel.Kernel { return p.kernel }
+
+// SeedReport says what seeding the root did.
+func (p *Process) SeedReport() SeedReport { return p.seed }
+
+// Rules are the rules in effect (profile, cfg.Rules and the kernel's).
+func (p *Process) Rules() interceptor.Rules { return p.rules }
+
+// Close kills what is still running, waits for it, and closes the virtual
+// kernel (the /dev/kmsg FIFO and its descriptors). The tree stays.
+func (p *Process) Close() error {
+	select {
+	case <-p.done:
+	default:
+		p.tracer.Kill()
+		<-p.done
+	}
+	return p.kernel.Close()
+}
+
+// Kill sends SIGKILL to every traced process.
+func (p *Process) Kill() { p.tracer.Kill() }

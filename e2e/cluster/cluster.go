@@ -1,0 +1,543 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+	toolswatch "k8s.io/client-go/tools/watch"
+)
+
+// Cluster is one test's control plane, containerd and kubelet.
+type Cluster struct {
+	t testing.TB
+
+	// Name is nodeboot-e2e-<rand>: the network namespace, the node, the
+	// cgroup root (/Name) and the directory (/tmp/Name).
+	Name       string
+	Dir        string
+	NetNS      string // /run/netns/Name
+	CgroupRoot string // /Name
+	BinDir     string
+	Kubeconfig string // admin
+	Client     kubernetes.Interface
+	// HostSysctls are the host values of KubeletSysctls before New.
+	HostSysctls map[string]string
+
+	pki      *pki
+	procs    []*Proc
+	cgroupsB map[string]bool // top-level cgroup dirs before the test
+}
+
+// Options of New.
+type Options struct {
+	// BinDir holds kube-apiserver and kubelet; "" means $E2E_BIN or ./bin.
+	BinDir string
+}
+
+// Require checks that the test can run here: root, and every binary. It
+// skips when not root and fails (naming the fix) when a binary is missing.
+func Require(t testing.TB, binDir string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("e2e tests need root (network namespaces, mounts, cgroups)")
+	}
+	var missing []string
+	for _, b := range []string{"etcd", "containerd", "runc", "ip", "nsenter", "unshare"} {
+		if _, err := exec.LookPath(b); err != nil {
+			missing = append(missing, b)
+		}
+	}
+	for _, b := range []string{"kube-apiserver", "kubelet"} {
+		if _, err := os.Stat(filepath.Join(binDir, b)); err != nil {
+			missing = append(missing, filepath.Join(binDir, b))
+		}
+	}
+	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
+		missing = append(missing, "/usr/lib/cni/bridge")
+	}
+	if len(missing) > 0 {
+		t.Fatalf("missing %s: run `make e2e-deps` first", strings.Join(missing, ", "))
+	}
+}
+
+// DefaultBinDir is $E2E_BIN, or bin below the working directory.
+func DefaultBinDir() string {
+	if d := os.Getenv("E2E_BIN"); d != "" {
+		return d
+	}
+	d, _ := filepath.Abs("bin")
+	return d
+}
+
+// New starts etcd and kube-apiserver in a new network namespace and
+// returns once the apiserver is ready. Cleanup is registered with t.
+func New(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	bin := opts.BinDir
+	if bin == "" {
+		bin = DefaultBinDir()
+	}
+	Require(t, bin)
+	var rb [3]byte
+	_, _ = rand.Read(rb[:])
+	name := "nodeboot-e2e-" + hex.EncodeToString(rb[:])
+	sys, err := ReadSysctls()
+	if err != nil {
+		t.Fatalf("read host sysctls: %v", err)
+	}
+	c := &Cluster{
+		t: t, Name: name, Dir: filepath.Join(os.TempDir(), name), NetNS: "/run/netns/" + name,
+		CgroupRoot: "/" + name, BinDir: bin, HostSysctls: sys, cgroupsB: topCgroups(),
+	}
+	t.Cleanup(c.cleanup)
+	if err := os.Mkdir(c.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"logs", "etcd", "containerd", "cni/net.d", "cni/ipam", "kubelet"} {
+		if err := os.MkdirAll(filepath.Join(c.Dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := createNetNS(name); err != nil {
+		t.Fatalf("network namespace: %v", err)
+	}
+	if err := c.makePKI(); err != nil {
+		t.Fatalf("pki: %v", err)
+	}
+	if err := c.startControlPlane(); err != nil {
+		t.Fatalf("control plane: %v", err)
+	}
+	return c
+}
+
+func (c *Cluster) path(elem ...string) string { return filepath.Join(append([]string{c.Dir}, elem...)...) }
+
+func (c *Cluster) makePKI() error {
+	p, err := newPKI(c.path("pki"))
+	if err != nil {
+		return err
+	}
+	c.pki = p
+	ips := []net.IP{net.ParseIP(NodeIP), net.ParseIP("127.0.0.1"), net.ParseIP("10.96.0.1")}
+	dns := []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
+	steps := []error{
+		p.issue("apiserver", "kube-apiserver", nil, ips, dns),
+		p.issue("admin", "nodeboot-e2e-admin", []string{"system:masters"}, nil, nil),
+		p.issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client", []string{"system:masters"}, nil, nil),
+		p.issue("kubelet", "system:node:"+c.Name, []string{"system:nodes"}, nil, nil),
+		p.serviceAccountKey(),
+	}
+	if err := errors.Join(steps...); err != nil {
+		return err
+	}
+	server := "https://" + NodeIP + ":6443"
+	c.Kubeconfig = c.path("admin.kubeconfig")
+	if err := p.kubeconfig(c.Kubeconfig, server, "admin"); err != nil {
+		return err
+	}
+	return p.kubeconfig(c.path("kubelet.kubeconfig"), server, "kubelet")
+}
+
+// InNetNS returns a command that runs argv natively in the namespace.
+func (c *Cluster) InNetNS(argv ...string) *exec.Cmd {
+	cmd := exec.Command("nsenter", append([]string{"--net=" + c.NetNS, "--"}, argv...)...)
+	cmd.Env = os.Environ()
+	return cmd
+}
+
+// Start starts cmd as component name, logging to logs/name.log, and stops
+// it at cleanup.
+func (c *Cluster) Start(name string, cmd *exec.Cmd) (*Proc, error) {
+	p, err := startProc(name, cmd, c.path("logs", name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	c.procs = append(c.procs, p)
+	return p, nil
+}
+
+func (c *Cluster) startControlPlane() error {
+	etcd := c.InNetNS("etcd",
+		"--name=e2e", "--data-dir="+c.path("etcd"),
+		"--listen-client-urls=http://127.0.0.1:2379", "--advertise-client-urls=http://127.0.0.1:2379",
+		"--listen-peer-urls=http://127.0.0.1:2380", "--initial-advertise-peer-urls=http://127.0.0.1:2380",
+		"--initial-cluster=e2e=http://127.0.0.1:2380", "--listen-metrics-urls=",
+	)
+	if runtime.GOARCH == "arm64" {
+		etcd.Env = append(etcd.Env, "ETCD_UNSUPPORTED_ARCH=arm64") // etcd 3.4 wants this on arm64
+	}
+	if _, err := c.Start("etcd", etcd); err != nil {
+		return err
+	}
+	pk := c.pki.path
+	api, err := c.Start("kube-apiserver", c.InNetNS(filepath.Join(c.BinDir, "kube-apiserver"),
+		"--etcd-servers=http://127.0.0.1:2379",
+		"--bind-address="+NodeIP, "--advertise-address="+NodeIP, "--secure-port=6443",
+		"--tls-cert-file="+pk("apiserver.crt"), "--tls-private-key-file="+pk("apiserver.key"),
+		"--client-ca-file="+pk("ca.crt"),
+		"--kubelet-client-certificate="+pk("apiserver-kubelet-client.crt"),
+		"--kubelet-client-key="+pk("apiserver-kubelet-client.key"),
+		"--kubelet-certificate-authority=",
+		"--service-account-key-file="+pk("sa.pub"),
+		"--service-account-signing-key-file="+pk("sa.key"),
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--authorization-mode=Node,RBAC",
+		"--enable-admission-plugins=NodeRestriction",
+		"--anonymous-auth=false",
+		"--allow-privileged=true",
+		"--service-cluster-ip-range=10.96.0.0/16",
+		"--profiling=false",
+		"--v=1",
+	))
+	if err != nil {
+		return err
+	}
+	cfg, err := c.RESTConfig()
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	c.Client = cs
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var last error
+	for {
+		res := cs.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx)
+		if last = res.Error(); last == nil {
+			return nil
+		}
+		select {
+		case <-api.Exited():
+			return fmt.Errorf("kube-apiserver exited: %v\n%s", api.Err(), api.Tail(30))
+		case <-ctx.Done():
+			return fmt.Errorf("kube-apiserver not ready after 2m: %v", last)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// RESTConfig is the admin client config; it dials into the namespace and
+// ignores proxy variables.
+func (c *Cluster) RESTConfig() (*rest.Config, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Dial = netnsDialer(c.NetNS)
+	cfg.Proxy = func(*http.Request) (*url.URL, error) { return nil, nil }
+	cfg.QPS, cfg.Burst = 50, 100
+	return cfg, nil
+}
+
+// StartContainerd writes a private containerd config (root, state, socket,
+// CNI config) and starts containerd natively in the namespace. It returns
+// once the socket exists.
+func (c *Cluster) StartContainerd() (*Proc, error) {
+	dir := c.path("containerd")
+	cni := fmt.Sprintf(`{
+  "cniVersion": "0.4.0",
+  "name": "e2e",
+  "plugins": [{
+    "type": "bridge",
+    "bridge": "e2e0",
+    "isGateway": true,
+    "ipMasq": false,
+    "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.251.0.0/24"}]], "dataDir": %q}
+  }]
+}
+`, c.path("cni", "ipam"))
+	if err := os.WriteFile(c.path("cni", "net.d", "10-e2e.conflist"), []byte(cni), 0o644); err != nil {
+		return nil, err
+	}
+	cfg := fmt.Sprintf(`version = 2
+root = "%[1]s/root"
+state = "%[1]s/state"
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
+
+[grpc]
+  address = "%[1]s/containerd.sock"
+
+[debug]
+  address = ""
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "%[1]s/opt"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "registry.k8s.io/pause:3.10"
+  stream_server_address = "127.0.0.1"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "%[2]s"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+`, dir, c.path("cni", "net.d"))
+	if err := os.WriteFile(c.path("containerd", "config.toml"), []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	p, err := c.Start("containerd", c.InNetNS("containerd", "--config", c.path("containerd", "config.toml")))
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(c.ContainerdSocket()); err == nil {
+			return p, nil
+		}
+		if !p.Running() || time.Now().After(deadline) {
+			return p, fmt.Errorf("containerd socket %s not there (running %v)\n%s", c.ContainerdSocket(), p.Running(), p.Tail(30))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// ContainerdSocket is the private containerd socket.
+func (c *Cluster) ContainerdSocket() string { return c.path("containerd", "containerd.sock") }
+
+// KubeletRoot is kubelet's --root-dir.
+func (c *Cluster) KubeletRoot() string { return c.path("kubelet") }
+
+// KubeletArgv writes the KubeletConfiguration and returns kubelet's argv.
+func (c *Cluster) KubeletArgv() ([]string, error) {
+	if err := os.WriteFile(c.path("resolv.conf"), []byte("nameserver 127.0.0.1\n"), 0o644); err != nil {
+		return nil, err
+	}
+	// failCgroupV1: false because hybrid hosts (v1 controllers) would make
+	// kubelet 1.35+ refuse to start.
+	cfg := fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+failCgroupV1: false
+cgroupDriver: cgroupfs
+cgroupRoot: %s
+cgroupsPerQOS: true
+containerRuntimeEndpoint: unix://%s
+address: %s
+port: 10250
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: 10248
+authentication:
+  anonymous:
+    enabled: false
+  webhook:
+    enabled: false
+  x509:
+    clientCAFile: %s
+authorization:
+  mode: AlwaysAllow
+failSwapOn: false
+resolvConf: %s
+registerNode: true
+serializeImagePulls: false
+evictionHard:
+  memory.available: "1Mi"
+  nodefs.available: "1%%"
+  nodefs.inodesFree: "1%%"
+  imagefs.available: "1%%"
+`, c.CgroupRoot, c.ContainerdSocket(), NodeIP, c.pki.path("ca.crt"), c.path("resolv.conf"))
+	if err := os.WriteFile(c.path("kubelet-config.yaml"), []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	return []string{
+		filepath.Join(c.BinDir, "kubelet"),
+		"--config=" + c.path("kubelet-config.yaml"),
+		"--kubeconfig=" + c.path("kubelet.kubeconfig"),
+		"--root-dir=" + c.KubeletRoot(),
+		"--cert-dir=" + c.path("kubelet-pki"),
+		"--hostname-override=" + c.Name,
+		"--node-ip=" + NodeIP,
+		"--v=2",
+	}, nil
+}
+
+// Wrap turns kubelet's argv into the command that runs it.
+type Wrap func(argv []string) (*exec.Cmd, error)
+
+// StartKubelet starts kubelet through wrap, or natively in the namespace
+// when wrap is nil. The private cgroup root is created first.
+func (c *Cluster) StartKubelet(name string, wrap Wrap) (*Proc, error) {
+	if err := createCgroupRoot(c.CgroupRoot); err != nil {
+		return nil, err
+	}
+	argv, err := c.KubeletArgv()
+	if err != nil {
+		return nil, err
+	}
+	var cmd *exec.Cmd
+	if wrap == nil {
+		cmd = c.InNetNS(argv...)
+	} else if cmd, err = wrap(argv); err != nil {
+		return nil, err
+	}
+	return c.Start(name, cmd)
+}
+
+// nodeReady reports whether the Node's Ready condition is True.
+func nodeReady(n *corev1.Node) bool {
+	for _, cond := range n.Status.Conditions {
+		if cond.Type == corev1.NodeReady {
+			return cond.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func (c *Cluster) nodeLW() *cache.ListWatch {
+	return cache.NewListWatchFromClient(c.Client.CoreV1().RESTClient(), "nodes", "",
+		fields.OneTermEqualSelector("metadata.name", c.Name))
+}
+
+// WaitReady watches the Node until it is Ready, kubelet exits or timeout
+// passes, and returns the time from kubelet's start.
+func (c *Cluster) WaitReady(kubelet *Proc, timeout time.Duration) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-kubelet.Exited():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	_, err := toolswatch.UntilWithSync(ctx, c.nodeLW(), &corev1.Node{}, nil, func(ev watch.Event) (bool, error) {
+		n, ok := ev.Object.(*corev1.Node)
+		return ok && ev.Type != watch.Deleted && nodeReady(n), nil
+	})
+	d := time.Since(kubelet.Started)
+	if err != nil {
+		if !kubelet.Running() {
+			return d, fmt.Errorf("kubelet exited before the node was Ready: %v", kubelet.Err())
+		}
+		return d, fmt.Errorf("node %s not Ready after %s: %w", c.Name, timeout, err)
+	}
+	return d, nil
+}
+
+// StayReady watches the Node for d and fails as soon as it is not Ready or
+// kubelet exits.
+func (c *Cluster) StayReady(kubelet *Proc, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	exited := make(chan struct{})
+	go func() {
+		select {
+		case <-kubelet.Exited():
+			close(exited)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var notReady error
+	_, err := toolswatch.UntilWithSync(ctx, c.nodeLW(), &corev1.Node{}, nil, func(ev watch.Event) (bool, error) {
+		n, ok := ev.Object.(*corev1.Node)
+		if !ok || ev.Type == watch.Deleted || !nodeReady(n) {
+			notReady = fmt.Errorf("node %s not Ready (%s) after %s", c.Name, ev.Type, time.Since(kubelet.Started).Round(time.Second))
+			return true, nil
+		}
+		return false, nil
+	})
+	select {
+	case <-exited:
+		return fmt.Errorf("kubelet exited: %v", kubelet.Err())
+	default:
+	}
+	if notReady != nil {
+		return notReady
+	}
+	if err != nil && !errors.Is(err, toolswatch.ErrWaitTimeout) && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+// topCgroups lists the top-level directories of every cgroup hierarchy.
+func topCgroups() map[string]bool {
+	m := map[string]bool{}
+	hs, _ := cgroupHierarchies()
+	for _, h := range hs {
+		ents, _ := os.ReadDir(h)
+		for _, e := range ents {
+			if e.IsDir() {
+				m[filepath.Join(h, e.Name())] = true
+			}
+		}
+	}
+	return m
+}
+
+func (c *Cluster) cleanup() {
+	t := c.t
+	if t.Failed() || os.Getenv("E2E_VERBOSE") != "" {
+		for _, p := range c.procs {
+			t.Logf("===== %s (pid %d): last 150 lines of %s =====\n%s", p.Name, p.PID(), p.LogPath, p.Tail(150))
+		}
+	}
+	if d := os.Getenv("E2E_LOG_DIR"); d != "" {
+		dst := filepath.Join(d, t.Name())
+		if err := os.MkdirAll(dst, 0o755); err == nil {
+			for _, p := range c.procs {
+				if b, err := os.ReadFile(p.LogPath); err == nil {
+					_ = os.WriteFile(filepath.Join(dst, p.Name+".log"), b, 0o644)
+				}
+			}
+		}
+	}
+	for i := len(c.procs) - 1; i >= 0; i-- {
+		grace := 10 * time.Second
+		if err := c.procs[i].Stop(grace); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	}
+	if err := unmountUnder(c.Dir); err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
+	if err := removeCgroupRoot(c.CgroupRoot); err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
+	for d := range topCgroups() {
+		if !c.cgroupsB[d] {
+			t.Errorf("cleanup: cgroup %s appeared during the test and is not ours; left alone", d)
+		}
+	}
+	if changed, err := restoreSysctls(c.HostSysctls); err != nil {
+		t.Errorf("cleanup: %v", err)
+	} else if len(changed) > 0 {
+		t.Logf("cleanup: restored host sysctls changed during the test: %s", strings.Join(changed, ", "))
+	}
+	if err := deleteNetNS(c.Name); err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
+	if mps, _ := mountsUnder(c.Dir); len(mps) == 0 {
+		if err := os.RemoveAll(c.Dir); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	} else {
+		t.Errorf("cleanup: mounts still under %s, not removing it: %v", c.Dir, mps)
+	}
+}
