@@ -47,8 +47,10 @@ type LaunchConfig struct {
 
 	Logger    *slog.Logger
 	OnRewrite func(interceptor.Rewrite)
-	KeepEnv   bool
-	Setpgid   bool
+	// Observe is interceptor.Config.Observe (nodeboot discover).
+	Observe func(interceptor.Observation)
+	KeepEnv bool
+	Setpgid bool
 }
 
 // Process is a command launched by Launch.
@@ -92,7 +94,7 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 		Path: cfg.Path, Args: cfg.Args, Env: cfg.Env, Dir: cfg.Dir,
 		Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr,
 		Rules: rules, Mode: cfg.Mode, KeepEnv: cfg.KeepEnv, Setpgid: cfg.Setpgid,
-		Logger: cfg.Logger, OnRewrite: cfg.OnRewrite,
+		Logger: cfg.Logger, OnRewrite: cfg.OnRewrite, Observe: cfg.Observe,
 		Files: k,
 	})
 	if err != nil {

@@ -135,6 +135,10 @@ type pendingCall struct {
 	statfs     bool
 	statfsBuf  uint64
 	statfsPath string
+	// observed are the guest paths to report to Config.Observe at exit,
+	// with whether each was rewritten.
+	observed  []string
+	rewritten [2]bool
 	// files are the FileServer requests waiting for the exit.
 	files []*FileRequest
 	// statfsHost is the path after redirection (or the fd's path), "" if none.

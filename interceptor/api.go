@@ -84,6 +84,27 @@ type Config struct {
 	// Files, when set, computes files when they are named (see FileServer).
 	// It is consulted before the redirect rules.
 	Files FileServer
+
+	// Observe, when set, is called on the tracer thread at the exit of
+	// every path syscall and statfs/fstatfs, with its outcome. Every such
+	// call then costs two stops: it is for discovery, not production.
+	Observe func(Observation)
+}
+
+// Observation is the outcome of one path of one syscall (Config.Observe).
+type Observation struct {
+	PID     int
+	Syscall string
+	// Path is the path the caller named, resolved; for fstatfs, the fd's
+	// path; "" when unknown.
+	Path string
+	// Errno is the error the call returned, 0 on success.
+	Errno syscall.Errno
+	// FSType is the f_type a successful statfs or fstatfs returned (after
+	// any rewrite), else 0.
+	FSType int64
+	// Rewritten says whether nodeboot changed the path of this call.
+	Rewritten bool
 }
 
 // Rewrite describes one change the tracer made to a syscall.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -155,6 +156,9 @@ func (t *Tracer) enter(th *thread, e *entry) {
 		if e.kind == kindStatfs {
 			call.statfsPath = guest
 		}
+		if t.cfg.Observe != nil {
+			call.observed = append(call.observed, guest)
+		}
 		create := a.create || t.creates(th, e, r)
 		var (
 			host string
@@ -186,6 +190,9 @@ func (t *Tracer) enter(th *thread, e *entry) {
 		if e.kind == kindStatfs {
 			call.statfsHost = host
 		}
+		if t.cfg.Observe != nil {
+			call.rewritten[len(call.observed)-1] = true
+		}
 		newPath[i], from[i], rules[i] = host, guest, rule
 		call.argIdx[call.nargs] = a.idx
 		call.argVal[call.nargs] = addr
@@ -193,16 +200,20 @@ func (t *Tracer) enter(th *thread, e *entry) {
 	}
 	switch e.kind {
 	case kindStatfs, kindFstatfs:
-		if t.m.hasFSTypes() {
+		if t.m.hasFSTypes() || t.cfg.Observe != nil {
 			call.statfs = true
 			call.statfsBuf = r.arg(int(e.statfsBuf))
-			if e.kind == kindFstatfs && t.m.needPathForFSType() {
+			if e.kind == kindFstatfs && (t.m.needPathForFSType() || t.cfg.Observe != nil) {
 				call.statfsHost = t.fdPath(th, int32(r.arg(0)))
 				call.statfsPath = t.m.unredirect(call.statfsHost)
+				if t.cfg.Observe != nil {
+					call.observed = append(call.observed, call.statfsPath)
+				}
 			}
 		}
 	}
-	if call.nargs == 0 && !call.statfs && len(call.files) == 0 {
+	observing := t.cfg.Observe != nil && len(call.observed) > 0
+	if call.nargs == 0 && !call.statfs && len(call.files) == 0 && !observing {
 		c.passes.Add(1)
 		if t.stopAll {
 			th.passed = idx + 1
@@ -257,7 +268,7 @@ func (t *Tracer) enter(th *thread, e *entry) {
 	}
 	if call.nargs > 0 {
 		c.rewrites.Add(1)
-	} else if !call.statfs && len(call.files) == 0 {
+	} else if !call.statfs && len(call.files) == 0 && !observing {
 		c.passes.Add(1)
 		t.resume(th, 0)
 		return
@@ -278,7 +289,7 @@ func (t *Tracer) exit(th *thread) {
 	c.stops.Add(1)
 	defer func() { c.nanos.Add(int64(time.Since(t.stopStart))) }()
 	r := &t.regs
-	if call.kind == pendInject || call.statfs || len(call.files) > 0 || needRegsToRestore {
+	if call.kind == pendInject || call.statfs || len(call.files) > 0 || len(call.observed) > 0 || needRegsToRestore {
 		if err := getRegs(th.tid, r); err != nil {
 			t.resume(th, 0)
 			return
@@ -296,8 +307,11 @@ func (t *Tracer) exit(th *thread) {
 	for _, req := range call.files {
 		t.cfg.Files.Done(req, r.ret())
 	}
+	var fsType int64
 	if call.statfs && r.ret() == 0 {
-		if t.rewriteStatfs(th, call) && call.nargs == 0 {
+		rewrote, typ := t.rewriteStatfs(th, call)
+		fsType = typ
+		if rewrote && call.nargs == 0 {
 			c.rewrites.Add(1)
 		} else if call.nargs == 0 {
 			c.passes.Add(1)
@@ -305,15 +319,27 @@ func (t *Tracer) exit(th *thread) {
 	} else if call.statfs && call.nargs == 0 {
 		c.passes.Add(1)
 	}
+	if t.cfg.Observe != nil {
+		var errno syscall.Errno
+		if ret := r.ret(); ret < 0 && ret >= -errnoMax {
+			errno = syscall.Errno(-ret)
+		}
+		name := tableByIndex[call.index].name
+		for i, p := range call.observed {
+			t.cfg.Observe(Observation{PID: th.tid, Syscall: name, Path: p, Errno: errno,
+				FSType: fsType, Rewritten: i < 2 && call.rewritten[i]})
+		}
+	}
 	t.resume(th, 0)
 }
 
 // rewriteStatfs changes f_type (the first field of struct statfs on amd64
 // and arm64) in the result buffer the kernel has just filled.
-func (t *Tracer) rewriteStatfs(th *thread, call *pendingCall) bool {
+// It returns whether it rewrote, and the f_type the caller now sees.
+func (t *Tracer) rewriteStatfs(th *thread, call *pendingCall) (bool, int64) {
 	var b [8]byte
 	if readMem(th.tid, call.statfsBuf, b[:]) != nil {
-		return false
+		return false, 0
 	}
 	real := int64(binary.NativeEndian.Uint64(b[:]))
 	// A path rule may name the guest path or the path after redirection.
@@ -324,18 +350,18 @@ func (t *Tracer) rewriteStatfs(th *thread, call *pendingCall) bool {
 		}
 	}
 	if !ok || to == real {
-		return false
+		return false, real
 	}
 	binary.NativeEndian.PutUint64(b[:], uint64(to))
 	if writeMem(th.tid, call.statfsBuf, b[:]) != nil {
-		return false
+		return false, real
 	}
 	t.cnt.hit(rule)
 	if t.cfg.OnRewrite != nil {
 		name := tableByIndex[call.index].name
 		t.cfg.OnRewrite(Rewrite{PID: th.tid, Syscall: name, From: FSTypeName(real), To: FSTypeName(to)})
 	}
-	return true
+	return true, to
 }
 
 // takeSlot gives th a scratch slot in its address space if one is free.

@@ -401,6 +401,9 @@ func (m *matcher) unredirect(p string) string {
 	rest := p[len(r.Host):]
 	if r.Host == "/" {
 		rest = p
+		if p == "/" {
+			rest = ""
+		}
 	}
 	if r.Guest == "/" {
 		if rest == "" {

@@ -51,22 +51,27 @@ type traced struct {
 	data uint16
 }
 
-// filterSet returns the syscalls that m's rules need, with their data;
-// paths says whether path arguments are looked at (redirects or a
-// FileServer).
-func filterSet(m *matcher, paths bool) []traced {
+// needs says which syscalls a tracer must see.
+type needs struct {
+	paths   bool // path arguments matter: redirects, a FileServer, observing
+	fsTypes bool // statfs results matter: fstype rules, observing
+	observe bool // every path call's result matters: its exit is needed
+}
+
+// filterSet returns the syscalls that n needs, with their data.
+func filterSet(n needs) []traced {
 	var out []traced
 	for _, e := range archEntries {
 		need := false
-		exit := false
+		exit := n.observe
 		switch e.kind {
 		case kindPath:
-			need = paths
+			need = n.paths
 		case kindStatfs:
-			need = paths || m.hasFSTypes()
-			exit = m.hasFSTypes()
+			need = n.paths || n.fsTypes
+			exit = exit || n.fsTypes
 		case kindFstatfs:
-			need = m.hasFSTypes()
+			need = n.fsTypes
 			exit = need
 		}
 		if !need {

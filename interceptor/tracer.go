@@ -117,12 +117,16 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 		startup: true,
 		statusR: -1,
 	}
-	t.needPaths = len(t.m.redirects) > 0 || cfg.Files != nil
+	t.needPaths = len(t.m.redirects) > 0 || cfg.Files != nil || cfg.Observe != nil
 	t.obs, _ = cfg.Files.(ProcessObserver)
 	var prog []byte
 	modeByte := byte(shimModePtrace)
 	if cfg.Mode != ModePtrace {
-		p, err := buildFilter(filterSet(t.m, t.needPaths))
+		p, err := buildFilter(filterSet(needs{
+			paths:   t.needPaths,
+			fsTypes: t.m.hasFSTypes() || cfg.Observe != nil,
+			observe: cfg.Observe != nil,
+		}))
 		if err != nil {
 			return nil, fmt.Errorf("build seccomp filter: %w", err)
 		}

@@ -130,7 +130,9 @@ func New(t testing.TB, opts Options) *Cluster {
 	return c
 }
 
-func (c *Cluster) path(elem ...string) string { return filepath.Join(append([]string{c.Dir}, elem...)...) }
+func (c *Cluster) path(elem ...string) string {
+	return filepath.Join(append([]string{c.Dir}, elem...)...)
+}
 
 func (c *Cluster) makePKI() error {
 	p, err := newPKI(c.path("pki"))
@@ -470,7 +472,7 @@ func (c *Cluster) StayReady(kubelet *Proc, d time.Duration) error {
 	if notReady != nil {
 		return notReady
 	}
-	if err != nil && !errors.Is(err, toolswatch.ErrWaitTimeout) && ctx.Err() == nil {
+	if err != nil && ctx.Err() == nil {
 		return err
 	}
 	return nil

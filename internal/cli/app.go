@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
+	"github.com/nodeboot/nodeboot/internal/cli/discover"
 	"github.com/nodeboot/nodeboot/internal/cli/exec"
 	"github.com/nodeboot/nodeboot/internal/cli/profile"
 	"github.com/nodeboot/nodeboot/internal/cli/seed"
@@ -22,6 +23,7 @@ func commands(logger *slog.Logger, streams cmdutil.IOStreams) []*cli.Command {
 		exec.NewCommand(logger, streams),
 		seed.NewCommand(logger, streams),
 		profile.NewCommand(logger, streams),
+		discover.NewCommand(logger, streams),
 		version.NewCommand(logger, streams),
 	}
 }

@@ -1,0 +1,209 @@
+package discover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nodeboot/nodeboot/bootstrap"
+	"github.com/nodeboot/nodeboot/interceptor"
+	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
+	"github.com/nodeboot/nodeboot/internal/cli/seed"
+	"github.com/nodeboot/nodeboot/profile"
+)
+
+// flagpole holds the flags of "nodeboot discover".
+type flagpole struct {
+	Output string
+	Base   string
+	Name   string
+	Force  bool
+}
+
+const usageText = "nodeboot discover [--output FILE] [--base k3s|empty|FILE] -- CMD [ARGS...]"
+
+const description = `Runs CMD traced in observe mode on the --base profile's fake kernel, and
+records every path under /proc, /sys and /dev that a syscall failed on
+(ENOENT, EACCES, EROFS, EPERM) and every filesystem type statfs reported.
+Then it writes a profile that extends the base with an entry for each miss,
+and prints a summary table on stderr.
+
+This is how nodeboot is adapted to a new sandbox or a new k3s release: run
+the program once, read the table, check the placeholder values in the
+profile, and pass it to 'nodeboot exec --profile FILE' or 'nodeboot seed'.
+
+Every path syscall stops twice in observe mode: use it to discover, not to run.
+Exit status: 0 when the profile was written (whatever CMD's status, which
+the summary shows), 1 on failure, 2 on a bad flag.
+
+Examples:
+   # What does this kubelet still miss on top of the k3s profile?
+   nodeboot discover --output my-k3s.yaml -- kubelet --config /etc/kubelet.yaml
+
+   # Start from nothing
+   nodeboot discover --base empty -- cat /proc/sys/net/bridge/bridge-nf-call-iptables`
+
+// NewCommand returns the "discover" command.
+func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
+	f := &flagpole{}
+	return &cli.Command{
+		Name:            "discover",
+		Usage:           "run a command and write the profile that would satisfy what it missed",
+		UsageText:       usageText,
+		Description:     description,
+		HideHelpCommand: true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{
+				Name:        "output",
+				Aliases:     []string{"o"},
+				Usage:       "write the profile to `FILE` (default: stdout); an existing file is kept unless --force",
+				EnvVars:     []string{"NODEBOOT_OUTPUT"},
+				Destination: &f.Output,
+			},
+			&cli.StringFlag{
+				Name:        "base",
+				Usage:       "run on, and extend, this profile (`NAME|FILE`): k3s records what k3s's profile still lacks, empty records everything",
+				Value:       "k3s",
+				EnvVars:     []string{"NODEBOOT_BASE"},
+				Destination: &f.Base,
+			},
+			&cli.StringFlag{
+				Name:        "name",
+				Usage:       "the `NAME` of the written profile",
+				Value:       "discovered",
+				Destination: &f.Name,
+			},
+			&cli.BoolFlag{
+				Name:        "force",
+				Usage:       "overwrite --output when it exists",
+				Destination: &f.Force,
+			},
+		},
+		Action: func(cCtx *cli.Context) error {
+			return f.run(cCtx.Context, cCtx.Args().Slice(), logger, streams)
+		},
+	}
+}
+
+func (f *flagpole) run(ctx context.Context, argv []string, logger *slog.Logger, streams cmdutil.IOStreams) error {
+	if len(argv) == 0 || argv[0] == "" {
+		return cmdutil.UsageErrorf("discover: missing CMD; usage: %s", usageText)
+	}
+	if f.Output != "" && !f.Force {
+		if _, err := os.Lstat(f.Output); err == nil {
+			return cmdutil.UsageErrorf("discover: --output %q exists; pass --force to overwrite it, or choose another file", f.Output)
+		}
+	}
+	base, err := seed.LoadProfile(f.Base)
+	if err != nil {
+		return err
+	}
+	root, err := os.MkdirTemp("", "nodeboot-discover-")
+	if err != nil {
+		return fmt.Errorf("discover: %w", err)
+	}
+	defer os.RemoveAll(root)
+
+	rec := profile.NewRecorder()
+	proc, err := bootstrap.Launch(ctx, bootstrap.LaunchConfig{
+		Profile: base, Root: root,
+		Path: argv[0], Args: argv,
+		Stdin: streams.In, Stdout: streams.Out, Stderr: streams.ErrOut,
+		Logger:  logger,
+		Observe: rec.Observe,
+	})
+	if err != nil {
+		return fmt.Errorf("discover %s: %w", argv[0], err)
+	}
+	exit, err := proc.Wait()
+	proc.Close()
+	if err != nil {
+		return fmt.Errorf("discover %s: %w", argv[0], err)
+	}
+
+	baseRef := f.Base
+	if profile.IsBuiltinRef(baseRef) && baseRef == "empty" {
+		baseRef = ""
+	}
+	out := rec.Profile(f.Name, baseRef)
+	writeSummary(streams.ErrOut, rec, argv[0], exit)
+	if err := writeProfile(f.Output, out.YAML(), streams.Out); err != nil {
+		return err
+	}
+	return nil
+}
+
+// writeProfile writes data to path (atomically: a temporary file in the
+// same directory renamed into place) or to w when path is "".
+func writeProfile(path string, data []byte, w io.Writer) error {
+	if path == "" {
+		_, err := w.Write(data)
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write profile %s: %w", path, err)
+	}
+	_, werr := tmp.Write(data)
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write profile %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write profile %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeSummary prints what was missed and which filesystem types were seen.
+func writeSummary(w io.Writer, rec *profile.Recorder, cmd string, exit interceptor.Exit) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "%s: %s\n\n", cmd, exit)
+	misses := rec.Misses()
+	fmt.Fprintln(tw, "MISSED PATH\tSYSCALL\tERRNO\tCALLS\tPROFILE ENTRY")
+	for _, m := range misses {
+		kind := "file"
+		if m.Dir {
+			kind = "directory"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", m.Path, m.Syscall, profile.ErrnoName(m.Errno), m.Count, kind)
+	}
+	if len(misses) == 0 {
+		fmt.Fprintln(tw, "(none)\t\t\t\t")
+	}
+	if n := rec.Skipped(); n > 0 {
+		fmt.Fprintf(tw, "(%d failures on /proc/PID/... paths: per process, not in a profile)\t\t\t\t\n", n)
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "STATFS TYPE\tCALLS")
+	types := rec.FSTypes()
+	for _, t := range sortedNames(types) {
+		fmt.Fprintf(tw, "%s\t%d\n", t, types[t])
+	}
+	if len(types) == 0 {
+		fmt.Fprintln(tw, "(none)\t")
+	}
+	tw.Flush()
+}
+
+func sortedNames(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j] < out[j-1]; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
