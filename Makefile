@@ -48,6 +48,18 @@ lint: ## gofmt, then go vet and go build for linux/amd64 and linux/arm64
 	hack/lint.sh
 
 ################################################################################
+##@ End-to-end (e2e/, a separate Go module; root only)
+################################################################################
+
+.PHONY: e2e-deps
+e2e-deps: ## Install containerd, runc, CNI plugins, etcd (apt) and build kube-apiserver + kubelet into e2e/bin
+	GO="$(GO)" hack/e2e-deps.sh
+
+.PHONY: e2e
+e2e: ## Run the e2e suite (make e2e-deps first): real kubelet natively, in the sandbox, under nodeboot
+	GO="$(GO)" TESTFLAGS="$(TESTFLAGS)" hack/e2e.sh --no-deps
+
+################################################################################
 ##@ Other
 ################################################################################
 

@@ -5,6 +5,8 @@ package interceptor
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -133,6 +135,7 @@ func TestIntegrationSignals(t *testing.T) {
 	for _, mode := range testModes {
 		t.Run(mode.String(), func(t *testing.T) {
 			t.Run("stop-cont", func(t *testing.T) { testStopCont(t, mode) })
+			t.Run("gc-while-tracee-stopped", func(t *testing.T) { testGCWhileStopped(t, mode) })
 			t.Run("sigterm", func(t *testing.T) {
 				ticker := traceeBin(t, "ticker")
 				tr := newFakeTree(t)
@@ -213,8 +216,23 @@ func testStopCont(t *testing.T, mode Mode) {
 		t.Fatalf("%s: fewer than 3 ticks within 5 s\nstdout:\n%s\nstderr:\n%s", describeRun(cfg), stdout, stderr)
 	}
 	pid := tcr.PID()
+	// Safety valve: if the tracer blocks this process's stop-the-world
+	// while the tracee is stopped (see gc-while-tracee-stopped), nothing
+	// here could send SIGCONT; an outside process does after 5 s, which
+	// turns a hang into a failure below.
+	if valve := exec.Command("/bin/sh", "-c", fmt.Sprintf("sleep 5; kill -CONT %d", pid)); valve.Start() == nil {
+		t.Cleanup(func() { valve.Process.Kill(); valve.Wait() })
+	}
 	if err := tcr.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatalf("Signal(SIGSTOP): %v", err)
+	}
+	stopAt := time.Now()
+	valveNote := func() string {
+		if time.Since(stopAt) > 4*time.Second {
+			return " (more than 4 s after SIGSTOP: this is likely the safety valve's SIGCONT, sent because this " +
+				"process could not run: see gc-while-tracee-stopped)"
+		}
+		return ""
 	}
 	stopped = true
 	var state byte
@@ -234,17 +252,21 @@ func testStopCont(t *testing.T, mode Mode) {
 		t.Fatalf("%s: 1 s after SIGSTOP /proc/%d/stat state is %q, want 'T' (stopped) or 't' (tracing stop)", describeRun(cfg), pid, state)
 	}
 	t.Logf("[%v] state after SIGSTOP: %q", mode, state)
+	// 't' is also the state of every short syscall or seccomp stop, so
+	// one sample proves little: the loop below wants it for 300 ms. Let a
+	// tick written just before the stop drain through the pipe first.
+	time.Sleep(50 * time.Millisecond)
 	n1 := ticks()
 	for i := 0; i < 30; i++ {
 		time.Sleep(10 * time.Millisecond)
 		if s, _ := procStateOf(pid); !isStopped(s) {
-			t.Errorf("%s: %d ms after SIGSTOP, without SIGCONT, /proc/%d/stat state is %q, want it still stopped",
-				describeRun(cfg), (i+1)*10, pid, s)
+			t.Errorf("%s: %v after SIGSTOP, without SIGCONT, /proc/%d/stat state is %q, want it still stopped%s",
+				describeRun(cfg), time.Since(stopAt).Round(time.Millisecond), pid, s, valveNote())
 			break
 		}
 	}
 	if n2 := ticks(); n2 != n1 {
-		t.Errorf("%s: %d ticks printed while stopped, want 0", describeRun(cfg), n2-n1)
+		t.Errorf("%s: %d ticks printed while stopped, want 0%s", describeRun(cfg), n2-n1, valveNote())
 	}
 	if err := tcr.Signal(syscall.SIGCONT); err != nil {
 		t.Fatalf("Signal(SIGCONT): %v", err)
@@ -268,6 +290,62 @@ func testStopCont(t *testing.T, mode Mode) {
 			t.Errorf("%s: tick line %q, want data=host-both on every tick", describeRun(cfg), line)
 			break
 		}
+	}
+}
+
+// testGCWhileStopped runs a garbage collection in the tracer's process
+// while the only tracee sits in a group-stop, so that no ptrace event is
+// due: stop-the-world must not wait for the tracer thread. A helper
+// process continues the tracee after 3 s, so that a tracer that does block
+// it ends the wait instead of hanging the test binary.
+func testGCWhileStopped(t *testing.T, mode Mode) {
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skipf("needs /bin/sh for the helper: %v", err)
+	}
+	ticker := traceeBin(t, "ticker")
+	tr := newFakeTree(t)
+	done := tr.T + "/done"
+	cfg := Config{Path: ticker, Args: []string{"ticker", tr.G + "/both", done}, Rules: tr.rules(), Mode: mode}
+	tcr, stdout, stderr, rw, cancel := startTraced(t, cfg)
+	t.Cleanup(func() { writeTestFile(done, "") })
+	if !stdout.waitFor(5*time.Second, func(s string) bool { return strings.Count(s, "tick ") >= 2 }) {
+		tcr.Kill()
+		t.Fatalf("%s: fewer than 2 ticks within 5 s\nstdout:\n%s\nstderr:\n%s", describeRun(cfg), stdout, stderr)
+	}
+	pid := tcr.PID()
+	if err := tcr.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("Signal(SIGSTOP): %v", err)
+	}
+	deadline := time.Now().Add(time.Second)
+	for {
+		if s, _ := procStateOf(pid); isStopped(s) {
+			break
+		}
+		if time.Now().After(deadline) {
+			tcr.Kill()
+			t.Fatalf("%s: not stopped 1 s after SIGSTOP", describeRun(cfg))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // let the tracer settle in its wait
+	helper := exec.Command("/bin/sh", "-c", fmt.Sprintf("sleep 3; kill -CONT %d", pid))
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	runtime.GC()
+	took := time.Since(began)
+	helper.Process.Kill()
+	helper.Wait()
+	if took > time.Second {
+		t.Errorf("%s: runtime.GC took %v while the tracee was stopped (it returned only when the helper sent SIGCONT): "+
+			"the tracer goroutine blocks stop-the-world while it waits for a ptrace event (wait4 through RawSyscall?)",
+			describeRun(cfg), took.Round(time.Millisecond))
+	}
+	tcr.Signal(syscall.SIGCONT)
+	writeTestFile(done, "")
+	if r := finishTraced(t, cfg, tcr, stdout, stderr, rw, cancel); r.exit != (Exit{}) {
+		t.Errorf("%s: exit %v, want 0\n%s", describeRun(cfg), r.exit, r.output())
 	}
 }
 

@@ -45,16 +45,18 @@ func ptraceRegSet(req, pid, which int, p unsafe.Pointer, size uintptr) error {
 // wait4 waits for any tracee of the calling thread. __WALL takes threads
 // and non-SIGCHLD children; __WNOTHREAD keeps wait4 away from children that
 // other threads of nodeboot started (os/exec elsewhere in the program).
+//
+// It must go through the scheduler-aware syscall path, never RawSyscall: a
+// goroutine blocked in a raw syscall counts as running, so a garbage
+// collection would wait for the next tracee event, which may never come
+// while the tracee sleeps or is stopped.
 func wait4(status *unix.WaitStatus) (int, error) {
 	for {
-		r, _, e := unix.RawSyscall6(unix.SYS_WAIT4, ^uintptr(0), uintptr(unsafe.Pointer(status)), unix.WALL|unix.WNOTHREAD, 0, 0, 0)
-		if e == unix.EINTR {
+		pid, err := unix.Wait4(-1, status, unix.WALL|unix.WNOTHREAD, nil)
+		if err == unix.EINTR {
 			continue
 		}
-		if e != 0 {
-			return -1, e
-		}
-		return int(r), nil
+		return pid, err
 	}
 }
 

@@ -52,6 +52,9 @@ type Cluster struct {
 type Options struct {
 	// BinDir holds kube-apiserver and kubelet; "" means $E2E_BIN or ./bin.
 	BinDir string
+	// NoControlPlane starts no etcd or kube-apiserver (k3s brings its own);
+	// call UseKubeconfig once one exists.
+	NoControlPlane bool
 }
 
 // Require checks that the test can run here: root, and every binary. It
@@ -124,10 +127,28 @@ func New(t testing.TB, opts Options) *Cluster {
 	if err := c.makePKI(); err != nil {
 		t.Fatalf("pki: %v", err)
 	}
+	if opts.NoControlPlane {
+		return c
+	}
 	if err := c.startControlPlane(); err != nil {
 		t.Fatalf("control plane: %v", err)
 	}
 	return c
+}
+
+// UseKubeconfig points Kubeconfig and Client at another control plane.
+func (c *Cluster) UseKubeconfig(path string) error {
+	c.Kubeconfig = path
+	cfg, err := c.RESTConfig()
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	c.Client = cs
+	return nil
 }
 
 func (c *Cluster) path(elem ...string) string {
@@ -214,15 +235,10 @@ func (c *Cluster) startControlPlane() error {
 	if err != nil {
 		return err
 	}
-	cfg, err := c.RESTConfig()
-	if err != nil {
+	if err := c.UseKubeconfig(c.Kubeconfig); err != nil {
 		return err
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	c.Client = cs
+	cs := c.Client
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var last error
