@@ -198,6 +198,12 @@ func (t *Tracer) enter(th *thread, e *entry) {
 		call.argVal[call.nargs] = addr
 		call.nargs++
 	}
+	if e.kind == kindStatfs && call.statfsHost == "" && call.statfsPath != "" {
+		// Not redirected: a path inside a redirect's host tree is that
+		// guest path, as for fstatfs below.
+		call.statfsHost = call.statfsPath
+		call.statfsPath = t.m.unredirect(call.statfsPath)
+	}
 	switch e.kind {
 	case kindStatfs, kindFstatfs:
 		if t.m.hasFSTypes() || t.cfg.Observe != nil {

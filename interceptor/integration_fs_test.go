@@ -45,9 +45,8 @@ func TestIntegrationStatfs(t *testing.T) {
 				{[]string{"fstatfs", "{H}/only-host"}, "fake"},
 				{[]string{"fstatfs", "{G}/only-guest"}, "real"},
 			}},
-		// A path rule names the path the program uses (the guest view) or
-		// the path after redirection (see rewriteStatfs in handle.go; the
-		// FSTypeRule comment in rules.go says only "after redirection").
+		// A path rule names the guest view of a path, or the path after
+		// redirection (see FSTypeRule).
 		{name: "path-rule-on-guest",
 			rules: func(tr *fakeTree, fake, _ int64) Rules {
 				return Rules{Redirects: []Redirect{{tr.G, tr.H}}, FSTypes: []FSTypeRule{{Path: tr.G, To: fake}}}
@@ -58,10 +57,11 @@ func TestIntegrationStatfs(t *testing.T) {
 				{[]string{"fstatfs", "{G}/only-guest"}, "fake"},
 				{[]string{"fstatfs", "{G}/both"}, "fake"},
 				{[]string{"statfs", "{T}/other"}, "real"},
-				// The same file, named by its host path: statfs and
-				// fstatfs must agree.
-				{[]string{"statfs", "{H}/both"}, "real"},
-				{[]string{"fstatfs", "{H}/both"}, "real"},
+				// The same file, named by its host path (as a relative
+				// path from a dirfd inside the redirected tree is): it is
+				// the guest's G/both, and statfs and fstatfs agree.
+				{[]string{"statfs", "{H}/both"}, "fake"},
+				{[]string{"fstatfs", "{H}/both"}, "fake"},
 			}},
 		{name: "type-rule",
 			rules: func(tr *fakeTree, fake, _ int64) Rules {

@@ -18,8 +18,11 @@ func (r Redirect) String() string { return "redirect " + r.Guest + "=" + r.Host 
 
 // FSTypeRule rewrites the f_type that statfs and fstatfs return.
 //
-// Either Path is set (the rule applies to that path and below, after
-// redirection) or From is (the rule applies to every result of that type).
+// Either Path is set or From is. A Path rule applies to that path and below
+// as the program sees it: the guest path, whichever host file a redirect
+// serves it from (a path inside a redirect's host tree, or an fd opened
+// there, counts as the guest path it serves); a Path naming the host side
+// matches too. A From rule applies to every result of that type.
 type FSTypeRule struct {
 	Path string
 	From int64
