@@ -345,6 +345,10 @@ func benchWorkload(b *testing.B, w workload) {
 			b.ReportMetric(float64(r.median().Nanoseconds()), "ns/op")
 			b.ReportMetric(float64(r.medianLoop().Nanoseconds()), "loop-ns/op")
 			b.ReportMetric(float64(r.medianCPU().Nanoseconds()), "cpu-ns/op")
+			if x := cpuRatio(rows, r); x != "" && r.v.name != "native" {
+				v, _ := strconv.ParseFloat(x, 64)
+				b.ReportMetric(v, "cpu-ratio-vs-native")
+			}
 			for _, ref := range []string{"native", "proot", "strace"} {
 				if ref == r.v.name || (ref != "native" && w.name != openReadWorkload.name) {
 					continue
@@ -581,6 +585,15 @@ func ratio(rows map[string]*variantResult, of, ref string) (float64, bool) {
 	return float64(a.median()) / float64(b.median()), true
 }
 
+// cpuRatio is the median CPU time of r over that of native.
+func cpuRatio(rows map[string]*variantResult, r *variantResult) string {
+	n := rows["native"]
+	if n == nil || n.missing != "" || len(n.cpus) == 0 || n.medianCPU() == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.3f", float64(r.medianCPU())/float64(n.medianCPU()))
+}
+
 func ratioCheck(rows map[string]*variantResult, of, ref string, limit float64) check {
 	c := check{variant: of, desc: fmt.Sprintf("≤ %.2f× %s", limit, ref)}
 	x, ok := ratio(rows, of, ref)
@@ -621,7 +634,7 @@ func passMiss(ok bool) string {
 // targets.
 func (w *workloadResult) cells(r *variantResult) []string {
 	if r.missing != "" {
-		return []string{r.v.name, "MISSING: " + r.missing, "", "", "", "", "", "", "", ""}
+		return []string{r.v.name, "MISSING: " + r.missing, "", "", "", "", "", "", "", "", ""}
 	}
 	rows := map[string]*variantResult{}
 	for _, x := range w.rows {
@@ -656,13 +669,13 @@ func (w *workloadResult) cells(r *variantResult) []string {
 		fmt.Sprintf("%.4f–%.4f", minW.Seconds(), maxW.Seconds()),
 		fmt.Sprintf("%.4f", r.medianLoop().Seconds()),
 		fmt.Sprintf("%.4f", r.medianCPU().Seconds()),
-		rat("native"), rat("proot"), rat("strace"),
+		rat("native"), rat("proot"), rat("strace"), cpuRatio(rows, r),
 		fmt.Sprintf("%.1f", float64(r.rssKiB)*1024/mib),
 		strings.Join(targets, "; "),
 	}
 }
 
-var header = []string{"variant", "median s", "min–max s", "loop s", "cpu s", "×native", "×proot", "×strace", "maxRSS MiB", "targets"}
+var header = []string{"variant", "median s", "min–max s", "loop s", "cpu s", "×native", "×proot", "×strace", "cpu ×native", "maxRSS MiB", "targets"}
 
 func printTable(out *os.File, e *env, w *workloadResult) {
 	fmt.Fprintf(out, "\n%s — median of %d runs per variant (round-robin), HOST=%s\n", w.w.title, w.rounds, e.host)

@@ -421,3 +421,32 @@ func TestIntegrationExitCodes(t *testing.T) {
 		})
 	}
 }
+
+// TestIntegrationExecFromThread execs from a thread that is not the thread
+// group leader while other threads open a redirected file: the kernel hands
+// the leader's tid to the execing thread (PTRACE_EVENT_EXEC's former tid),
+// and the new program must be traced, with its own address space's scratch
+// memory, from its first syscall.
+func TestIntegrationExecFromThread(t *testing.T) {
+	requireIntegration(t)
+	et, sysc := traceeBin(t, "go-execthread"), traceeBin(t, "sysc")
+	for _, mode := range testModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			tr := newFakeTree(t)
+			cfg := Config{Path: et, Args: []string{"execthread", tr.G + "/both", sysc, "open", tr.G + "/both", "r"},
+				Rules: tr.rules(), Mode: mode}
+			r := runTraced(t, cfg)
+			got := parseKV(r.stdout)
+			if r.exit.ExitCode() != 0 || got["data"] != "host-both" {
+				t.Errorf("%s: exit %v, data %q; want exit 0 and host-both (the exec'd program redirected)\nstdout:\n%s\nstderr:\n%s",
+					describeRun(cfg), r.exit, got["data"], r.stdout, r.stderr)
+			}
+			if !strings.Contains(r.stderr, "exec from tid") {
+				t.Errorf("%s: the exec did not come from a non-leader thread:\n%s", describeRun(cfg), r.stderr)
+			}
+			if r.pid == 0 {
+				t.Errorf("%s: no pid recorded", describeRun(cfg))
+			}
+		})
+	}
+}
