@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -186,24 +188,11 @@ func writeSummary(w io.Writer, rec *profile.Recorder, cmd string, exit intercept
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "STATFS TYPE\tCALLS")
 	types := rec.FSTypes()
-	for _, t := range sortedNames(types) {
+	for _, t := range slices.Sorted(maps.Keys(types)) {
 		fmt.Fprintf(tw, "%s\t%d\n", t, types[t])
 	}
 	if len(types) == 0 {
 		fmt.Fprintln(tw, "(none)\t")
 	}
 	tw.Flush()
-}
-
-func sortedNames(m map[string]int) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j] < out[j-1]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
 }
