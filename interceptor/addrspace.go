@@ -68,6 +68,8 @@ type thread struct {
 	tgid int // 0 until known
 	mm   *addrSpace
 	slot int // scratch slot in mm, or -1
+	// slotHolds are the paths last written to the two halves of the slot.
+	slotHolds [2]string
 
 	// inSyscall toggles at syscall stops in stop-every-syscall mode.
 	inSyscall bool
@@ -98,6 +100,7 @@ func (th *thread) detachSpace() {
 	th.mm.refs--
 	th.mm = nil
 	th.slot = -1
+	th.slotHolds = [2]string{}
 }
 
 func (th *thread) clearCall() {

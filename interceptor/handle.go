@@ -246,11 +246,18 @@ func (t *Tracer) enter(th *thread, e *entry) {
 				continue
 			}
 			dst := base + uint64(i)*pathMax
-			b := append(t.buf[:0], newPath[i]...)
-			b = append(b, 0)
-			if err := writeMem(th.tid, dst, b); err != nil {
-				call.nargs = 0
-				break
+			// A thread often names the same file again (a poll loop
+			// reading one /proc/sys value): the slot still holds it, as
+			// only the tracer writes there.
+			if th.slotHolds[i] != newPath[i] {
+				b := append(t.buf[:0], newPath[i]...)
+				b = append(b, 0)
+				if err := writeMem(th.tid, dst, b); err != nil {
+					th.slotHolds[i] = ""
+					call.nargs = 0
+					break
+				}
+				th.slotHolds[i] = newPath[i]
 			}
 			r.setArg(int(e.paths[i].idx), dst)
 			n++
