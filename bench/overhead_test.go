@@ -594,14 +594,22 @@ func cpuRatio(rows map[string]*variantResult, r *variantResult) string {
 	return fmt.Sprintf("%.3f", float64(r.medianCPU())/float64(n.medianCPU()))
 }
 
+// refState says why a ratio against ref could not be made.
+func refState(rows map[string]*variantResult, ref string) string {
+	switch r := rows[ref]; {
+	case r == nil:
+		return "not run"
+	case r.missing != "":
+		return "missing"
+	}
+	return "n/a"
+}
+
 func ratioCheck(rows map[string]*variantResult, of, ref string, limit float64) check {
 	c := check{variant: of, desc: fmt.Sprintf("≤ %.2f× %s", limit, ref)}
 	x, ok := ratio(rows, of, ref)
 	if !ok {
-		c.status, c.measured = "n/a", "n/a"
-		if r := rows[ref]; r == nil || r.missing != "" {
-			c.measured = ref + " missing"
-		}
+		c.status, c.measured = "n/a", ref+" "+refState(rows, ref)
 		return c
 	}
 	c.value, c.ok = x, x <= limit
@@ -650,10 +658,7 @@ func (w *workloadResult) cells(r *variantResult) []string {
 		if x, ok := ratio(rows, r.v.name, ref); ok {
 			return fmt.Sprintf("%.3f", x)
 		}
-		if x := rows[ref]; x == nil || x.missing != "" {
-			return "missing"
-		}
-		return "n/a"
+		return refState(rows, ref)
 	}
 	minW, maxW := r.walls[0], r.walls[0]
 	for _, d := range r.walls {

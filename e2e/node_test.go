@@ -243,6 +243,9 @@ func TestNodeboot(t *testing.T) {
 	if _, err := c.StartContainerd(); err != nil {
 		t.Fatal(err)
 	}
+	// The emulated cgroup tree is private to nodeboot: kubelet uses its
+	// root, and any cgroup it made on the host would fail the cleanup.
+	c.KubeletCgroupRoot = "/"
 	root := filepath.Join(c.Dir, "nodeboot")
 	stats := filepath.Join(c.Dir, "nodeboot-stats.json")
 	kubelet, err := c.StartKubelet("kubelet-nodeboot", func(argv []string) (*exec.Cmd, error) {

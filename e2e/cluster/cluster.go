@@ -37,9 +37,13 @@ type Cluster struct {
 	Dir        string
 	NetNS      string // /run/netns/Name
 	CgroupRoot string // /Name
-	BinDir     string
-	Kubeconfig string // admin
-	Client     kubernetes.Interface
+	// KubeletCgroupRoot is kubelet's cgroupRoot: CgroupRoot unless changed
+	// before StartKubelet. Under nodeboot the cgroup tree is emulated and
+	// private, so the tests use "/" there, as k3s does.
+	KubeletCgroupRoot string
+	BinDir            string
+	Kubeconfig        string // admin
+	Client            kubernetes.Interface
 	// HostSysctls are the host values of KubeletSysctls before New.
 	HostSysctls map[string]string
 
@@ -110,7 +114,7 @@ func New(t testing.TB, opts Options) *Cluster {
 	}
 	c := &Cluster{
 		t: t, Name: name, Dir: filepath.Join(os.TempDir(), name), NetNS: "/run/netns/" + name,
-		CgroupRoot: "/" + name, BinDir: bin, HostSysctls: sys, cgroupsB: topCgroups(),
+		CgroupRoot: "/" + name, KubeletCgroupRoot: "/" + name, BinDir: bin, HostSysctls: sys, cgroupsB: topCgroups(),
 	}
 	t.Cleanup(c.cleanup)
 	if err := os.Mkdir(c.Dir, 0o700); err != nil {
@@ -378,7 +382,7 @@ evictionHard:
   nodefs.available: "1%%"
   nodefs.inodesFree: "1%%"
   imagefs.available: "1%%"
-`, c.CgroupRoot, c.ContainerdSocket(), NodeIP, c.pki.path("ca.crt"), c.path("resolv.conf"))
+`, c.KubeletCgroupRoot, c.ContainerdSocket(), NodeIP, c.pki.path("ca.crt"), c.path("resolv.conf"))
 	if err := os.WriteFile(c.path("kubelet-config.yaml"), []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
@@ -398,10 +402,13 @@ evictionHard:
 type Wrap func(argv []string) (*exec.Cmd, error)
 
 // StartKubelet starts kubelet through wrap, or natively in the namespace
-// when wrap is nil. The private cgroup root is created first.
+// when wrap is nil. The private cgroup root is created first when kubelet
+// uses it.
 func (c *Cluster) StartKubelet(name string, wrap Wrap) (*Proc, error) {
-	if err := createCgroupRoot(c.CgroupRoot); err != nil {
-		return nil, err
+	if c.KubeletCgroupRoot == c.CgroupRoot {
+		if err := createCgroupRoot(c.CgroupRoot); err != nil {
+			return nil, err
+		}
 	}
 	argv, err := c.KubeletArgv()
 	if err != nil {
