@@ -220,8 +220,14 @@ func (fs *cgroupFS) refresh(c *cgroup, f *cgFile, force bool) {
 	if had && old == data && !force && f.kind != live {
 		return
 	}
+	if had && old == data && f.kind == live {
+		return
+	}
+	// Existing files change in place: a rename would reach cAdvisor's
+	// inotify watch on the directory as IN_MOVED_TO, which it takes for a
+	// new cgroup, fails to read as one, and rereads, in a loop.
 	var err error
-	if f.kind == live || !had {
+	if !had {
 		err = writeFileAt(c.fd, f.name, []byte(data), f.mode)
 	} else {
 		err = rewriteFileAt(c.fd, f.name, []byte(data), f.mode)
