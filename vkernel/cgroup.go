@@ -666,7 +666,10 @@ func (fs *cgroupFS) apply(p *pending, s string) {
 		return
 	}
 	if f.kind != value {
-		return // a read-only file: the write has no effect
+		// A read-only file: the write has no effect. Forget what was
+		// written so that the next refresh puts the real figures back.
+		delete(c.written, f.name)
+		return
 	}
 	v, ok := f.norm(c.values[f.name], s)
 	if !ok {
