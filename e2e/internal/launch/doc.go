@@ -3,7 +3,4 @@
 // profile, seeded into --root), forwards SIGTERM and SIGINT as a Stop, and
 // keeps the interceptor's counters in a JSON file (--stats) that the e2e
 // tests read while it runs and after it ends.
-//
-// Wired and BuildTags let the tests fail with a clear message, instead of
-// failing to build, if the launch code is ever taken out again.
 package launch

@@ -3,7 +3,6 @@ package launch
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,9 +14,6 @@ import (
 
 	"github.com/nodeboot/nodeboot/interceptor"
 )
-
-// ErrNotWired: this build has no bootstrap.Launch to call.
-var ErrNotWired = errors.New("bootstrap.Launch is not wired into e2e/internal/launch")
 
 // handle is the part of bootstrap.Launch's result that Main uses.
 type handle interface {

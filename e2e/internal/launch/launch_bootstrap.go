@@ -10,12 +10,6 @@ import (
 	"github.com/nodeboot/nodeboot/profile"
 )
 
-// Wired says whether start calls bootstrap.Launch.
-const Wired = true
-
-// BuildTags are the tags that build the wired launcher.
-const BuildTags = ""
-
 // process adapts *bootstrap.Process to handle.
 type process struct{ p *bootstrap.Process }
 

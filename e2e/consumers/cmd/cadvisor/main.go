@@ -174,29 +174,24 @@ func run(rootPath string, cgroupRoots []string, wait, soak, maxAge time.Duration
 		return fmt.Errorf("GetMachineInfo: %d cores, %d bytes of memory", mi.NumCores, mi.MemoryCapacity)
 	}
 
-	fi, err := m.GetDirFsInfo(rootPath)
-	if err != nil {
-		return fmt.Errorf("GetDirFsInfo(%s): %w", rootPath, err)
-	}
-	fmt.Printf("GetDirFsInfo(%s): device %s at %s, capacity %d, available %d\n",
-		rootPath, fi.Device, fi.Mountpoint, fi.Capacity, fi.Available)
-	if fi.Capacity == 0 {
-		return fmt.Errorf("GetDirFsInfo(%s): capacity 0", rootPath)
-	}
-
+	// The first samples come from the first housekeeping: until then both
+	// calls fail ("unable to find data in memory cache"), and kubelet retries.
 	start := time.Now()
 	var last time.Time
 	for {
-		last, err = rootStats(m)
+		last, err = rootStats(m, false)
+		if err == nil {
+			err = dirFsInfo(m, rootPath)
+		}
 		if err == nil {
 			break
 		}
 		if time.Since(start) > wait {
-			return fmt.Errorf("no stats for / within %s: %w", wait, err)
+			return fmt.Errorf("not within %s: %w", wait, err)
 		}
 		time.Sleep(time.Second)
 	}
-	fmt.Printf("stats for / after %s (sample at %s)\n", time.Since(start).Round(time.Millisecond), last.Format(time.RFC3339Nano))
+	fmt.Printf("stats for / and GetDirFsInfo after %s (sample at %s)\n", time.Since(start).Round(time.Millisecond), last.Format(time.RFC3339Nano))
 
 	// Keep asking, as kubelet's eviction manager and summary API do.
 	ctx, cancel := context.WithTimeout(context.Background(), soak)
@@ -208,16 +203,19 @@ func run(rootPath string, cgroupRoots []string, wait, soak, maxAge time.Duration
 		case <-ctx.Done():
 			done = true
 		case <-tick.C:
-			if t, err := rootStats(m); err != nil {
+			if t, err := rootStats(m, true); err != nil {
 				klog.ErrorS(err, "Stats of / during the soak")
 			} else {
 				last = t
 			}
 		}
 	}
-	t, err := rootStats(m)
+	t, err := rootStats(m, true)
 	if err != nil {
 		return fmt.Errorf("stats for / after %s: %w", soak, err)
+	}
+	if err := dirFsInfo(m, rootPath); err != nil {
+		return fmt.Errorf("after %s: %w", soak, err)
 	}
 	age := time.Since(t)
 	fmt.Printf("stats for / after %s: newest sample %s old\n", soak, age.Round(time.Millisecond))
@@ -229,8 +227,10 @@ func run(rootPath string, cgroupRoots []string, wait, soak, maxAge time.Duration
 
 // rootStats asks for the root container's stats as kubelet's
 // getCadvisorContainerInfo does (pkg/kubelet/stats), checks that the
-// newest sample has CPU and memory figures, and returns its time.
-func rootStats(m manager.Manager) (time.Time, error) {
+// newest sample has CPU and memory figures, and returns its time. A
+// partial failure is logged as kubelet logs it when logPartial is set
+// (before the first housekeeping it is expected, natively too).
+func rootStats(m manager.Manager, logPartial bool) (time.Time, error) {
 	infos, err := m.GetContainerInfoV2("/", cadvisorapiv2.RequestOptions{
 		IdType:    cadvisorapiv2.TypeName,
 		Count:     2, // 2 samples are needed to compute "instantaneous" CPU
@@ -240,7 +240,7 @@ func rootStats(m manager.Manager) (time.Time, error) {
 	if err != nil && !ok {
 		return time.Time{}, fmt.Errorf("failed to get root cgroup stats: %w", err)
 	}
-	if err != nil {
+	if err != nil && logPartial {
 		klog.ErrorS(err, "Partial failure issuing cadvisor.ContainerInfoV2")
 	}
 	if len(info.Stats) == 0 {
@@ -254,4 +254,18 @@ func rootStats(m manager.Manager) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("newest sample of / has no memory usage")
 	}
 	return s.Timestamp, nil
+}
+
+// dirFsInfo is kubelet's RootFsInfo: GetDirFsInfo of its root directory.
+func dirFsInfo(m manager.Manager, rootPath string) error {
+	fi, err := m.GetDirFsInfo(rootPath)
+	if err != nil {
+		return fmt.Errorf("GetDirFsInfo(%s): %w", rootPath, err)
+	}
+	fmt.Printf("GetDirFsInfo(%s): device %s at %s (%s), capacity %d, available %d\n",
+		rootPath, fi.Device, fi.Mountpoint, fi.Timestamp.Format(time.RFC3339), fi.Capacity, fi.Available)
+	if fi.Capacity == 0 {
+		return fmt.Errorf("GetDirFsInfo(%s): capacity 0", rootPath)
+	}
+	return nil
 }
