@@ -459,8 +459,7 @@ func (t *Tracer) creates(th *thread, e *entry, r *regs) bool {
 // hostServes reports whether the redirected path should be used: it exists
 // below HOST, or the call creates it and its parent exists there.
 func hostServes(host string, create bool) bool {
-	var st unix.Stat_t
-	if unix.Fstatat(unix.AT_FDCWD, host, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+	if lstatExists(host) {
 		return true
 	}
 	if !create {
@@ -474,7 +473,8 @@ func hostServes(host string, create bool) bool {
 	if parent == "" {
 		parent = "/"
 	}
-	return unix.Fstatat(unix.AT_FDCWD, parent, &st, 0) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
+	var st unix.Stat_t
+	return fstatatRaw(parent, &st, 0) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
 }
 
 // resolve turns a path argument into the clean absolute path the calling

@@ -65,10 +65,7 @@ func readMem(pid int, addr uint64, buf []byte) error {
 	if len(buf) == 0 {
 		return nil
 	}
-	local := []unix.Iovec{{Base: &buf[0]}}
-	local[0].SetLen(len(buf))
-	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(buf)}}
-	n, err := unix.ProcessVMReadv(pid, local, remote, 0)
+	n, err := processVM(unix.SYS_PROCESS_VM_READV, pid, addr, buf)
 	if err == nil && n == len(buf) {
 		return nil
 	}
@@ -87,10 +84,7 @@ func writeMem(pid int, addr uint64, buf []byte) error {
 	if len(buf) == 0 {
 		return nil
 	}
-	local := []unix.Iovec{{Base: &buf[0]}}
-	local[0].SetLen(len(buf))
-	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(buf)}}
-	n, err := unix.ProcessVMWritev(pid, local, remote, 0)
+	n, err := processVM(unix.SYS_PROCESS_VM_WRITEV, pid, addr, buf)
 	if err == nil && n == len(buf) {
 		return nil
 	}
@@ -99,6 +93,43 @@ func writeMem(pid int, addr uint64, buf []byte) error {
 	}
 	_, perr := unix.PtracePokeData(pid, uintptr(addr), buf)
 	return perr
+}
+
+// processVM is process_vm_readv or process_vm_writev of one buffer. It is a
+// raw syscall: it never blocks (the tracee is stopped), and the
+// scheduler bookkeeping of unix.ProcessVMReadv costs more than the call on
+// the tracer's hot path.
+func processVM(nr uintptr, pid int, addr uint64, buf []byte) (int, error) {
+	local := unix.Iovec{Base: &buf[0]}
+	local.SetLen(len(buf))
+	remote := unix.RemoteIovec{Base: uintptr(addr), Len: len(buf)}
+	n, _, e := unix.RawSyscall6(nr, uintptr(pid), uintptr(unsafe.Pointer(&local)), 1,
+		uintptr(unsafe.Pointer(&remote)), 1, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// lstatExists reports whether path exists (a symlink counts), with a raw
+// newfstatat for the same reason as processVM.
+func lstatExists(path string) bool {
+	var st unix.Stat_t
+	return fstatatRaw(path, &st, unix.AT_SYMLINK_NOFOLLOW) == nil
+}
+
+func fstatatRaw(path string, st *unix.Stat_t, flags int) error {
+	p, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return err
+	}
+	cwd := unix.AT_FDCWD
+	_, _, e := unix.RawSyscall6(fstatatNr, uintptr(cwd), uintptr(unsafe.Pointer(p)),
+		uintptr(unsafe.Pointer(st)), uintptr(flags), 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
 }
 
 const pageSize = 4096

@@ -68,3 +68,6 @@ const (
 	sysMmap    = unix.SYS_MMAP
 	sysFstatfs = unix.SYS_FSTATFS
 )
+
+// fstatatNr is newfstatat, which the tracer itself calls.
+const fstatatNr = unix.SYS_NEWFSTATAT

@@ -49,3 +49,7 @@ const (
 	sysMmap    = unix.SYS_MMAP
 	sysFstatfs = unix.SYS_FSTATFS
 )
+
+// fstatatNr is newfstatat, which the tracer
+// itself calls.
+const fstatatNr = unix.SYS_NEWFSTATAT
