@@ -166,7 +166,7 @@ func (t *Tracer) enter(th *thread, e *entry) {
 		)
 		if t.cfg.Files != nil && t.cfg.Files.Serves(guest) {
 			req := &FileRequest{PID: th.tid, TGID: t.tgidOf(th), Syscall: e.name, Guest: guest,
-				Create: create, Write: t.writes(e, r)}
+				Create: create, Write: t.writes(th, e, r)}
 			host = t.cfg.Files.Serve(req)
 			req.Host = host
 			if req.WantExit {
@@ -432,28 +432,32 @@ func (t *Tracer) injected(th *thread, call *pendingCall, ret int64) {
 }
 
 // writes reports whether an open-family call opens for writing.
-func (t *Tracer) writes(e *entry, r *regs) bool {
-	if e.flags == noArg || e.flagsInHow {
-		return e.flagsInHow
-	}
-	flags := r.arg(int(e.flags))
-	return flags&unix.O_ACCMODE != unix.O_RDONLY || flags&unix.O_TRUNC != 0
+func (t *Tracer) writes(th *thread, e *entry, r *regs) bool {
+	flags, ok := t.openFlags(th, e, r)
+	return ok && (flags&unix.O_ACCMODE != unix.O_RDONLY || flags&unix.O_TRUNC != 0)
 }
 
-// creates reports whether an open-family call has O_CREAT.
-func (t *Tracer) creates(th *thread, e *entry, r *regs) bool {
+// openFlags returns the open(2) flags of an open-family call: an argument,
+// or the first field of openat2's struct open_how.
+func (t *Tracer) openFlags(th *thread, e *entry, r *regs) (uint64, bool) {
 	if e.flags == noArg {
-		return false
+		return 0, false
 	}
 	flags := r.arg(int(e.flags))
 	if e.flagsInHow {
 		var b [8]byte
 		if readMem(th.tid, flags, b[:]) != nil {
-			return false
+			return 0, false
 		}
 		flags = binary.NativeEndian.Uint64(b[:])
 	}
-	return flags&unix.O_CREAT != 0
+	return flags, true
+}
+
+// creates reports whether an open-family call has O_CREAT.
+func (t *Tracer) creates(th *thread, e *entry, r *regs) bool {
+	flags, ok := t.openFlags(th, e, r)
+	return ok && flags&unix.O_CREAT != 0
 }
 
 // hostServes reports whether the redirected path should be used: it exists

@@ -666,9 +666,10 @@ func (fs *cgroupFS) apply(p *pending, s string) {
 		return
 	}
 	if f.kind != value {
-		// A read-only file: the write has no effect. Forget what was
-		// written so that the next refresh puts the real figures back.
-		delete(c.written, f.name)
+		// A read-only file: the write has no effect. Mark the copy stale
+		// so that the next refresh puts the real figures back, in place
+		// (a replacement would show cAdvisor's watch a new entry).
+		c.written[f.name] = "\x00stale"
 		return
 	}
 	v, ok := f.norm(c.values[f.name], s)
