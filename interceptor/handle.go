@@ -164,7 +164,16 @@ func (t *Tracer) enter(th *thread, e *entry) {
 			host string
 			rule = -1
 		)
-		if t.cfg.Files != nil && t.cfg.Files.Serves(guest) {
+		served := t.cfg.Files != nil && t.cfg.Files.Serves(guest)
+		if th.slot < 0 && !th.mm.injectFailed && (served || t.m.covers(guest)) && !t.takeSlot(th) {
+			// A rewrite may follow and there is no scratch memory in this
+			// address space yet: run an mmap first. The thread then
+			// enters this syscall again, before anything (a FileServer's
+			// Serve included) has acted on it.
+			t.inject(th)
+			return
+		}
+		if served {
 			req := &FileRequest{PID: th.tid, TGID: t.tgidOf(th), Syscall: e.name, Guest: guest,
 				Create: create, Write: t.writes(th, e, r)}
 			host = t.cfg.Files.Serve(req)
@@ -227,16 +236,9 @@ func (t *Tracer) enter(th *thread, e *entry) {
 		t.resume(th, 0)
 		return
 	}
-	if call.nargs > 0 {
-		if th.slot < 0 && !t.takeSlot(th) {
-			if !th.mm.injectFailed {
-				// No scratch memory in this address space yet: run an
-				// mmap first; the thread then enters this syscall again.
-				t.inject(th)
-				return
-			}
-			call.nargs = 0
-		}
+	if call.nargs > 0 && th.slot < 0 {
+		// The scratch mmap failed in this address space: paths stay.
+		call.nargs = 0
 	}
 	if call.nargs > 0 {
 		base := th.mm.addr(th.slot)

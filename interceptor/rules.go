@@ -416,3 +416,14 @@ func (m *matcher) unredirect(p string) string {
 	}
 	return r.Guest + rest
 }
+
+// covers reports whether some redirect's guest path covers p (whether or
+// not its host has the file).
+func (m *matcher) covers(p string) bool {
+	for _, r := range m.redirects {
+		if hasPathPrefix(p, r.Guest) {
+			return true
+		}
+	}
+	return false
+}
