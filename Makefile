@@ -27,8 +27,14 @@ demo: build ## Build, then cat /proc/sys/kernel/panic redirected to a file in a 
 ##@ Test
 ################################################################################
 
+.PHONY: test-all
+test-all: ## Everything CI runs: test, then e2e-deps + e2e, then the real-consumer tests (root; ~20 min)
+	TESTFLAGS="$(TESTFLAGS)" hack/test.sh
+	GO="$(GO)" hack/e2e.sh
+	GO="$(GO)" hack/e2e-consumers.sh
+
 .PHONY: test
-test: ## Everything CI runs: install test deps, lint, build for arm64, go test ./... (as root for all tests)
+test: ## The main module: install test deps, lint, build for arm64, go test ./... (as root for all tests; ~3 min)
 	TESTFLAGS="$(TESTFLAGS)" hack/test.sh
 
 .PHONY: unit
