@@ -1,7 +1,16 @@
 // Package bootstrap brings a node up inside a sandbox. The lifecycle is a
 // list of steps that share one root directory: seed (write the fake tree a
 // profile describes), then launch (k3s under the interceptor), wait (for
-// the Node to be Ready) and apply. Only seed exists so far.
+// the Node to be Ready) and apply. Seed and Launch exist so far; wait and
+// apply come with "nodeboot up".
+//
+// # Launching
+//
+// Launch is the primitive "nodeboot up", "nodeboot exec --profile" and the
+// e2e tests share: it seeds the profile into the root, starts the virtual
+// kernel (package vkernel) on it, and starts the command under the
+// interceptor with the profile's rules merged with the caller's (the
+// caller's win) and the virtual kernel as its FileServer.
 //
 // # Seeding
 //

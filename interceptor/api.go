@@ -1,7 +1,6 @@
 package interceptor
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -164,8 +163,6 @@ type Stats struct {
 	// Tracees is the number of threads traced right now.
 	Tracees int
 }
-
-var _ = context.Background
 
 // FileServer computes files at the moment a tracee names them, like a FUSE
 // read without FUSE: the tracer stops at every path syscall anyway, so the
