@@ -25,6 +25,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	toolswatch "k8s.io/client-go/tools/watch"
+
+	"github.com/nodeboot/nodeboot/e2e/sandbox"
 )
 
 // Cluster is one test's control plane, containerd and kubelet.
@@ -539,7 +541,7 @@ func (c *Cluster) cleanup() {
 			t.Errorf("cleanup: %v", err)
 		}
 	}
-	if err := unmountUnder(c.Dir); err != nil {
+	if err := sandbox.UnmountUnder(c.Dir); err != nil {
 		t.Errorf("cleanup: %v", err)
 	}
 	if err := removeCgroupRoot(c.CgroupRoot); err != nil {
@@ -558,7 +560,7 @@ func (c *Cluster) cleanup() {
 	if err := deleteNetNS(c.Name); err != nil {
 		t.Errorf("cleanup: %v", err)
 	}
-	if mps, _ := mountsUnder(c.Dir); len(mps) == 0 {
+	if mps, _ := sandbox.MountPoints(c.Dir); len(mps) == 0 {
 		if err := os.RemoveAll(c.Dir); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}

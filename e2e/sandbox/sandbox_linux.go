@@ -267,8 +267,8 @@ func maskProcSys() error {
 	return nil
 }
 
-// mountPoints returns the mount points at or below dir, deepest first.
-func mountPoints(dir string) ([]string, error) {
+// MountPoints returns the mount points at or below dir, deepest first.
+func MountPoints(dir string) ([]string, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err
@@ -312,25 +312,30 @@ func unescape(s string) string {
 	return b.String()
 }
 
-// removeCgroups unmounts everything at and below /sys/fs/cgroup.
-func removeCgroups() error {
-	const dir = "/sys/fs/cgroup"
-	for try := 0; try < 8; try++ {
-		mps, err := mountPoints(dir)
+// UnmountUnder detaches every mount at or below dir, deepest first, and
+// fails naming what is left when mounts remain after a few rounds.
+func UnmountUnder(dir string) error {
+	for try := 0; try < 10; try++ {
+		mps, err := MountPoints(dir)
 		if err != nil {
 			return err
 		}
 		if len(mps) == 0 {
-			break
+			return nil
 		}
 		for _, mp := range mps {
-			if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
-				return fmt.Errorf("unmount %s: %w", mp, err)
-			}
+			_ = unix.Unmount(mp, unix.MNT_DETACH)
 		}
 	}
-	if mps, _ := mountPoints(dir); len(mps) > 0 {
-		return fmt.Errorf("mounts left under %s: %v", dir, mps)
+	mps, _ := MountPoints(dir)
+	return fmt.Errorf("mounts left under %s: %v", dir, mps)
+}
+
+// removeCgroups unmounts everything at and below /sys/fs/cgroup.
+func removeCgroups() error {
+	const dir = "/sys/fs/cgroup"
+	if err := UnmountUnder(dir); err != nil {
+		return err
 	}
 	ents, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
