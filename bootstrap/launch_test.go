@@ -5,6 +5,7 @@ package bootstrap
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,6 +67,7 @@ func launchSh(t *testing.T, root, script string) shResult {
 		Args:    []string{"sh", "-c", script},
 		Stdout:  &out,
 		Stderr:  &errb,
+		Logger:  testLogger(t),
 	})
 	if err != nil {
 		t.Fatalf("Launch: %v", err)
@@ -76,6 +78,19 @@ func launchSh(t *testing.T, root, script string) shResult {
 		t.Fatalf("Wait: %v", err)
 	}
 	return shResult{out: out.String(), err: errb.String(), exit: exit}
+}
+
+// testLogger sends nodeboot's log to the test's log, so a failure shows
+// the tracer's and the virtual kernel's warnings.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }
 
 // kv collects "key=value" lines of out.

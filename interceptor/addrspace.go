@@ -67,7 +67,12 @@ type thread struct {
 	tid  int
 	tgid int // 0 until known
 	mm   *addrSpace
-	slot int // scratch slot in mm, or -1
+	// spaceGuessed: mm is a fresh address space given at a first stop
+	// that came before the parent's fork/clone event; that event may still
+	// replace it, unless the thread has exec'd or mapped scratch memory
+	// since.
+	spaceGuessed bool
+	slot         int // scratch slot in mm, or -1
 	// slotHolds are the paths last written to the two halves of the slot.
 	slotHolds [2]string
 

@@ -255,6 +255,10 @@ func (t *Tracer) enter(th *thread, e *entry) {
 				b := append(t.buf[:0], newPath[i]...)
 				b = append(b, 0)
 				if err := writeMem(th.tid, dst, b); err != nil {
+					if err != unix.ESRCH {
+						t.log.Warn("cannot write to scratch memory; the path is left alone",
+							"pid", th.tid, "path", from[i], "addr", dst, "err", err)
+					}
 					th.slotHolds[i] = ""
 					call.nargs = 0
 					break

@@ -3,7 +3,9 @@
 package interceptor
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"runtime"
@@ -122,6 +124,109 @@ func TestIntegrationForkExec(t *testing.T) {
 		})
 	}
 }
+
+// TestIntegrationForkEventAfterChildExec races a fork event against the
+// child it announces. The tracer resumes a new child at its first stop,
+// which may come before the parent's vfork/fork event; the child can then
+// exec and name a redirected path before that event is read. The event
+// must not hand the exec'd child the parent's address space, whose scratch
+// memory the new program does not have: the path would be left alone.
+//
+// A slow ProcessObserver (as the virtual kernel is) lets the shell start
+// the next child while the tracer is still busy with the last one's exit,
+// so both stops are pending and wait4 reports the newer tracee first; busy
+// processes on every core delay the tracer further, as on a loaded CI
+// machine.
+func TestIntegrationForkEventAfterChildExec(t *testing.T) {
+	requireIntegration(t)
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skipf("needs /bin/sh: %v", err)
+	}
+	for range runtime.NumCPU() {
+		hog := exec.Command("/bin/sh", "-c", "while :; do :; done")
+		if err := hog.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { hog.Process.Kill(); hog.Wait() })
+	}
+	const tracers, children = 2, 40
+	tr := newFakeTree(t)
+	// The shell reads a redirected file itself first, so its address
+	// space has scratch memory that a wrongly shared space would offer.
+	// It is not the tracer's own child: wait4 looks at the tracer's
+	// children before its other tracees, and at the newest tracee first.
+	script := tr.expand(`sh -c 'read -r x < {G}/only-host; i=0; while [ $i -lt ` + fmt.Sprint(children) +
+		` ]; do cat {G}/only-host || exit 9; echo; i=$((i+1)); done'; exit $?`)
+	// The parallel subtests run together once the loop has started them all.
+	for i := range tracers {
+		t.Run(fmt.Sprint("tracer", i), func(t *testing.T) {
+			t.Parallel()
+			var logBuf outBuffer
+			cfg := Config{Path: "/bin/sh", Args: []string{"sh", "-c", script}, Rules: tr.rules(), Mode: ModeSeccomp,
+				Files:  slowObserver{guest: "/nonexistent-nodeboot"},
+				Logger: slog.New(slog.NewTextHandler(&logBuf, nil))}
+			r := runTraced(t, cfg)
+			if c := strings.Count(r.stdout, "host-only\n"); r.exit != (Exit{}) || c != children {
+				t.Errorf("%d of %d children read the host file, exit %v\n%s\nlog:\n%s", c, children, r.exit, r.output(), indentOutput(logBuf.String()))
+			}
+		})
+	}
+}
+
+// TestIntegrationForeignChildren runs the tracer in a process that has
+// other children, started from many OS threads (os/exec forks on whatever
+// thread it runs on). The tracer must neither wait for them nor reap them:
+// their owners' Wait must still get their status.
+func TestIntegrationForeignChildren(t *testing.T) {
+	requireIntegration(t)
+	var others []*exec.Cmd
+	for range 8 {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			c := exec.Command("sleep", "1000")
+			if err := c.Start(); err != nil {
+				t.Error(err)
+				return
+			}
+			others = append(others, c)
+		}()
+		<-done
+	}
+	t.Cleanup(func() {
+		for _, c := range others {
+			c.Process.Kill()
+			c.Wait()
+		}
+	})
+	for i := range 8 {
+		cfg := Config{Path: "/bin/sh", Args: []string{"sh", "-c", "exit 3"}}
+		r := runTraced(t, cfg)
+		if r.exit != (Exit{Code: 3}) || r.waitErr != nil {
+			t.Fatalf("run %d: exit %v, wait error %v, want exit 3\n%s", i, r.exit, r.waitErr, r.output())
+		}
+	}
+	for _, c := range others {
+		c.Process.Kill()
+		err := c.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Errorf("the other child %d: Wait = %v, want killed by SIGKILL (its status was taken)", c.Process.Pid, err)
+		}
+	}
+	others = nil
+}
+
+// slowObserver serves nothing and takes its time over each process event.
+type slowObserver struct{ guest string }
+
+func (s slowObserver) Serves(p string) bool          { return p == s.guest }
+func (s slowObserver) Serve(req *FileRequest) string { return "" }
+func (s slowObserver) Done(*FileRequest, int64)      {}
+func (s slowObserver) Forked(parent, child int)      { time.Sleep(200 * time.Microsecond) }
+func (s slowObserver) Exited(pid int)                { time.Sleep(2 * time.Millisecond) }
 
 // isStopped reports whether a /proc/PID/stat state letter is a stop: 'T'
 // (stopped by a signal) or 't' (a ptrace stop, which is what a traced

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -140,7 +139,7 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 	if err != nil {
 		return nil, err
 	}
-	go t.run(path, env, files, modeByte, prog)
+	goOnChildlessThread(func() { t.run(path, env, files, modeByte, prog) })
 	if err := <-t.started; err != nil {
 		<-t.done
 		return nil, err
@@ -258,11 +257,11 @@ func (t *Tracer) stdio() ([]*os.File, error) {
 	return files, nil
 }
 
-// run is the tracer goroutine. It locks itself to its OS thread for good:
-// the kernel ties every tracee to this thread, and when the goroutine
-// returns the thread exits with it (after the last tracee is gone).
+// run is the tracer goroutine, locked to its OS thread for good (see
+// goOnChildlessThread): the kernel ties every tracee to this thread, and
+// when the goroutine returns the thread exits with it (after the last
+// tracee is gone).
 func (t *Tracer) run(path string, env []string, files []*os.File, modeByte byte, prog []byte) {
-	runtime.LockOSThread()
 	defer close(t.done)
 	quietSIGCHLD()
 	defer restoreSIGCHLD()
@@ -398,6 +397,7 @@ func (t *Tracer) loop() {
 			// A new child's first stop can come before its parent's
 			// fork/clone event; the event fills in what is unknown.
 			th = t.addThread(tid, 0, newAddrSpace())
+			th.spaceGuessed = true
 		}
 		sig := ws.StopSignal()
 		event := int(uint32(ws)>>16) & 0xff
@@ -550,10 +550,13 @@ func (t *Tracer) cloneEvent(parent *thread, event int) {
 		if th.tgid == 0 {
 			th.tgid = tgid
 		}
-		if th.slot < 0 && len(th.mm.regions) == 0 {
+		// Its exec (the event order of different tracees is not
+		// fixed) gave it a new address space the parent's is no guide to.
+		if th.spaceGuessed && th.slot < 0 && len(th.mm.regions) == 0 {
 			th.detachSpace()
 			th.attachSpace(space)
 		}
+		th.spaceGuessed = false
 	} else {
 		t.addThread(child, tgid, space)
 	}
@@ -610,6 +613,7 @@ func (t *Tracer) execEvent(th *thread) {
 	}
 	th.detachSpace()
 	th.attachSpace(newAddrSpace())
+	th.spaceGuessed = false
 	th.tgid = th.tid
 	th.clearCall()
 	if t.stopAll {
