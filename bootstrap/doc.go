@@ -1,8 +1,10 @@
 // Package bootstrap brings a node up inside a sandbox. The lifecycle is a
 // list of steps that share one root directory: seed (write the fake tree a
-// profile describes), then launch (k3s under the interceptor), wait (for
-// the Node to be Ready) and apply. Seed and Launch exist so far; wait and
-// apply come with "nodeboot up".
+// profile describes), launch (k3s under the interceptor, with the arguments
+// K3sArgs gives), and supervise (restart with backoff when k3s exits or the
+// node stays unhealthy; package health watches it). Waiting for readiness
+// and applying manifests (package manifests) are driven by "nodeboot up".
+// Install fetches a pinned k3s release and verifies its checksum.
 //
 // # Launching
 //

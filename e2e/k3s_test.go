@@ -27,15 +27,15 @@ func TestK3s(t *testing.T) {
 	if b, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build nodeboot: %v\n%s", err, b)
 	}
-	kubeconfig := filepath.Join(c.Dir, "k3s.kubeconfig")
-	// `nodeboot up` seeds --root and runs k3s under the interceptor; the
-	// arguments after -- go to k3s.
+	// `nodeboot up` seeds DATA-DIR/root, runs k3s under the interceptor
+	// with its data in DATA-DIR/k3s and its kubeconfig at
+	// DATA-DIR/kubeconfig.yaml (0600), and supervises it; the arguments
+	// after -- go to k3s, after the ones nodeboot adds.
+	dataDir := filepath.Join(c.Dir, "nodeboot-data")
+	kubeconfig := filepath.Join(dataDir, "kubeconfig.yaml")
 	cmd, err := sandbox.Command(sandbox.Options{NetNS: c.NetNS, Spec: sandbox.GVisor},
-		nodeboot, "up", "--root", filepath.Join(c.Dir, "tree"), "--",
-		k3s, "server",
-		"--data-dir="+filepath.Join(c.Dir, "k3s"),
-		"--node-name="+c.Name, "--node-ip="+cluster.NodeIP, "--bind-address="+cluster.NodeIP,
-		"--write-kubeconfig="+kubeconfig, "--write-kubeconfig-mode=0600",
+		nodeboot, "up", "--data-dir", dataDir, "--k3s", k3s, "--node-name", c.Name, "--",
+		"--node-ip="+cluster.NodeIP, "--bind-address="+cluster.NodeIP,
 		"--disable=traefik,servicelb,metrics-server,local-storage",
 		"--kubelet-arg=cgroup-root="+c.CgroupRoot,
 	)

@@ -10,9 +10,15 @@ import (
 
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
 	"github.com/nodeboot/nodeboot/internal/cli/discover"
+	"github.com/nodeboot/nodeboot/internal/cli/down"
 	"github.com/nodeboot/nodeboot/internal/cli/exec"
+	"github.com/nodeboot/nodeboot/internal/cli/install"
+	"github.com/nodeboot/nodeboot/internal/cli/kubeconfig"
+	"github.com/nodeboot/nodeboot/internal/cli/logs"
 	"github.com/nodeboot/nodeboot/internal/cli/profile"
 	"github.com/nodeboot/nodeboot/internal/cli/seed"
+	"github.com/nodeboot/nodeboot/internal/cli/status"
+	"github.com/nodeboot/nodeboot/internal/cli/up"
 	"github.com/nodeboot/nodeboot/internal/cli/version"
 )
 
@@ -24,6 +30,12 @@ func commands(logger *slog.Logger, streams cmdutil.IOStreams) []*cli.Command {
 		seed.NewCommand(logger, streams),
 		profile.NewCommand(logger, streams),
 		discover.NewCommand(logger, streams),
+		up.NewCommand(logger, streams),
+		down.NewCommand(logger, streams),
+		status.NewCommand(logger, streams),
+		logs.NewCommand(logger, streams),
+		kubeconfig.NewCommand(logger, streams),
+		install.NewCommand(logger, streams),
 		version.NewCommand(logger, streams),
 	}
 }
@@ -63,13 +75,15 @@ func NewApp(streams cmdutil.IOStreams) *cli.App {
 	var flags flagpole
 	app := &cli.App{
 		Name:      "nodeboot",
-		Usage:     "run programs with their kernel files served from a fake tree",
+		Usage:     "run k3s, or any program, where the kernel files it needs are missing",
 		UsageText: "nodeboot [global flags] COMMAND [flags] [ARGS...]",
 		Description: "nodeboot runs a command under a ptrace+seccomp interceptor that redirects\n" +
-			"path syscalls into a fake tree of kernel files (see 'nodeboot exec --help').\n\n" +
+			"path syscalls into a fake tree of kernel files (see 'nodeboot exec --help'),\n" +
+			"and brings up a supervised k3s node that way (see 'nodeboot up --help').\n\n" +
+			"  nodeboot up --detach --wait && kubectl --kubeconfig \"$(nodeboot kubeconfig --path)\" get nodes\n\n" +
 			"Status messages go to stderr; stdout carries program output only.\n" +
-			"Exit codes: 0 success, 1 failure, 2 usage error; 'exec' passes on the\n" +
-			"status of its command.",
+			"Exit codes: 0 success, 1 failure, 2 usage error, 3 node not Ready ('up --wait',\n" +
+			"'status'); 'exec' passes on the status of its command.",
 		Reader:    streams.In,
 		Writer:    streams.Out,
 		ErrWriter: streams.ErrOut,

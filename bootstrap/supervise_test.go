@@ -1,0 +1,567 @@
+//go:build linux && !nointegration
+
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nodeboot/nodeboot/health"
+)
+
+// These tests supervise real /bin/sh scripts started with Launch (the
+// built-in k3s profile, the real tracer). Only the readiness statuses are
+// fed by the test, through SuperviseConfig.Health, which is the API the
+// real watcher uses.
+
+// recorder keeps the events of one Supervise run and lets a test wait for
+// one of a kind.
+type recorder struct {
+	t  *testing.T
+	mu sync.Mutex
+	ev []Event
+	ch chan Event
+}
+
+func newRecorder(t *testing.T) *recorder {
+	return &recorder{t: t, ch: make(chan Event, 4096)}
+}
+
+func (r *recorder) on(e Event) {
+	r.mu.Lock()
+	r.ev = append(r.ev, e)
+	r.mu.Unlock()
+	select {
+	case r.ch <- e:
+	default:
+	}
+	msg := fmt.Sprintf("event %-10s pid=%d restarts=%d", e.Kind, e.PID, e.Restarts)
+	if e.Reason != "" {
+		msg += " reason=" + strconv.Quote(e.Reason)
+	}
+	if e.Delay > 0 {
+		msg += " delay=" + e.Delay.Round(time.Millisecond).String()
+	}
+	if e.Health != nil {
+		msg += " health=" + string(e.Health.State)
+	}
+	r.t.Log(msg)
+}
+
+// wait returns the next event of kind, failing after timeout.
+func (r *recorder) wait(kind EventKind, timeout time.Duration) Event {
+	r.t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case e := <-r.ch:
+			if e.Kind == kind {
+				return e
+			}
+		case <-deadline.C:
+			r.t.Fatalf("no %q event within %s", kind, timeout)
+		}
+	}
+}
+
+func (r *recorder) all(kind EventKind) []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Event
+	for _, e := range r.ev {
+		if e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// shStarter returns a Start function that launches script i (the last
+// one once i runs past the list) for incarnation i.
+func shStarter(t *testing.T, root string, scripts ...string) func(context.Context) (*Process, error) {
+	prof := k3sProfile(t)
+	log := testLogger(t)
+	n := 0
+	return func(ctx context.Context) (*Process, error) {
+		s := scripts[min(n, len(scripts)-1)]
+		n++
+		return Launch(ctx, LaunchConfig{
+			Profile: prof, Root: root, Path: "/bin/sh", Args: []string{"sh", "-c", s},
+			Logger: log,
+		})
+	}
+}
+
+// supervise runs Supervise in a goroutine and returns its result
+// channel. Cleanup waits for it, so that no event is logged after the test
+// (the test's deferred cancel runs first).
+func supervise(t *testing.T, ctx context.Context, cfg SuperviseConfig) <-chan error {
+	done := make(chan error, 1)
+	finished := make(chan struct{})
+	go func() {
+		err := Supervise(ctx, cfg)
+		close(finished)
+		done <- err
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-finished:
+		case <-time.After(time.Minute):
+			t.Error("Supervise still running a minute after the test")
+		}
+	})
+	return done
+}
+
+// expected is the un-jittered backoff interval of restart i (0-based).
+func expected(initial, maxI time.Duration, i int) time.Duration {
+	d := float64(initial)
+	for range i {
+		d *= 1.5
+	}
+	return min(time.Duration(d), maxI)
+}
+
+func TestIntegrationSuperviseRestartsExitsWithGrowingBackoff(t *testing.T) {
+	requireLaunch(t)
+	const (
+		initial = 50 * time.Millisecond
+		maxI    = 400 * time.Millisecond
+		max     = 10
+	)
+	rec := newRecorder(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := <-supervise(t, ctx, SuperviseConfig{
+		Start:           shStarter(t, t.TempDir(), "exit 3"),
+		InitialInterval: initial,
+		MaxInterval:     maxI,
+		StableAfter:     time.Minute,
+		StopTimeout:     5 * time.Second,
+		MaxRestarts:     max,
+		OnEvent:         rec.on,
+		Logger:          testLogger(t),
+	})
+	want := fmt.Sprintf("gave up after %d restarts: command exited with status 3", max)
+	if err == nil || err.Error() != want {
+		t.Fatalf("Supervise = %v, want %q", err, want)
+	}
+	started, restarting := rec.all(EventStarted), rec.all(EventRestarting)
+	if len(started) != max+1 || len(restarting) != max || len(rec.all(EventExited)) != max+1 || len(rec.all(EventGaveUp)) != 1 {
+		t.Fatalf("started %d, restarting %d, exited %d, gave-up %d times; want %d, %d, %d, 1",
+			len(started), len(restarting), len(rec.all(EventExited)), len(rec.all(EventGaveUp)), max+1, max, max+1)
+	}
+	var gaps, delays []string
+	for i, e := range restarting {
+		exp := expected(initial, maxI, i)
+		// ±50% jitter around the interval, never past the cap (1ms of
+		// slack for float rounding here and in the backoff package).
+		lo, hi := exp/2-time.Millisecond, min(exp*3/2, maxI)+time.Millisecond
+		if e.Delay < lo || e.Delay > hi {
+			t.Errorf("restart %d: delay %s, want within [%s, %s]", i+1, e.Delay, lo, hi)
+		}
+		if e.Restarts != i+1 {
+			t.Errorf("restart %d: Restarts = %d", i+1, e.Restarts)
+		}
+		gap := started[i+1].Time.Sub(started[i].Time)
+		if gap < e.Delay {
+			t.Errorf("restart %d: started %s after the previous start, less than the delay %s", i+1, gap, e.Delay)
+		}
+		gaps = append(gaps, gap.Round(time.Millisecond).String())
+		delays = append(delays, e.Delay.Round(time.Millisecond).String())
+	}
+	t.Logf("backoff delays: %s", strings.Join(delays, " "))
+	t.Logf("gaps between starts: %s", strings.Join(gaps, " "))
+	// Growth despite the jitter: the last three waits (at the cap) add
+	// up to more than the first three (around 50, 75, 112ms) can.
+	var first, last time.Duration
+	for i := range 3 {
+		first += restarting[i].Delay
+		last += restarting[len(restarting)-1-i].Delay
+	}
+	if last <= first*2 {
+		t.Errorf("delays do not grow: first three %s, last three %s", first, last)
+	}
+}
+
+func TestIntegrationSuperviseBackoffResetsAfterStable(t *testing.T) {
+	requireLaunch(t)
+	const (
+		initial = 50 * time.Millisecond
+		maxI    = 400 * time.Millisecond
+		stable  = 1500 * time.Millisecond
+	)
+	rec := newRecorder(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// Six quick exits, one incarnation that runs past StableAfter, then
+	// quick exits again.
+	quick := "exit 1"
+	err := <-supervise(t, ctx, SuperviseConfig{
+		Start:           shStarter(t, t.TempDir(), quick, quick, quick, quick, quick, quick, "sleep 3; exit 1", quick),
+		InitialInterval: initial,
+		MaxInterval:     maxI,
+		StableAfter:     stable,
+		MaxRestarts:     8,
+		OnEvent:         rec.on,
+		Logger:          testLogger(t),
+	})
+	if err == nil || !strings.Contains(err.Error(), "gave up after 8 restarts") {
+		t.Fatalf("Supervise = %v, want gave up after 8 restarts", err)
+	}
+	r := rec.all(EventRestarting)
+	if len(r) != 8 {
+		t.Fatalf("%d restarts, want 8", len(r))
+	}
+	var delays []string
+	for _, e := range r {
+		delays = append(delays, e.Delay.Round(time.Millisecond).String())
+	}
+	t.Logf("backoff delays: %s (the 7th follows the stable incarnation)", strings.Join(delays, " "))
+	// Restart 6 follows five growths: around 380ms. Restart 7 follows
+	// the stable run: back to the initial interval, then growing again.
+	if d := r[5].Delay; d < expected(initial, maxI, 5)/2 {
+		t.Errorf("restart 6: delay %s, want grown to about %s", d, expected(initial, maxI, 5))
+	}
+	if d := r[6].Delay; d > initial*3/2+time.Millisecond {
+		t.Errorf("restart 7 (after %s stable): delay %s, want reset to about %s", stable, d, initial)
+	}
+	if d := r[7].Delay; d < initial*3/4-time.Millisecond || d > initial*9/4+time.Millisecond {
+		t.Errorf("restart 8: delay %s, want about %s", d, initial*3/2)
+	}
+}
+
+// pidsFrom reads the "name pid" lines a script wrote, once n are there.
+func pidsFrom(t *testing.T, file string, n int) map[string]int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, _ := os.ReadFile(file)
+		pids := map[string]int{}
+		for _, l := range strings.Split(string(b), "\n") {
+			if name, v, ok := strings.Cut(l, " "); ok {
+				if p, err := strconv.Atoi(v); err == nil {
+					pids[name] = p
+				}
+			}
+		}
+		if len(pids) >= n {
+			return pids
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s holds %q; want %d PIDs", file, b, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// leftBehind reports whether pid still runs, and what /proc says of it.
+// A zombie whose parent is init is dead: the traced tree is gone, and init
+// (slow to reap in some containers) will take it; gone waits a little for
+// that so that the usual case shows a clean /proc.
+func leftBehind(pid int) (bool, string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
+			return false, "gone"
+		}
+		st := procState(pid)
+		if time.Now().After(deadline) {
+			return !strings.Contains(st, "State: Z"), st
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// sessionOf returns the session id of pid from /proc.
+func sessionOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 4 {
+		return -1
+	}
+	sid, _ := strconv.Atoi(f[3])
+	return sid
+}
+
+func TestIntegrationSuperviseShutdownStopsTree(t *testing.T) {
+	requireLaunch(t)
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skipf("needs setsid in PATH: %v", err)
+	}
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pids")
+	// The command leaves three processes: a grandchild in a session of
+	// its own (as containerd's shims are), a child that ignores SIGTERM
+	// (it needs the SIGKILL after StopTimeout) and a plain child.
+	script := fmt.Sprintf(`
+setsid sh -c 'echo setsid $$ >> %[1]s; exec sleep 1000' &
+sh -c 'trap "" TERM; echo noterm $$ >> %[1]s; while :; do sleep 1; done' &
+sleep 1000 &
+echo child $! >> %[1]s
+echo command $$ >> %[1]s
+wait
+`, pidFile)
+	const stopTimeout = 1500 * time.Millisecond
+	rec := newRecorder(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := supervise(t, ctx, SuperviseConfig{
+		Start:       shStarter(t, filepath.Join(dir, "root"), script),
+		StopTimeout: stopTimeout,
+		OnEvent:     rec.on,
+		Logger:      testLogger(t),
+	})
+	started := rec.wait(EventStarted, 30*time.Second)
+	pids := pidsFrom(t, pidFile, 4)
+	t.Logf("command %d; tree %v", started.PID, pids)
+	if sid := sessionOf(pids["setsid"]); sid != pids["setsid"] {
+		t.Fatalf("setsid grandchild %d: session %d, want its own", pids["setsid"], sid)
+	}
+	if pids["command"] != started.PID {
+		t.Fatalf("the script says it is %d, the started event %d", pids["command"], started.PID)
+	}
+	t0 := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Supervise after cancel = %v, want nil", err)
+		}
+	case <-time.After(stopTimeout + 30*time.Second):
+		t.Fatal("Supervise did not return after cancel")
+	}
+	took := time.Since(t0)
+	t.Logf("shutdown took %s (StopTimeout %s)", took.Round(time.Millisecond), stopTimeout)
+	if took < stopTimeout {
+		t.Errorf("shutdown took %s: the SIGTERM-ignoring child cannot be gone before the SIGKILL at %s", took, stopTimeout)
+	}
+	for name, pid := range pids {
+		left, st := leftBehind(pid)
+		if left {
+			t.Errorf("%s pid %d (%s) is left after Supervise returned", name, pid, st)
+		} else {
+			t.Logf("%s pid %d: %s", name, pid, st)
+		}
+	}
+	if n := len(rec.all(EventRestarting)); n != 0 {
+		t.Errorf("%d restarts during shutdown, want 0", n)
+	}
+	st := rec.all(EventStopping)
+	if len(st) != 1 || st[0].Reason != "shutdown" {
+		t.Errorf("stopping events %+v, want one with reason shutdown", st)
+	}
+	if s := rec.all(EventStopped); len(s) != 1 || s[0].Stats == nil {
+		t.Errorf("stopped events %+v, want one with stats", s)
+	} else if !strings.Contains(s[0].Reason, "signal 15") {
+		t.Errorf("stopped: %q, want the command ended by SIGTERM", s[0].Reason)
+	}
+}
+
+// procState is the Name, State and Tgid lines of /proc/PID/status.
+func procState(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "Name:") || strings.HasPrefix(l, "State:") || strings.HasPrefix(l, "PPid:") {
+			out = append(out, strings.Join(strings.Fields(l), " "))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+func TestIntegrationSuperviseRestartsWhenNotReady(t *testing.T) {
+	requireLaunch(t)
+	const (
+		startGrace    = 400 * time.Millisecond
+		notReadyGrace = 300 * time.Millisecond
+	)
+	rec := newRecorder(t)
+	hc := make(chan health.Status)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	done := supervise(t, ctx, SuperviseConfig{
+		Start:           shStarter(t, t.TempDir(), "exec sleep 1000"),
+		Health:          hc,
+		StartGrace:      startGrace,
+		NotReadyGrace:   notReadyGrace,
+		StopTimeout:     5 * time.Second,
+		InitialInterval: 50 * time.Millisecond,
+		MaxInterval:     100 * time.Millisecond,
+		MaxRestarts:     1,
+		OnEvent:         rec.on,
+		Logger:          testLogger(t),
+	})
+	send := func(st health.State, reason, msg string) {
+		t.Helper()
+		select {
+		case hc <- health.Status{State: st, Reason: reason, Message: msg, Since: time.Now()}:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Supervise did not take the %s status", st)
+		}
+	}
+
+	// 1. Not Ready right from the start: the StartGrace does not count,
+	// so the restart comes StartGrace+NotReadyGrace after the start.
+	first := rec.wait(EventStarted, 30*time.Second)
+	send(health.NotReady, "KubeletNotReady", "container runtime network not ready")
+	un := rec.wait(EventUnhealthy, 10*time.Second)
+	if d := un.Time.Sub(first.Time); d < startGrace+notReadyGrace {
+		t.Errorf("unhealthy %s after the start, want at least StartGrace+NotReadyGrace = %s", d, startGrace+notReadyGrace)
+	}
+	if want := "NotReady for 300ms: KubeletNotReady container runtime network not ready"; un.Reason != want {
+		t.Errorf("unhealthy reason %q, want %q", un.Reason, want)
+	}
+	stopped := rec.wait(EventStopped, 10*time.Second)
+	if stopped.PID != first.PID || !strings.Contains(stopped.Reason, "signal 15") {
+		t.Errorf("stopped %+v: want pid %d ended by SIGTERM", stopped, first.PID)
+	}
+	if left, st := leftBehind(first.PID); left {
+		t.Errorf("pid %d still there after the restart's stop (%s)", first.PID, st)
+	}
+	restart := rec.wait(EventRestarting, 5*time.Second)
+	if restart.Reason != un.Reason || restart.Restarts != 1 {
+		t.Errorf("restarting %+v, want reason %q and 1 restart", restart, un.Reason)
+	}
+	second := rec.wait(EventStarted, 30*time.Second)
+
+	// 2. Ready, then not Ready through three states that each last less
+	// than the grace: the stretch is continuous, so it still counts.
+	send(health.Ready, "KubeletReady", "kubelet is posting ready status")
+	time.Sleep(startGrace) // past the StartGrace: not-Ready counts at once now
+	t0 := time.Now()
+	send(health.Stale, "LeaseExpired", "lease last renewed 52s ago")
+	time.Sleep(notReadyGrace / 3)
+	send(health.Unreachable, "ConnectionRefused", "dial tcp 127.0.0.1:6443: connect: connection refused")
+	time.Sleep(notReadyGrace / 3)
+	send(health.NotRegistered, "", "node not found")
+	select {
+	case err := <-done:
+		d := time.Since(t0)
+		want := "gave up after 1 restarts: NodeNotRegistered for 300ms: node not found"
+		if err == nil || err.Error() != want {
+			t.Fatalf("Supervise = %v, want %q", err, want)
+		}
+		if d < notReadyGrace {
+			t.Errorf("gave up %s after the node left Ready, before the grace %s", d, notReadyGrace)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Supervise did not give up")
+	}
+	if left, st := leftBehind(second.PID); left {
+		t.Errorf("pid %d still there after Supervise gave up (%s)", second.PID, st)
+	}
+	if n := len(rec.all(EventHealth)); n != 5 {
+		t.Errorf("%d health events, want 5 (one per status sent)", n)
+	}
+}
+
+func TestIntegrationSuperviseHealthyIsLeftAlone(t *testing.T) {
+	requireLaunch(t)
+	rec := newRecorder(t)
+	hc := make(chan health.Status, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := supervise(t, ctx, SuperviseConfig{
+		Start:         shStarter(t, t.TempDir(), "exec sleep 1000"),
+		Health:        hc,
+		StartGrace:    100 * time.Millisecond,
+		NotReadyGrace: 200 * time.Millisecond,
+		StopTimeout:   5 * time.Second,
+		MaxRestarts:   0,
+		OnEvent:       rec.on,
+		Logger:        testLogger(t),
+	})
+	rec.wait(EventStarted, 30*time.Second)
+	// Short not-Ready blips, each shorter than the grace, separated by
+	// Ready: no restart.
+	for range 4 {
+		hc <- health.Status{State: health.NotReady, Reason: "KubeletNotReady", Since: time.Now()}
+		time.Sleep(100 * time.Millisecond)
+		hc <- health.Status{State: health.Ready, Since: time.Now()}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Supervise = %v, want nil", err)
+	}
+	if n := len(rec.all(EventUnhealthy)); n != 0 {
+		t.Errorf("%d unhealthy events for not-Ready blips shorter than the grace", n)
+	}
+	if n := len(rec.all(EventStarted)); n != 1 {
+		t.Errorf("started %d times, want 1", n)
+	}
+}
+
+func TestSuperviseStartFailure(t *testing.T) {
+	rec := newRecorder(t)
+	boom := errors.New("k3s: no such file")
+	calls := 0
+	err := Supervise(context.Background(), SuperviseConfig{
+		Start: func(context.Context) (*Process, error) {
+			calls++
+			return nil, boom
+		},
+		InitialInterval: time.Millisecond,
+		MaxInterval:     2 * time.Millisecond,
+		MaxRestarts:     2,
+		OnEvent:         rec.on,
+		Logger:          testLogger(t),
+	})
+	want := "gave up after 2 restarts: start failed: k3s: no such file"
+	if err == nil || err.Error() != want {
+		t.Fatalf("Supervise = %v, want %q", err, want)
+	}
+	if calls != 3 {
+		t.Errorf("Start called %d times, want 3", calls)
+	}
+}
+
+func TestSuperviseCancelledDuringBackoff(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	started := make(chan struct{}, 10)
+	go func() {
+		done <- Supervise(ctx, SuperviseConfig{
+			Start: func(context.Context) (*Process, error) {
+				started <- struct{}{}
+				return nil, errors.New("fails")
+			},
+			InitialInterval: time.Hour,
+			MaxInterval:     time.Hour,
+			MaxRestarts:     -1,
+			Logger:          testLogger(t),
+		})
+	}()
+	<-started
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Supervise = %v, want nil after cancel", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Supervise still waiting out its backoff after cancel")
+	}
+}

@@ -1,0 +1,330 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/nodeboot/nodeboot/e2e/cluster"
+	"github.com/nodeboot/nodeboot/manifests"
+)
+
+// syncBuffer is a log sink the test reads while Apply's goroutines write.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestManifests applies manifest directories to the test bed's real
+// kube-apiserver with server-side apply. The test bed runs no scheduler or
+// controller-manager, so only what the API server does by itself can become
+// ready: CRDs are Established by the apiserver, a Deployment never becomes
+// Available (the timeout path), a Job never completes.
+func TestManifests(t *testing.T) {
+	c := cluster.New(t, cluster.Options{})
+	rc, err := c.RESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	var progress []string
+	cfg := manifests.ApplyConfig{
+		REST:    rc,
+		Timeout: 2 * time.Minute,
+		Logger:  slog.New(slog.NewTextHandler(io.MultiWriter(logs, t.Output()), &slog.HandlerOptions{Level: slog.LevelDebug})),
+		OnProgress: func(s string) {
+			progress = append(progress, s)
+			t.Logf("progress: %s", s)
+		},
+	}
+	dir := filepath.Join("..", "manifests", "testdata", "apply")
+	objs, err := manifests.Load([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// One directory: namespace, ConfigMaps, a Widget and its CRD. The Widget
+	// sorts before its CRD by file name; Apply puts the CRD first, waits
+	// for it to be Established and resets the REST mapper, whose cached
+	// discovery predates the Widget kind.
+	start := time.Now()
+	if err := manifests.Apply(t.Context(), cfg, objs); err != nil {
+		t.Fatalf("Apply %s: %v", dir, err)
+	}
+	t.Logf("applied %d objects from %s in %s", len(objs), dir, time.Since(start).Round(time.Millisecond))
+	if !strings.Contains(logs.String(), "discovery reset") {
+		t.Errorf("the REST mapper was never reset: the Widget kind should have been unknown to the first discovery")
+	}
+	if !slices.Contains(progress, "applied 5 objects") || !slices.Contains(progress, "customresourcedefinition/widgets.e2e.nodeboot.dev ready") {
+		t.Errorf("progress lines %q lack \"applied 5 objects\" or the CRD's ready line", progress)
+	}
+
+	gvrs := map[string]schema.GroupVersionResource{
+		"Namespace":                {Version: "v1", Resource: "namespaces"},
+		"ConfigMap":                {Version: "v1", Resource: "configmaps"},
+		"Widget":                   {Group: "e2e.nodeboot.dev", Version: "v1", Resource: "widgets"},
+		"CustomResourceDefinition": {Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"},
+	}
+	get := func(kind, ns, name string) *unstructured.Unstructured {
+		t.Helper()
+		u, err := dyn.Resource(gvrs[kind]).Namespace(ns).Get(t.Context(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("get %s %s/%s: %v", kind, ns, name, err)
+		}
+		return u
+	}
+	want := []struct{ kind, ns, name string }{
+		{"Namespace", "", "nodeboot-e2e-manifests"},
+		{"ConfigMap", "nodeboot-e2e-manifests", "settings"},
+		{"ConfigMap", "default", "nodeboot-e2e-defaulted"}, // no namespace in the file
+		{"Widget", "nodeboot-e2e-manifests", "first"},
+		{"CustomResourceDefinition", "", "widgets.e2e.nodeboot.dev"},
+	}
+	rv := map[string]string{}
+	for _, w := range want {
+		u := get(w.kind, w.ns, w.name)
+		rv[w.kind+"/"+w.name] = u.GetResourceVersion()
+		var mgr []string
+		for _, mf := range u.GetManagedFields() {
+			if mf.Operation == metav1.ManagedFieldsOperationApply {
+				mgr = append(mgr, mf.Manager)
+			}
+		}
+		if !slices.Contains(mgr, manifests.DefaultFieldManager) {
+			b, _ := u.MarshalJSON()
+			t.Errorf("%s %s/%s: apply managers %v, want %q\n%s", w.kind, w.ns, w.name, mgr, manifests.DefaultFieldManager, b)
+		}
+	}
+	if size, _, _ := unstructured.NestedInt64(get("Widget", "nodeboot-e2e-manifests", "first").Object, "spec", "size"); size != 3 {
+		t.Errorf("widget spec.size = %d, want 3", size)
+	}
+
+	t.Run("reapply is a no-op", func(t *testing.T) {
+		progress = nil
+		if err := manifests.Apply(t.Context(), cfg, objs); err != nil {
+			t.Fatalf("second Apply: %v", err)
+		}
+		for _, w := range want {
+			if got := get(w.kind, w.ns, w.name).GetResourceVersion(); got != rv[w.kind+"/"+w.name] {
+				t.Errorf("%s %s/%s changed on re-apply: resourceVersion %s -> %s", w.kind, w.ns, w.name, rv[w.kind+"/"+w.name], got)
+			}
+		}
+	})
+
+	for _, tc := range []struct {
+		name, file string
+		want       string // regexp over the error
+		check      func(t *testing.T, err error)
+	}{
+		{
+			name: "invalid port",
+			file: "service.yaml",
+			want: `^\.\./manifests/testdata/bad/service\.yaml doc 2 \(Service/nodeboot-e2e-bad-port\): Service "nodeboot-e2e-bad-port" is invalid: \[?spec\.ports\[0\]\.port: Invalid value: 70000: must be between 1 and 65535`,
+			check: func(t *testing.T, err error) {
+				if !apierrors.IsInvalid(err) {
+					t.Errorf("apierrors.IsInvalid(%v) = false: the API's error is not wrapped", err)
+				}
+				// Doc 1 went in before doc 2 was refused.
+				if _, err := c.Client.CoreV1().ConfigMaps("default").Get(t.Context(), "nodeboot-e2e-before-bad", metav1.GetOptions{}); err != nil {
+					t.Errorf("doc 1 of service.yaml: %v", err)
+				}
+			},
+		},
+		{
+			name: "unknown field",
+			file: "unknown-field.yaml",
+			want: `^\.\./manifests/testdata/bad/unknown-field\.yaml doc 1 \(ConfigMap/nodeboot-e2e-unknown-field\): .*\.colour: field not declared in schema`,
+		},
+		{
+			name: "unknown kind",
+			file: "unknown-kind.yaml",
+			want: `^\.\./manifests/testdata/bad/unknown-kind\.yaml doc 1 \(Gadget/nodeboot-e2e-gadget\): the API server has no kind Gadget in apiVersion example\.com/v1: check the spelling, or install its CRD first \(or in the same set\)$`,
+		},
+		{
+			// No controller-manager: the Deployment is never observed, let
+			// alone Available. The error says what it waited for.
+			name: "deployment never available",
+			file: "deployment.yaml",
+			want: `^timed out after 3s waiting for deployment/nodeboot-e2e-never \(namespace default\): 0/1 available, generation 1 not yet observed by the deployment controller`,
+			check: func(t *testing.T, err error) {
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("errors.Is(err, context.DeadlineExceeded) = false")
+				}
+				if !slices.Contains(progress, "waiting for deployment/nodeboot-e2e-never (namespace default): 0/1 available, generation 1 not yet observed by the deployment controller (observed 0; is kube-controller-manager running?)") {
+					t.Errorf("no progress line for the deployment: %q", progress)
+				}
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs, err := manifests.Load([]string{filepath.Join("..", "manifests", "testdata", "bad", tc.file)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := cfg
+			cfg.Timeout = 3 * time.Second
+			progress = nil
+			start := time.Now()
+			err = manifests.Apply(t.Context(), cfg, objs)
+			took := time.Since(start)
+			if err == nil {
+				t.Fatal("Apply succeeded")
+			}
+			t.Logf("Apply failed after %s: %v", took.Round(time.Millisecond), err)
+			if !regexp.MustCompile(tc.want).MatchString(err.Error()) {
+				t.Errorf("error does not match %q", tc.want)
+			}
+			if took > 10*time.Second {
+				t.Errorf("took %s with a 3s timeout", took)
+			}
+			if tc.check != nil {
+				tc.check(t, err)
+			}
+		})
+	}
+
+	// The embedded smoke set is valid for a real API server (strict field
+	// validation); its Job cannot complete without a scheduler and
+	// controller-manager, which the timeout message says.
+	t.Run("smoke set accepted", func(t *testing.T) {
+		cfg := cfg
+		cfg.Timeout = 3 * time.Second
+		smoke := manifests.Smoke()
+		err := manifests.Apply(t.Context(), cfg, smoke)
+		if err == nil {
+			t.Fatal("the smoke Job completed on a test bed without a scheduler")
+		}
+		t.Logf("Apply(Smoke()): %v", err)
+		if !regexp.MustCompile(`^timed out after 3s waiting for job/smoke-[0-9a-z]+ \(namespace nodeboot-smoke\): not complete: 0 active, 0 succeeded, 0 failed, not started by the job controller yet \(is kube-controller-manager running\?\)$`).MatchString(err.Error()) {
+			t.Errorf("unexpected error")
+		}
+	})
+
+	// The test plays the missing controllers by writing status, to show the
+	// wait ends on a watch event as soon as the object is ready, or failed.
+	for _, tc := range []struct {
+		name, manifest, resource, status string
+		wantErr                          string // "" means Apply succeeds
+	}{
+		{
+			name: "deployment becomes available",
+			manifest: `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: nodeboot-e2e-available}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: available}}
+  template:
+    metadata: {labels: {app: available}}
+    spec: {containers: [{name: c, image: registry.k8s.io/pause:3.10}]}
+`,
+			resource: "deployments",
+			status: `{"status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1,
+				"conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "played by the e2e test",
+				"lastUpdateTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}`,
+		},
+		{
+			name: "pod failure ends the wait",
+			// No controller-manager makes the namespace's default
+			// ServiceAccount, which Pod admission wants.
+			manifest: `apiVersion: v1
+kind: ServiceAccount
+metadata: {name: default}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: nodeboot-e2e-failing}
+spec: {containers: [{name: c, image: registry.k8s.io/pause:3.10}]}
+`,
+			resource: "pods",
+			status:   `{"status": {"phase": "Failed", "reason": "Evicted", "message": "played by the e2e test"}}`,
+			wantErr:  `^testdata-.*/obj\.yaml doc 2 \(Pod/nodeboot-e2e-failing\): pod failed: Evicted: played by the e2e test$`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "testdata-"+strings.ReplaceAll(tc.name, " ", "-"))
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			f := filepath.Join(dir, "obj.yaml")
+			if err := os.WriteFile(f, []byte(tc.manifest), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			objs, err := manifests.Load([]string{f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := objs[len(objs)-1].Obj.GetName()
+			waiting := make(chan struct{})
+			var once sync.Once
+			cfg := cfg
+			cfg.Timeout = time.Minute
+			cfg.OnProgress = func(s string) {
+				t.Logf("progress: %s", s)
+				if strings.HasPrefix(s, "waiting for ") {
+					once.Do(func() { close(waiting) })
+				}
+			}
+			done := make(chan error, 1)
+			start := time.Now()
+			go func() { done <- manifests.Apply(t.Context(), cfg, objs) }()
+			select {
+			case <-waiting:
+			case err := <-done:
+				t.Fatalf("Apply returned before waiting: %v", err)
+			}
+			gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: tc.resource}
+			if tc.resource == "pods" {
+				gvr = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+			}
+			if _, err := dyn.Resource(gvr).Namespace("default").Patch(t.Context(), name, types.MergePatchType, []byte(tc.status), metav1.PatchOptions{}, "status"); err != nil {
+				t.Fatalf("write status: %v", err)
+			}
+			patched := time.Now()
+			err = <-done
+			t.Logf("Apply returned %s after the status write (%s in all): %v", time.Since(patched).Round(time.Millisecond), time.Since(start).Round(time.Millisecond), err)
+			if time.Since(patched) > 5*time.Second {
+				t.Errorf("Apply took %s to notice the status", time.Since(patched))
+			}
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("Apply: %v", err)
+			case tc.wantErr != "" && (err == nil || !regexp.MustCompile(tc.wantErr).MatchString(strings.TrimPrefix(err.Error(), filepath.Dir(dir)+"/"))):
+				t.Fatalf("Apply error %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}

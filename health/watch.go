@@ -1,0 +1,308 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/tools/cache"
+)
+
+// leaseNamespace holds one Lease per node, renewed by its kubelet.
+const leaseNamespace = "kube-node-lease"
+
+// watcher is the state of one Watch call. Everything but the informers'
+// bookkeeping (informers.mu) is owned by the run goroutine.
+type watcher struct {
+	cfg      Config
+	log      *slog.Logger
+	cl       *clients
+	onChange func(Status)
+
+	// kick wakes run after an informer event; capacity 1, so events that
+	// arrive while run is busy coalesce into one wake-up.
+	kick chan struct{}
+
+	// Reachability, from the probe results.
+	probed    bool
+	reachable bool
+	fails     int
+	probeErr  error
+
+	inf       *informers // non-nil while the API counts as reachable
+	lastConds []corev1.NodeCondition
+	last      *Status // last reported
+}
+
+func newWatcher(cfg Config, cl *clients, onChange func(Status)) *watcher {
+	return &watcher{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeName), cl: cl, onChange: onChange, kick: make(chan struct{}, 1)}
+}
+
+func (w *watcher) wake() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run is Watch's loop: it waits for a probe result, an informer event or
+// the Lease deadline, derives the state and reports it when it is news.
+// Every wait is on a channel or a timer, so it cannot spin.
+func (w *watcher) run(parent context.Context) error {
+	ctx, cancel := context.WithCancel(parent)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		w.stopInformers()
+		wg.Wait()
+	}()
+	probes := make(chan error)
+	wg.Go(func() { w.probeLoop(ctx, probes) })
+
+	staleTimer := time.NewTimer(time.Hour)
+	staleTimer.Stop()
+	defer staleTimer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return parent.Err()
+		case err := <-probes:
+			w.observeProbe(ctx, err)
+		case <-w.kick:
+		case <-staleTimer.C:
+		}
+		now := time.Now()
+		obs := w.observe(now)
+		st, known := derive(obs)
+		if obs.ProbeErr == nil && obs.NodeSynced {
+			w.lastConds = st.Conditions
+		}
+		if known && reportable(w.last, st) {
+			st.Since = now
+			if w.last != nil && w.last.State == st.State {
+				st.Since = w.last.Since
+			}
+			w.log.Debug("node health", "state", st.State, "reason", st.Reason, "message", st.Message)
+			w.last = &st
+			out := st // onChange may keep or change its copy
+			out.Conditions = slices.Clone(st.Conditions)
+			w.onChange(out)
+		}
+		// Wake up when the Lease would expire, if nothing else happens
+		// first. A renewal moves the deadline; the timer is re-armed on
+		// every pass, so it only ever fires for a deadline in the future.
+		staleTimer.Stop()
+		if known && st.State == Ready {
+			staleTimer.Reset(obs.Grace - obs.LeaseAge + time.Millisecond)
+		}
+	}
+}
+
+// observeProbe folds a probe result into the reachability verdict and
+// starts or stops the informers accordingly.
+func (w *watcher) observeProbe(ctx context.Context, err error) {
+	if err == nil {
+		if w.probed && !w.reachable {
+			w.log.Info("API server reachable again")
+		}
+		w.probed, w.reachable, w.fails, w.probeErr = true, true, 0, nil
+		if w.inf == nil {
+			w.inf = startInformers(ctx, w.cfg, w.cl, w.log, w.wake)
+		}
+		return
+	}
+	w.fails++
+	w.probeErr = err
+	w.log.Debug("API probe failed", "consecutive", w.fails, "err", err)
+	if w.reachable && w.fails < unreachableAfter {
+		w.probed = true
+		return
+	}
+	w.probed, w.reachable = true, false
+	// While the API is away the informers would only retry (with backoff)
+	// and their caches would go stale; new ones list afresh when it is
+	// back, which also tells us exactly from when the Lease view is fresh.
+	w.stopInformers()
+}
+
+func (w *watcher) stopInformers() {
+	if w.inf != nil {
+		w.inf.stop()
+		w.inf = nil
+	}
+}
+
+// observe takes the current observation.
+func (w *watcher) observe(now time.Time) observation {
+	o := observation{Grace: w.cfg.LeaseGrace, LastConditions: w.lastConds}
+	if !w.probed {
+		return o // derive: not known (NodeSynced false, no NodeErr)
+	}
+	if !w.reachable {
+		o.ProbeErr = w.probeErr
+		return o
+	}
+	inf := w.inf
+	o.NodeSynced = inf.node.HasSynced()
+	if obj, ok, _ := inf.node.GetStore().GetByKey(w.cfg.NodeName); ok {
+		o.Node, _ = obj.(*corev1.Node)
+	}
+	_, o.LeasePresent, _ = inf.lease.GetStore().GetByKey(leaseNamespace + "/" + w.cfg.NodeName)
+	inf.mu.Lock()
+	o.NodeErr, o.LeaseErr = inf.nodeErr, inf.leaseErr
+	seen := inf.leaseSeen
+	inf.mu.Unlock()
+	// Monotonic clock readings on both sides: wall-clock jumps on this
+	// machine and kubelet's clock do not enter into it.
+	o.LeaseAge = now.Sub(seen)
+	return o
+}
+
+// probeLoop sends the result of GET /readyz to out every ProbeInterval,
+// the first one at once, until ctx is done.
+func (w *watcher) probeLoop(ctx context.Context, out chan<- error) {
+	t := time.NewTicker(w.cfg.ProbeInterval)
+	defer t.Stop()
+	timeout := probeTimeout(w.cfg.ProbeInterval)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		// No retries: a failed probe is the answer, and the next one
+		// comes at the next tick.
+		// AbsPath replaces the client's /api/v1 prefix (keeping any path
+		// of the server URL).
+		err := w.cl.core.Get().AbsPath("/readyz").MaxRetries(0).Do(pctx).Error()
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		select {
+		case out <- err:
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// informers are the Node and Lease informers of one reachable period of
+// the API.
+type informers struct {
+	node, lease cache.SharedIndexInformer
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+
+	mu sync.Mutex
+	// leaseSeen is when we last saw the Lease renewed, or when these
+	// informers started if we have not.
+	leaseSeen         time.Time
+	nodeErr, leaseErr error
+}
+
+// startInformers starts a Node and a Lease informer, each on the one
+// object (field selector metadata.name), calling wake on every event.
+func startInformers(parent context.Context, cfg Config, cl *clients, log *slog.Logger, wake func()) *informers {
+	ctx, cancel := context.WithCancel(parent)
+	byName := fields.OneTermEqualSelector("metadata.name", cfg.NodeName)
+	inf := &informers{
+		node: cache.NewSharedIndexInformer(
+			cache.NewListWatchFromClient(cl.core, "nodes", metav1.NamespaceAll, byName),
+			&corev1.Node{}, 0, cache.Indexers{}),
+		lease: cache.NewSharedIndexInformer(
+			cache.NewListWatchFromClient(cl.coordination, "leases", leaseNamespace, byName),
+			&coordinationv1.Lease{}, 0, cache.Indexers{}),
+		cancel:    cancel,
+		leaseSeen: time.Now(),
+	}
+	// The reflectors retry a failed list or watch after a backoff of their
+	// own (client-go tools/cache/reflector.go: 800ms doubling to 30s,
+	// jitter, reset after 2m of health), so an error here never spins. The
+	// handlers replace the default one, which only logs through klog.
+	record := func(what string, dst *error) cache.WatchErrorHandlerWithContext {
+		return func(_ context.Context, _ *cache.Reflector, err error) {
+			if errors.Is(err, io.EOF) || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+				return // a watch that ended normally, or a relist: no problem
+			}
+			log.Debug("list/watch failed; the reflector retries with backoff", "object", what, "err", err)
+			inf.mu.Lock()
+			*dst = err
+			inf.mu.Unlock()
+			wake()
+		}
+	}
+	_ = inf.node.SetWatchErrorHandlerWithContext(record("node", &inf.nodeErr))
+	_ = inf.lease.SetWatchErrorHandlerWithContext(record("lease", &inf.leaseErr))
+	_, _ = inf.node.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { inf.clearErr(&inf.nodeErr); wake() },
+		UpdateFunc: func(_, _ any) {
+			inf.clearErr(&inf.nodeErr)
+			wake()
+		},
+		DeleteFunc: func(any) { wake() },
+	})
+	_, _ = inf.lease.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { inf.leaseRenewed(); wake() },
+		UpdateFunc: func(oldObj, newObj any) {
+			o, _ := oldObj.(*coordinationv1.Lease)
+			n, _ := newObj.(*coordinationv1.Lease)
+			if o == nil || n == nil || !sameRenewal(o, n) {
+				inf.leaseRenewed()
+				wake()
+			}
+		},
+		DeleteFunc: func(any) { wake() },
+	})
+	inf.wg.Go(func() { inf.node.RunWithContext(ctx) })
+	inf.wg.Go(func() { inf.lease.RunWithContext(ctx) })
+	// An empty first list (no Node yet) brings no event: wake run once the
+	// store has synced so that NodeNotRegistered is reported at once.
+	inf.wg.Go(func() {
+		select {
+		case <-inf.node.HasSyncedChecker().Done():
+			wake()
+		case <-ctx.Done():
+		}
+	})
+	log.Debug("watching node and lease")
+	return inf
+}
+
+// sameRenewal says whether two versions of a Lease carry the same renewal.
+func sameRenewal(a, b *coordinationv1.Lease) bool {
+	ra, rb := a.Spec.RenewTime, b.Spec.RenewTime
+	if (ra == nil) != (rb == nil) {
+		return false
+	}
+	return ra == nil || ra.Equal(rb)
+}
+
+func (inf *informers) leaseRenewed() {
+	inf.mu.Lock()
+	inf.leaseSeen = time.Now()
+	inf.leaseErr = nil
+	inf.mu.Unlock()
+}
+
+func (inf *informers) clearErr(e *error) {
+	inf.mu.Lock()
+	*e = nil
+	inf.mu.Unlock()
+}
+
+// stop stops both informers and waits for their goroutines.
+func (inf *informers) stop() {
+	inf.cancel()
+	inf.wg.Wait()
+}

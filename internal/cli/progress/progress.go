@@ -1,0 +1,295 @@
+package progress
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nodeboot/nodeboot/internal/instance"
+)
+
+// Mode selects how events are shown.
+type Mode int
+
+const (
+	Plain Mode = iota // one line per phase, no control characters
+	TTY               // a live line rewritten in place
+	JSON              // one JSON event per line
+)
+
+// ModeFor picks the mode for output ("text" or "json") written to w: TTY
+// when w is a terminal.
+func ModeFor(output string, w io.Writer) Mode {
+	if output == "json" {
+		return JSON
+	}
+	if f, ok := w.(*os.File); ok {
+		if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+			return TTY
+		}
+	}
+	return Plain
+}
+
+// spinner frames of the live line.
+var spinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
+
+// clearLine returns the cursor to column 0 and erases the line.
+const clearLine = "\r\x1b[K"
+
+// Printer renders events.
+type Printer struct {
+	w    io.Writer
+	mode Mode
+
+	mu sync.Mutex
+	// pending is the live line's text ("" when nothing is in progress),
+	// since when, and detail the latest health or manifest message.
+	pending string
+	since   time.Time
+	detail  string
+	frame   int
+	drawn   bool // the live line is on the screen
+	now     func() time.Time
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// New returns a Printer writing to w. start is when bringing the node up
+// began (the first phase is measured from it).
+func New(w io.Writer, mode Mode, start time.Time) *Printer {
+	p := &Printer{w: w, mode: mode, since: start, now: time.Now, stop: make(chan struct{}), done: make(chan struct{})}
+	if mode == TTY {
+		go p.tick()
+	} else {
+		close(p.done)
+	}
+	return p
+}
+
+// Close stops the live line and leaves the cursor at the start of a fresh
+// line.
+func (p *Printer) Close() {
+	p.mu.Lock()
+	select {
+	case <-p.stop:
+		p.mu.Unlock()
+		return
+	default:
+		close(p.stop)
+	}
+	p.mu.Unlock()
+	<-p.done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.erase()
+	p.pending = ""
+}
+
+func (p *Printer) tick() {
+	defer close(p.done)
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			p.mu.Lock()
+			p.frame++
+			p.draw()
+			p.mu.Unlock()
+		}
+	}
+}
+
+// Write prints log output b above the live line. Use the Printer as the
+// writer of a logger that shares the terminal.
+func (p *Printer) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.erase()
+	n, err := p.w.Write(b)
+	p.draw()
+	return n, err
+}
+
+// erase removes the live line. Precondition: p.mu held.
+func (p *Printer) erase() {
+	if p.drawn {
+		io.WriteString(p.w, clearLine)
+		p.drawn = false
+	}
+}
+
+// draw (re)writes the live line. Precondition: p.mu held.
+func (p *Printer) draw() {
+	if p.mode != TTY || p.pending == "" {
+		return
+	}
+	select {
+	case <-p.stop:
+		return
+	default:
+	}
+	// Events replayed from events.jsonl may lie ahead of this clock.
+	elapsed := max(p.now().Sub(p.since), 0).Truncate(time.Second)
+	line := fmt.Sprintf(" %s %s (%s)", spinner[p.frame%len(spinner)], p.pending, elapsed)
+	if p.detail != "" {
+		line += ": " + p.detail
+	}
+	io.WriteString(p.w, clearLine+line)
+	p.drawn = true
+}
+
+// Event shows e.
+func (p *Printer) Event(e instance.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mode == JSON {
+		b, err := json.Marshal(e)
+		if err == nil {
+			p.w.Write(append(b, '\n'))
+		}
+		return
+	}
+	at := e.Time
+	if at.IsZero() {
+		at = p.now()
+	}
+	switch e.Kind {
+	case instance.KindPhase:
+		p.phase(e, at)
+	case "started":
+		p.finish(fmt.Sprintf("Started k3s (pid %d)", e.PID), at)
+		p.begin("Waiting for the API", at)
+	case "exited", "unhealthy":
+		p.line("!", fmt.Sprintf("k3s %s: %s", e.Kind, e.Reason))
+	case "restarting":
+		p.line("!", fmt.Sprintf("Restarting k3s in %s (restart %d): %s", orDash(e.Delay), e.Restarts, e.Reason))
+		p.begin("Restarting k3s", at)
+	case "stopping":
+		if e.Reason != "shutdown" {
+			p.line("!", "Stopping k3s: "+e.Reason)
+		}
+		p.begin("Stopping k3s", at)
+	case "stopped":
+		p.finish("Stopped k3s"+paren(e.Reason), at)
+	case "gave-up":
+		p.line("✗", "Gave up: "+e.Reason)
+		p.pending = ""
+	case instance.KindHealth:
+		if e.Health != nil && p.pending != "" {
+			p.detail = healthText(e.Health)
+			p.draw()
+		}
+	case instance.KindManifests:
+		if p.mode == TTY {
+			p.detail = e.Message
+			p.draw()
+		}
+	case instance.KindError:
+		p.line("✗", e.Message)
+	}
+}
+
+// phase shows the arrival of a phase.
+func (p *Printer) phase(e instance.Event, at time.Time) {
+	switch e.Phase {
+	case instance.PhaseSeeding:
+		p.begin("Seeding the fake tree", at)
+	case instance.PhaseStarting:
+		p.finish("Seeded the fake tree"+paren(e.Message), at)
+		p.begin("Starting k3s", at)
+	case instance.PhaseAPIReachable:
+		p.finish("API reachable", at)
+		p.begin("Waiting for the node to register", at)
+	case instance.PhaseRegistered:
+		p.finish("Node registered", at)
+		p.begin("Waiting for the node to be Ready", at)
+	case instance.PhaseNodeReady:
+		p.finish("Node Ready", at)
+		p.begin("Applying manifests", at)
+	case instance.PhaseReady:
+		p.finish("Node Ready", at)
+	case instance.PhaseManifestsApplied:
+		p.finish("Manifests applied"+paren(e.Message), at)
+	case instance.PhaseManifestsFailed:
+		p.line("✗", "Applying manifests failed: "+e.Message)
+		p.pending = ""
+	case instance.PhaseFailed:
+		p.pending = ""
+	}
+}
+
+// begin makes text the live line, measured from at.
+func (p *Printer) begin(text string, at time.Time) {
+	p.pending, p.since, p.detail = text, at, ""
+	p.draw()
+}
+
+// finish ends the phase in progress with a ✓ line for text.
+func (p *Printer) finish(text string, at time.Time) {
+	d := at.Sub(p.since)
+	if d < 0 {
+		d = 0
+	}
+	p.pending = ""
+	p.line("✓", fmt.Sprintf("%s (%s)", text, round(d)))
+}
+
+// line prints one finished line.
+func (p *Printer) line(mark, text string) {
+	p.erase()
+	fmt.Fprintf(p.w, " %s %s\n", mark, text)
+}
+
+// healthText is the live line's detail for a health report.
+func healthText(h *instance.Health) string {
+	parts := []string{h.State}
+	if h.Reason != "" {
+		parts = append(parts, h.Reason)
+	}
+	s := strings.Join(parts, " ")
+	if h.Message != "" {
+		s += " (" + oneLine(h.Message, 80) + ")"
+	}
+	return s
+}
+
+// oneLine cuts s to n runes on one line.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+func round(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(100 * time.Millisecond)
+}
+
+func paren(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

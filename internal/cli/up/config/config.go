@@ -1,0 +1,116 @@
+// Package config gives every instance command (up, down, status, logs,
+// kubeconfig, install) the same --data-dir flag and the same --config file:
+// a YAML file whose keys are flag names, read with urfave/cli's altsrc, so
+// that a value set there reaches every command. Precedence: flag, then
+// NODEBOOT_* variable, then the file, then the built-in default.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
+	"sigs.k8s.io/yaml"
+
+	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
+	"github.com/nodeboot/nodeboot/internal/instance"
+)
+
+// DefaultConfig is the config file read when --config is not given. It
+// may be missing.
+const DefaultConfig = "/etc/nodeboot/config.yaml"
+
+// DataDirFlag is the --data-dir flag every instance command takes, read
+// from the config file too (wrap the command with WithConfig).
+func DataDirFlag(dest *string) cli.Flag {
+	return altsrc.NewStringFlag(&cli.StringFlag{
+		Name:        "data-dir",
+		Usage:       "the node's data directory (`DIR`): fake tree, k3s data, kubeconfig, logs, state",
+		Value:       instance.DefaultDataDir,
+		EnvVars:     []string{"NODEBOOT_DATA_DIR"},
+		Destination: dest,
+	})
+}
+
+// configFlag is --config.
+func configFlag() cli.Flag {
+	return &cli.StringFlag{
+		Name:    "config",
+		Usage:   "read flag values from the YAML `FILE` (keys are flag names: data-dir: /srv/nb); flags win over NODEBOOT_* variables, which win over the file. A missing default file is fine",
+		Value:   DefaultConfig,
+		EnvVars: []string{"NODEBOOT_CONFIG"},
+	}
+}
+
+// WithConfig adds --config to cmd and makes the values in the file the
+// defaults of cmd's altsrc flags: precedence is flag, then NODEBOOT_*
+// variable, then file, then the built-in default.
+//
+// The file is shared by every command, and only "up" has all the keys, so
+// with strict (for "up") a key that is not a flag of cmd is a usage error,
+// which catches typos; the other commands take the keys they know.
+func WithConfig(cmd *cli.Command, strict bool) *cli.Command {
+	cmd.Flags = append(cmd.Flags, configFlag())
+	before := cmd.Before
+	flags := cmd.Flags
+	cmd.Before = func(cCtx *cli.Context) error {
+		src, err := configSource(cCtx, cmd.Name, flags, strict)
+		if err != nil {
+			return err
+		}
+		if src != nil {
+			if err := altsrc.ApplyInputSourceValues(cCtx, src, flags); err != nil {
+				return cmdutil.UsageErrorf("%s: config %s: %v", cmd.Name, cCtx.String("config"), err)
+			}
+		}
+		if before != nil {
+			return before(cCtx)
+		}
+		return nil
+	}
+	return cmd
+}
+
+// configSource loads the --config file, or returns nil when the default
+// file does not exist.
+func configSource(cCtx *cli.Context, name string, flags []cli.Flag, strict bool) (altsrc.InputSourceContext, error) {
+	path := cCtx.String("config")
+	explicit := cCtx.IsSet("config")
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !explicit:
+		return nil, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, cmdutil.UsageErrorf("%s: --config %s: no such file; create it or drop --config (the default %s may be missing)", name, path, DefaultConfig)
+	case err != nil:
+		return nil, fmt.Errorf("%s: read config %s: %w", name, path, err)
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		return nil, cmdutil.UsageErrorf("%s: config %s: %v", name, path, oneLine(err.Error()))
+	}
+	var known []string
+	for _, f := range flags {
+		if _, ok := f.(altsrc.FlagInputSourceExtension); ok {
+			known = append(known, f.Names()[0])
+		}
+	}
+	for k := range m {
+		if strict && !slices.Contains(known, k) {
+			slices.Sort(known)
+			return nil, cmdutil.UsageErrorf("%s: config %s: unknown key %q; the keys are the flag names: %s", name, path, k, strings.Join(known, ", "))
+		}
+	}
+	src, err := altsrc.NewYamlSourceFromFile(path)
+	if err != nil {
+		return nil, cmdutil.UsageErrorf("%s: config %s: %v", name, path, oneLine(err.Error()))
+	}
+	return src, nil
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

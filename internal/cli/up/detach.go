@@ -1,0 +1,241 @@
+package up
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
+	"github.com/nodeboot/nodeboot/internal/cli/progress"
+	"github.com/nodeboot/nodeboot/internal/instance"
+)
+
+// envLockFD tells a detached supervisor which descriptor holds the data
+// dir's lock that its parent took (see instance.Instance.LockFile).
+const envLockFD = "_NODEBOOT_LOCK_FD"
+
+// detachStartTimeout bounds how long the parent waits for the detached
+// supervisor to write its PID file.
+const detachStartTimeout = 15 * time.Second
+
+// pollPeriod is how often --wait reads events.jsonl.
+const pollPeriod = 250 * time.Millisecond
+
+// detach starts the supervisor in the background: /proc/self/exe with the
+// same arguments minus --detach and --wait, in a new session, with stdin
+// /dev/null and stdout and stderr to logs/nodeboot.log. The parent takes the
+// lock first, so a second "up" fails here at once, and hands it to the
+// child. With --wait it then follows the child's events.
+func (p *plan) detach(ctx context.Context, logger *slog.Logger, streams cmdutil.IOStreams) error {
+	in, err := instance.Open(p.in.Dir)
+	if err != nil {
+		return fmt.Errorf("up: %w", err)
+	}
+	if err := in.Lock(); err != nil {
+		return fmt.Errorf("up: %w", err)
+	}
+	defer in.Unlock()
+	events, err := in.OpenEvents(true) // a new list for this run
+	if err != nil {
+		return fmt.Errorf("up: %w", err)
+	}
+	events.Close()
+	logFile, err := instance.OpenLog(in.NodebootLog())
+	if err != nil {
+		return fmt.Errorf("up: %w", err)
+	}
+	defer logFile.Close()
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		return fmt.Errorf("up: %w", err)
+	}
+	defer devNull.Close()
+
+	start := time.Now()
+	cmd := exec.Command("/proc/self/exe", childArgs(os.Args[1:])...)
+	cmd.Args[0] = os.Args[0]
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devNull, logFile, logFile
+	cmd.ExtraFiles = []*os.File{in.LockFile()} // fd 3
+	cmd.Env = append(os.Environ(), envLockFD+"=3")
+	// A new session: no controlling terminal, so Ctrl-C and the
+	// terminal's hangup do not reach the supervisor.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("up: start the supervisor: %w", err)
+	}
+	pid := cmd.Process.Pid
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait() // reap it if it dies while we wait
+		close(exited)
+	}()
+	// state.json of an earlier run must not answer for this one.
+	if err := in.WriteState(&instance.State{Phase: instance.PhaseSeeding, PhaseSince: start, DataDir: in.Dir,
+		NodeName: p.nodeName, Role: p.f.Role, K3s: p.k3s, StartedAt: start, UpdatedAt: start, SupervisorPID: pid}); err != nil {
+		return fmt.Errorf("up: %w", err)
+	}
+	in.Unlock() // the child holds the lock through its own descriptor
+
+	if err := waitStarted(in, pid, exited); err != nil {
+		return err
+	}
+	logger.Info("supervisor running in the background", "pid", pid, "data-dir", in.Dir,
+		"logs", in.NodebootLog(), "status", "nodeboot status --data-dir "+in.Dir, "stop", "nodeboot down --data-dir "+in.Dir)
+	if !p.f.Wait {
+		_, err := fmt.Fprintln(streams.Out, pid)
+		return err
+	}
+	return p.follow(ctx, in, pid, exited, start, streams)
+}
+
+// waitStarted waits until the child has written its PID file (it then
+// holds the lock) or has died.
+func waitStarted(in *instance.Instance, pid int, exited <-chan struct{}) error {
+	deadline := time.After(detachStartTimeout)
+	for {
+		if got, err := in.ReadPID(); err == nil && got == pid {
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("up: the supervisor (pid %d) exited at start: %s", pid, lastLogLine(in))
+		case <-deadline:
+			return fmt.Errorf("up: the supervisor (pid %d) did not start within %s; see %s", pid, detachStartTimeout, in.NodebootLog())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// follow shows the detached supervisor's events until the node is up, the
+// supervisor fails or dies, or --timeout passes.
+func (p *plan) follow(ctx context.Context, in *instance.Instance, pid int, exited <-chan struct{}, start time.Time, streams cmdutil.IOStreams) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	out := streams.ErrOut
+	if p.f.Output == "json" {
+		out = streams.Out
+	}
+	printer := progress.New(out, progress.ModeFor(p.f.Output, out), start)
+	defer printer.Close()
+	deadline := time.NewTimer(p.f.Timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(pollPeriod)
+	defer tick.Stop()
+
+	var (
+		off        int64
+		lastHealth *instance.Health
+		lastReason string
+	)
+	// drain shows new events; it returns the end of waiting, if any.
+	drain := func() (done bool, err error) {
+		evs, next, rerr := in.ReadEvents(off)
+		if rerr != nil {
+			return true, fmt.Errorf("up --wait: %w", rerr)
+		}
+		off = next
+		for _, e := range evs {
+			printer.Event(e)
+			if e.Health != nil {
+				lastHealth = e.Health
+			}
+			if e.Reason != "" && e.Kind != instance.KindHealth {
+				lastReason = e.Reason
+			}
+			if e.Kind != instance.KindPhase {
+				continue
+			}
+			switch {
+			case e.Phase.Done():
+				return true, nil
+			case e.Phase == instance.PhaseManifestsFailed:
+				return true, fmt.Errorf("up --wait: the node is Ready but applying the manifests failed: %s; the supervisor (pid %d) keeps running the node", e.Message, pid)
+			case e.Phase == instance.PhaseFailed:
+				return true, fmt.Errorf("up --wait: the supervisor (pid %d) gave up: %s", pid, e.Message)
+			case e.Phase == instance.PhaseStopped:
+				return true, fmt.Errorf("up --wait: the supervisor (pid %d) was stopped before the node was Ready", pid)
+			}
+		}
+		return false, nil
+	}
+	for {
+		if done, err := drain(); done {
+			return err
+		}
+		select {
+		case <-tick.C:
+		case <-exited:
+			if done, err := drain(); done {
+				return err
+			}
+			reason := lastReason
+			if st, err := in.ReadState(); err == nil && st.LastError != "" {
+				reason = st.LastError
+			}
+			if reason == "" {
+				reason = lastLogLine(in)
+			}
+			return fmt.Errorf("up --wait: the supervisor (pid %d) exited before the node was Ready: %s; see %s", pid, reason, in.NodebootLog())
+		case <-deadline.C:
+			status := "no health report yet"
+			if lastHealth != nil {
+				status = healthLine(lastHealth)
+			}
+			return cli.Exit(fmt.Sprintf("up --wait: node %s not Ready after %s: %s; the supervisor (pid %d) keeps running: see `nodeboot status --data-dir %s`, stop it with `nodeboot down --data-dir %s`",
+				p.nodeName, p.f.Timeout, status, pid, in.Dir, in.Dir), cmdutil.ExitNotReady)
+		case <-ctx.Done():
+			return fmt.Errorf("up --wait: interrupted; the supervisor (pid %d) keeps running: stop it with `nodeboot down --data-dir %s`", pid, in.Dir)
+		}
+	}
+}
+
+// healthLine is a health report on one line: "NotReady KubeletNotReady: msg".
+func healthLine(h *instance.Health) string {
+	s := h.State
+	if h.Reason != "" {
+		s += " " + h.Reason
+	}
+	if h.Message != "" {
+		s += ": " + strings.Join(strings.Fields(h.Message), " ")
+	}
+	return s
+}
+
+// childArgs are args without --detach and --wait (in any spelling) before
+// the "--" that starts K3S-ARGS.
+func childArgs(args []string) []string {
+	var out []string
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && (name == "detach" || name == "wait") {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// lastLogLine is the last line of logs/nodeboot.log, for an error message.
+func lastLogLine(in *instance.Instance) string {
+	b, err := os.ReadFile(in.NodebootLog())
+	if err != nil {
+		return "no log: " + err.Error()
+	}
+	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+	if len(lines) == 0 || len(lines[len(lines)-1]) == 0 {
+		return "nothing logged"
+	}
+	return string(lines[len(lines)-1])
+}

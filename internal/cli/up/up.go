@@ -1,0 +1,278 @@
+package up
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
+
+	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
+	"github.com/nodeboot/nodeboot/internal/cli/seed"
+	"github.com/nodeboot/nodeboot/internal/cli/up/config"
+	"github.com/nodeboot/nodeboot/internal/instance"
+	"github.com/nodeboot/nodeboot/manifests"
+	"github.com/nodeboot/nodeboot/profile"
+)
+
+// flagpole holds the flags of "nodeboot up".
+type flagpole struct {
+	DataDir       string
+	K3s           string
+	Profile       string
+	Role          string
+	Server        string
+	Token         string
+	NodeName      string
+	Manifests     cli.StringSlice
+	Smoke         bool
+	ManifestsVia  string
+	Wait          bool
+	Timeout       time.Duration
+	Detach        bool
+	NotReadyGrace time.Duration
+	StartGrace    time.Duration
+	StopTimeout   time.Duration
+	MaxRestarts   int
+	Output        string
+}
+
+const usageText = "nodeboot up [flags] [-- K3S-ARGS...]"
+
+const description = `Brings up a Kubernetes node with k3s on a fake kernel and keeps it up:
+seeds the profile's fake tree in DATA-DIR/root, starts "k3s server" (or
+"k3s agent" with --server and --token) under the interceptor with the
+kubelet arguments a sandbox needs (docs/kubelet-args.md) and K3S-ARGS
+appended last, watches the node through the API, restarts k3s when it
+exits or stays not Ready longer than --notready-grace, and applies the
+--manifest files once the node is Ready.
+
+By default nodeboot stays in the foreground as the supervisor; Ctrl-C
+(SIGINT) or SIGTERM stops k3s cleanly. --detach leaves a supervisor in the
+background and prints its PID; --wait (which implies --detach, since the
+supervisor must outlive the command) then returns once the node is Ready
+and the manifests are applied.
+
+k3s is --k3s PATH, else k3s on $PATH, else DATA-DIR/bin/k3s (see
+'nodeboot install'). One supervisor runs per DATA-DIR; 'nodeboot status',
+'nodeboot logs', 'nodeboot kubeconfig' and 'nodeboot down' act on it.
+
+Every flag can be set as NODEBOOT_<FLAG> (NODEBOOT_DATA_DIR, NODEBOOT_K3S,
+...) or in the --config file (keys are the flag names); flags win over
+variables, variables over the file.
+
+Exit status: 0 when stopped cleanly (foreground), or Ready with the
+manifests applied (--wait); 1 on failure, including giving up after
+--max-restarts; 2 on a usage error; 3 when --wait's --timeout passed
+before the node was Ready (the supervisor keeps running).
+
+Examples:
+   # A node in the foreground, with the smoke manifests
+   nodeboot up --smoke
+
+   # In CI: wait for Ready, then use the cluster
+   nodeboot up --detach --wait --timeout 10m && kubectl --kubeconfig "$(nodeboot kubeconfig --path)" get nodes
+
+   # An agent joining a server, with k3s arguments of your own
+   nodeboot up --role agent --server https://10.0.0.1:6443 --token "$TOKEN" -- --node-label team=a`
+
+// NewCommand returns the "up" command. Progress goes to streams.ErrOut
+// (--output json: one event per line on streams.Out).
+func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
+	f := &flagpole{}
+	flag := func(name, env string) (string, []string) { return name, []string{"NODEBOOT_" + env} }
+	str := func(name, env, usage, value string, dest *string, cat string) cli.Flag {
+		n, e := flag(name, env)
+		return altsrc.NewStringFlag(&cli.StringFlag{Name: n, EnvVars: e, Usage: usage, Value: value, Destination: dest, Category: cat})
+	}
+	dur := func(name, env, usage string, value time.Duration, dest *time.Duration, cat string) cli.Flag {
+		n, e := flag(name, env)
+		return altsrc.NewDurationFlag(&cli.DurationFlag{Name: n, EnvVars: e, Usage: usage, Value: value, Destination: dest, Category: cat})
+	}
+	boolean := func(name, env, usage string, dest *bool, cat string) cli.Flag {
+		n, e := flag(name, env)
+		return altsrc.NewBoolFlag(&cli.BoolFlag{Name: n, EnvVars: e, Usage: usage, Destination: dest, Category: cat})
+	}
+	cmd := &cli.Command{
+		Name:            "up",
+		Usage:           "bring up a k3s node on a fake kernel and keep it up",
+		UsageText:       usageText,
+		Description:     description,
+		HideHelpCommand: true,
+		Flags: []cli.Flag{
+			config.DataDirFlag(&f.DataDir),
+			str("k3s", "K3S", "the k3s binary (`PATH`); default: k3s on $PATH, else DATA-DIR/bin/k3s", "", &f.K3s, "k3s"),
+			str("profile", "PROFILE", "the fake kernel's profile: a built-in name or a YAML file (`NAME|FILE`)", "k3s", &f.Profile, "k3s"),
+			str("role", "ROLE", "`ROLE`: server (k3s server) or agent (k3s agent, with --server and --token)", "server", &f.Role, "k3s"),
+			str("server", "SERVER", "agent: the server to join (`URL`), e.g. https://10.0.0.1:6443", "", &f.Server, "k3s"),
+			str("token", "TOKEN", "agent: the cluster's join `TOKEN` (server: its token)", "", &f.Token, "k3s"),
+			str("node-name", "NODE_NAME", "the Node's `NAME` (default: the hostname)", "", &f.NodeName, "k3s"),
+			altsrc.NewStringSliceFlag(&cli.StringSliceFlag{
+				Name: "manifest", EnvVars: []string{"NODEBOOT_MANIFEST"}, Category: "Manifests", Destination: &f.Manifests,
+				Usage: "apply `FILE|DIR` (*.yaml, *.yml, *.json; multi-document) once the node is Ready, and wait for it (repeatable)",
+			}),
+			boolean("smoke", "SMOKE", "also apply the built-in smoke manifests, which prove that a pod can be scheduled and run", &f.Smoke, "Manifests"),
+			str("manifests-via", "MANIFESTS_VIA", "`HOW` to apply manifests: apply (server-side apply, then wait) or k3s (write them to k3s's auto-deploy directory)", "apply", &f.ManifestsVia, "Manifests"),
+			boolean("detach", "DETACH", "run the supervisor in the background, print its PID and return", &f.Detach, "Running"),
+			boolean("wait", "WAIT", "detach, then wait until the node is Ready and the manifests applied (exit 0), the supervisor fails (1) or --timeout passes (3)", &f.Wait, "Running"),
+			dur("timeout", "TIMEOUT", "how long (`DURATION`) --wait waits, and applying the manifests may take", 5*time.Minute, &f.Timeout, "Running"),
+			str("output", "OUTPUT", "progress `FORMAT`: text (a live line on a terminal) or json (one event per line on stdout)", "text", &f.Output, "Running"),
+			dur("notready-grace", "NOTREADY_GRACE", "restart k3s when the node is not Ready (or the API unreachable) longer than `DURATION`", 60*time.Second, &f.NotReadyGrace, "Supervision"),
+			dur("start-grace", "START_GRACE", "after each (re)start, not Ready does not count for `DURATION`", 2*time.Minute, &f.StartGrace, "Supervision"),
+			dur("stop-timeout", "STOP_TIMEOUT", "stopping k3s sends SIGTERM to its whole process tree, SIGKILL after `DURATION`", 30*time.Second, &f.StopTimeout, "Supervision"),
+			altsrc.NewIntFlag(&cli.IntFlag{
+				Name: "max-restarts", EnvVars: []string{"NODEBOOT_MAX_RESTARTS"}, Category: "Supervision", Value: -1, Destination: &f.MaxRestarts,
+				Usage: "give up (exit 1 with the last reason) after `N` restarts; -1 is unlimited",
+			}),
+		},
+		Action: func(cCtx *cli.Context) error {
+			return f.run(cCtx.Context, cCtx.Args().Slice(), logger, streams)
+		},
+	}
+	return config.WithConfig(cmd, true)
+}
+
+// plan is the checked configuration of one "up".
+type plan struct {
+	f        *flagpole
+	in       *instance.Instance
+	k3s      string
+	profile  *profile.Profile
+	nodeName string
+	userArgs []string
+	objs     []manifests.Object
+	// k3sDataDir is k3s's data dir: DATA-DIR/k3s, or the one K3S-ARGS name.
+	k3sDataDir string
+}
+
+// check validates the flags and resolves what they name. It changes
+// nothing on disk, so that a detaching "up" reports bad input in the
+// foreground.
+func (f *flagpole) check(args []string) (*plan, error) {
+	p := &plan{f: f, userArgs: args}
+	switch f.Role {
+	case "server", "agent":
+	default:
+		return nil, cmdutil.UsageErrorf("up: --role %q: want server or agent", f.Role)
+	}
+	if f.Role == "agent" && (f.Server == "" || f.Token == "") {
+		return nil, cmdutil.UsageErrorf("up: --role agent needs --server URL and --token T (the server's node token), e.g. --server https://10.0.0.1:6443 --token \"$(cat node-token)\"")
+	}
+	switch f.ManifestsVia {
+	case "apply", "k3s":
+	default:
+		return nil, cmdutil.UsageErrorf("up: --manifests-via %q: want apply or k3s", f.ManifestsVia)
+	}
+	switch f.Output {
+	case "text", "json":
+	default:
+		return nil, cmdutil.UsageErrorf("up: --output %q: want text or json", f.Output)
+	}
+	if f.Timeout <= 0 {
+		return nil, cmdutil.UsageErrorf("up: --timeout %s: want a positive duration, e.g. 5m", f.Timeout)
+	}
+	if f.Role == "agent" && (len(f.Manifests.Value()) > 0 || f.Smoke) {
+		return nil, cmdutil.UsageErrorf("up: --manifest and --smoke need --role server: an agent has no admin credentials to apply them with")
+	}
+	in, err := instance.At(f.DataDir)
+	if err != nil {
+		return nil, cmdutil.UsageErrorf("up: %v", err)
+	}
+	p.in = in
+	p.k3sDataDir = userK3sDataDir(args)
+	if p.k3sDataDir == "" {
+		p.k3sDataDir = in.K3sDataDir()
+	}
+	if p.k3s, err = findK3s(f.K3s, in); err != nil {
+		return nil, err
+	}
+	if p.profile, err = seed.LoadProfile(f.Profile); err != nil {
+		return nil, err
+	}
+	p.nodeName = f.NodeName
+	if p.nodeName == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("up: no --node-name and no hostname: %w; pass --node-name NAME", err)
+		}
+		p.nodeName = strings.ToLower(h)
+	}
+	if paths := f.Manifests.Value(); len(paths) > 0 {
+		if p.objs, err = manifests.Load(paths); err != nil {
+			return nil, fmt.Errorf("up: %w", err)
+		}
+	}
+	if f.Smoke {
+		p.objs = append(p.objs, manifests.Smoke()...)
+	}
+	return p, nil
+}
+
+// findK3s returns --k3s, else k3s on $PATH, else DATA-DIR/bin/k3s.
+func findK3s(flag string, in *instance.Instance) (string, error) {
+	if flag != "" {
+		path, err := exec.LookPath(flag)
+		if err != nil {
+			return "", cmdutil.UsageErrorf("up: --k3s %q: %v", flag, errors.Unwrap(err))
+		}
+		return filepath.Abs(path)
+	}
+	if path, err := exec.LookPath("k3s"); err == nil {
+		return filepath.Abs(path)
+	}
+	bin := in.K3sBinary()
+	if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		return bin, nil
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("up: %s: %w", bin, err)
+	}
+	return "", fmt.Errorf("up: no k3s: not on $PATH and not at %s; run `nodeboot install --version V --data-dir %s` or pass --k3s PATH", bin, in.Dir)
+}
+
+// userK3sDataDir returns the --data-dir (-d) that K3S-ARGS pass to k3s, or "".
+func userK3sDataDir(args []string) string {
+	dir := ""
+	for i, a := range args {
+		switch {
+		case a == "--data-dir" || a == "-d" || a == "-data-dir":
+			if i+1 < len(args) {
+				dir = args[i+1]
+			}
+		case strings.HasPrefix(a, "--data-dir="):
+			dir = strings.TrimPrefix(a, "--data-dir=")
+		case strings.HasPrefix(a, "-d="):
+			dir = strings.TrimPrefix(a, "-d=")
+		}
+	}
+	if dir != "" {
+		if abs, err := filepath.Abs(dir); err == nil {
+			return abs
+		}
+	}
+	return dir
+}
+
+// run runs "up": detached (--detach, --wait) or as the supervisor.
+func (f *flagpole) run(ctx context.Context, args []string, logger *slog.Logger, streams cmdutil.IOStreams) error {
+	// A detached supervisor: the parent made it with the lock in hand.
+	child := os.Getenv(envLockFD) != ""
+	if child {
+		f.Detach, f.Wait = false, false
+	}
+	p, err := f.check(args)
+	if err != nil {
+		return err
+	}
+	if f.Detach || f.Wait {
+		return p.detach(ctx, logger, streams)
+	}
+	return p.supervise(ctx, logger, streams, child)
+}

@@ -1,0 +1,409 @@
+package up_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nodeboot/nodeboot/internal/cli"
+	"github.com/nodeboot/nodeboot/internal/instance"
+)
+
+// The tests run nodeboot as a real process: this test binary, which acts
+// as nodeboot when asMain is set (so that "up --detach" re-executing
+// /proc/self/exe starts nodeboot again).
+const asMain = "NODEBOOT_TEST_AS_NODEBOOT"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asMain) == "1" {
+		os.Exit(cli.Run(os.Args, os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// nodeboot returns the command "nodeboot ARGS..." with env added.
+func nodeboot(env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), asMain+"=1"), env...)
+	return cmd
+}
+
+// run runs "nodeboot ARGS..." to the end.
+func run(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := nodeboot(env, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		t.Fatalf("run nodeboot %q: %v", args, err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+// standIn writes a stand-in for k3s: a shell script, NOT k3s. It is good
+// ONLY for testing the plumbing of up/down/status (lock, PID file, detach,
+// signals, exit codes); it never serves an API, so the node never gets
+// Ready. What k3s and kubelet really do under the supervisor is tested by
+// the bootstrap and health tests and in e2e/ (TestK3s).
+func standIn(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "k3s-stand-in")
+	script := "#!/bin/sh\n# A stand-in for k3s for plumbing tests; not k3s.\necho \"stand-in k3s $*\"\n" + body + "\n"
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// keepsRunning is a stand-in k3s that runs until SIGTERM.
+const keepsRunning = `trap 'echo stand-in got SIGTERM; exit 0' TERM
+while :; do sleep 0.2; done`
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("up traces k3s with ptrace+seccomp: needs root (run the tests as root)")
+	}
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// pid (comm) S ...: the state follows the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// waitFor polls cond for up to d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// k3sPID waits until state.json names a running k3s and returns its PID.
+func k3sPID(t *testing.T, in *instance.Instance) int {
+	t.Helper()
+	var pid int
+	waitFor(t, 30*time.Second, "k3s to start", func() bool {
+		st, err := in.ReadState()
+		if err == nil && st.K3sPID > 0 {
+			pid = st.K3sPID
+			return true
+		}
+		return false
+	})
+	return pid
+}
+
+// checkNothingLeft checks that neither process runs and the lock is free.
+func checkNothingLeft(t *testing.T, in *instance.Instance, pids ...int) {
+	t.Helper()
+	for _, pid := range pids {
+		waitFor(t, 10*time.Second, fmt.Sprintf("pid %d to end", pid), func() bool { return !alive(pid) })
+	}
+	if _, running, err := in.Running(); err != nil || running {
+		t.Errorf("lock still held after stop (running %v, err %v)", running, err)
+	}
+	if _, err := os.Lstat(in.PIDPath()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("PID file left behind: %v", err)
+	}
+}
+
+// down stops whatever a test left running.
+func down(t *testing.T, dir string) {
+	t.Cleanup(func() { run(t, nil, "down", "--data-dir", dir, "--timeout", "20s") })
+}
+
+func TestUsage(t *testing.T) {
+	dir := t.TempDir()
+	k3s := standIn(t, "exit 0")
+	tests := []struct {
+		name     string
+		env      []string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{"agent without server", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--role", "agent", "--token", "x"}, 2, "--role agent needs --server URL and --token T"},
+		{"agent without token", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--role", "agent", "--server", "https://x:6443"}, 2, "--role agent needs --server URL and --token T"},
+		{"bad role", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--role", "master"}, 2, `--role "master": want server or agent`},
+		{"bad output", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--output", "yaml"}, 2, `--output "yaml": want text or json`},
+		{"bad manifests-via", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--manifests-via", "kubectl"}, 2, `--manifests-via "kubectl"`},
+		{"missing --k3s", nil, []string{"up", "--data-dir", dir, "--k3s", filepath.Join(dir, "nope")}, 2, "--k3s"},
+		{"no k3s anywhere", []string{"PATH=" + t.TempDir()}, []string{"up", "--data-dir", dir}, 1, "run `nodeboot install --version V --data-dir " + dir + "` or pass --k3s PATH"},
+		{"unknown profile", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--profile", "k4s"}, 2, `profile "k4s"`},
+		{"agent with manifests", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--role", "agent", "--server", "https://x:6443", "--token", "t", "--smoke"}, 2, "need --role server"},
+		{"missing manifest", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--manifest", filepath.Join(dir, "none.yaml")}, 1, "none.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := run(t, tt.env, tt.args...)
+			if code != tt.wantCode || !strings.Contains(stderr, tt.wantErr) {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr, tt.wantCode, tt.wantErr)
+			}
+			if strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "nodeboot: ") {
+				t.Errorf("stderr is not one nodeboot: line: %q", stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing", stdout)
+			}
+		})
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "nodeboot.lock")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused up touched the data dir: %v", err)
+	}
+}
+
+// TestConfigPrecedence checks flag > NODEBOOT_* > --config file > default
+// with values that up rejects: the error names the value that won.
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	k3s := standIn(t, "exit 0")
+	file := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(file, []byte("role: from-file\ntimeout: -1s\nk3s: "+k3s+"\ndata-dir: "+filepath.Join(dir, "data")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	typo := filepath.Join(dir, "typo.yaml")
+	if err := os.WriteFile(typo, []byte("data_dir: /x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		env      []string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{"file", nil, []string{"up", "--config", file}, 2, `--role "from-file"`},
+		{"env over file", []string{"NODEBOOT_ROLE=from-env"}, []string{"up", "--config", file}, 2, `--role "from-env"`},
+		{"flag over env", []string{"NODEBOOT_ROLE=from-env"}, []string{"up", "--config", file, "--role", "from-flag"}, 2, `--role "from-flag"`},
+		{"config from env", []string{"NODEBOOT_CONFIG=" + file}, []string{"up"}, 2, `--role "from-file"`},
+		{"duration from file", nil, []string{"up", "--config", file, "--role", "server"}, 2, "--timeout -1s"},
+		{"duration from env over file", []string{"NODEBOOT_TIMEOUT=-2s"}, []string{"up", "--config", file, "--role", "server"}, 2, "--timeout -2s"},
+		{"missing explicit file", nil, []string{"up", "--config", filepath.Join(dir, "none.yaml")}, 2, "none.yaml: no such file"},
+		{"unknown key", nil, []string{"up", "--config", typo}, 2, `unknown key "data_dir"`},
+		{"status reads data-dir from the file", nil, []string{"status", "--config", file}, 1, "not running for " + filepath.Join(dir, "data")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, stderr, code := run(t, tt.env, tt.args...)
+			if code != tt.wantCode || !strings.Contains(stderr, tt.wantErr) {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr, tt.wantCode, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestForeground: a second up on the same data dir is refused at once, and
+// SIGINT to the foreground up stops the stand-in k3s and leaves nothing.
+func TestForeground(t *testing.T) {
+	needRoot(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	down(t, dir)
+	in, _ := instance.At(dir)
+	k3s := standIn(t, keepsRunning)
+	var errOut bytes.Buffer
+	up := nodeboot(nil, "up", "--data-dir", dir, "--k3s", k3s, "--node-name", "n1")
+	up.Stderr = &errOut
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	k3sPid := k3sPID(t, in)
+	if pid, err := in.ReadPID(); err != nil || pid != up.Process.Pid {
+		t.Errorf("PID file: %d, %v; want %d", pid, err, up.Process.Pid)
+	}
+
+	start := time.Now()
+	_, stderr, code := run(t, nil, "up", "--data-dir", dir, "--k3s", k3s, "--node-name", "n1")
+	want := fmt.Sprintf("nodeboot: up: another nodeboot is running for %s (pid %d); stop it with `nodeboot down --data-dir %s`\n", dir, up.Process.Pid, dir)
+	if code != 1 || stderr != want {
+		t.Errorf("second up: exit %d, stderr %q; want 1 and %q", code, stderr, want)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("second up took %s to refuse", d)
+	}
+
+	if err := up.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := up.Wait()
+	if err != nil {
+		t.Errorf("up after SIGINT: %v\n%s", err, errOut.String())
+	}
+	checkNothingLeft(t, in, up.Process.Pid, k3sPid)
+	b, _ := os.ReadFile(in.K3sLog())
+	if !strings.Contains(string(b), "stand-in got SIGTERM") {
+		t.Errorf("k3s was not stopped with SIGTERM; k3s.log:\n%s", b)
+	}
+	st, err := in.ReadState()
+	if err != nil || st.Phase != instance.PhaseStopped || st.K3sPID != 0 {
+		t.Errorf("state after stop: %+v, %v", st, err)
+	}
+	for _, want := range []string{"✓ Seeded the fake tree", "✓ Started k3s (pid", "✓ Stopped k3s"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("progress lacks %q:\n%s", want, errOut.String())
+		}
+	}
+}
+
+// TestDetachStatusDown: --detach prints the supervisor's PID and returns;
+// status says running and not Ready (3); down stops it all (0), and status
+// then says not running (1).
+func TestDetachStatusDown(t *testing.T) {
+	needRoot(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	down(t, dir)
+	in, _ := instance.At(dir)
+	k3s := standIn(t, keepsRunning)
+	stdout, stderr, code := run(t, nil, "up", "--data-dir", dir, "--k3s", k3s, "--node-name", "n1", "--detach")
+	if code != 0 {
+		t.Fatalf("up --detach: exit %d\n%s", code, stderr)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(stdout))
+	if err != nil {
+		t.Fatalf("up --detach printed %q, want a PID", stdout)
+	}
+	if got, _ := in.ReadPID(); got != pid {
+		t.Errorf("PID file %d, printed %d", got, pid)
+	}
+	k3sPid := k3sPID(t, in)
+	// The supervisor is in a session of its own, away from the terminal.
+	if sid, _ := unix.Getsid(pid); sid != pid {
+		t.Errorf("supervisor session %d, want its own (%d)", sid, pid)
+	}
+
+	stdout, _, code = run(t, nil, "status", "--data-dir", dir)
+	if code != 3 || !strings.Contains(stdout, fmt.Sprintf("running, pid %d", pid)) || !strings.Contains(stdout, "APIUnreachable") {
+		t.Errorf("status: exit %d, want 3:\n%s", code, stdout)
+	}
+	stdout, _, code = run(t, nil, "status", "--data-dir", dir, "--output", "json")
+	if code != 3 || !strings.Contains(stdout, `"running": true`) || !strings.Contains(stdout, fmt.Sprintf(`"k3sPID": %d`, k3sPid)) {
+		t.Errorf("status --output json: exit %d:\n%s", code, stdout)
+	}
+
+	stdout, stderr, code = run(t, nil, "down", "--data-dir", dir)
+	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("stopped nodeboot (pid %d)", pid)) {
+		t.Errorf("down: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	checkNothingLeft(t, in, pid, k3sPid)
+	stdout, _, code = run(t, nil, "down", "--data-dir", dir)
+	if code != 0 || !strings.Contains(stdout, "not running") {
+		t.Errorf("down again: exit %d, %q", code, stdout)
+	}
+	stdout, stderr, code = run(t, nil, "status", "--data-dir", dir)
+	if code != 1 || !strings.Contains(stdout, "not running") || !strings.Contains(stderr, "not running for "+dir) {
+		t.Errorf("status after down: exit %d:\n%s%s", code, stdout, stderr)
+	}
+
+	// --purge removes nodeboot's files, not k3s's data.
+	if err := os.MkdirAll(filepath.Join(in.K3sDataDir(), "server"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code = run(t, nil, "down", "--data-dir", dir, "--purge")
+	if code != 0 {
+		t.Fatalf("down --purge: exit %d, %s", code, stderr)
+	}
+	for _, gone := range []string{in.Root(), in.StatePath(), in.EventsPath(), in.LogsDir()} {
+		if _, err := os.Lstat(gone); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s survived --purge: %v", gone, err)
+		}
+	}
+	if _, err := os.Stat(in.K3sDataDir()); err != nil {
+		t.Errorf("--purge removed k3s's data: %v", err)
+	}
+	if _, _, code = run(t, nil, "down", "--data-dir", dir, "--purge", "--purge-k3s"); code != 0 {
+		t.Errorf("down --purge --purge-k3s: exit %d", code)
+	}
+	if _, err := os.Stat(in.K3sDataDir()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("--purge-k3s kept k3s's data: %v", err)
+	}
+}
+
+// TestWaitTimeout: the stand-in never writes a kubeconfig, so --wait runs
+// out of time: exit 3 with the last health status, and the supervisor
+// keeps running.
+func TestWaitTimeout(t *testing.T) {
+	needRoot(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	down(t, dir)
+	in, _ := instance.At(dir)
+	k3s := standIn(t, keepsRunning)
+	start := time.Now()
+	_, stderr, code := run(t, nil, "up", "--data-dir", dir, "--k3s", k3s, "--node-name", "n1", "--wait", "--timeout", "3s")
+	if code != 3 {
+		t.Fatalf("up --wait: exit %d, want 3\n%s", code, stderr)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("up --wait --timeout 3s took %s", d)
+	}
+	for _, want := range []string{"node n1 not Ready after 3s: APIUnreachable NoKubeconfig: waiting for k3s to write its kubeconfig", "keeps running", "nodeboot down --data-dir " + dir, "✓ Started k3s"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	pid, running, _ := in.Running()
+	if !running || !alive(pid) {
+		t.Fatalf("the supervisor did not keep running after the timeout (pid %d)", pid)
+	}
+	k3sPid := k3sPID(t, in)
+	if _, _, code := run(t, nil, "down", "--data-dir", dir); code != 0 {
+		t.Errorf("down: exit %d", code)
+	}
+	checkNothingLeft(t, in, pid, k3sPid)
+}
+
+// TestGiveUp: a k3s that keeps exiting makes up give up after
+// --max-restarts with the last reason (foreground: exit 1; --wait: exit 1).
+func TestGiveUp(t *testing.T) {
+	needRoot(t)
+	k3s := standIn(t, "exit 7")
+	for _, mode := range []string{"foreground", "wait"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			down(t, dir)
+			in, _ := instance.At(dir)
+			args := []string{"up", "--data-dir", dir, "--k3s", k3s, "--node-name", "n1", "--max-restarts", "1"}
+			if mode == "wait" {
+				args = append(args, "--wait", "--timeout", "1m")
+			}
+			_, stderr, code := run(t, nil, args...)
+			if code != 1 || !strings.Contains(stderr, "status 7") {
+				t.Errorf("exit %d, want 1 and the reason (status 7):\n%s", code, stderr)
+			}
+			if mode == "wait" {
+				waitFor(t, 10*time.Second, "the supervisor to end", func() bool { _, r, _ := in.Running(); return !r })
+			}
+			st, err := in.ReadState()
+			if err != nil || st.Phase != instance.PhaseFailed || st.Restarts != 1 || !strings.Contains(st.LastError, "status 7") {
+				t.Errorf("state: %+v, %v", st, err)
+			}
+			checkNothingLeft(t, in)
+		})
+	}
+}

@@ -1,0 +1,29 @@
+// Package instance is the on-disk layout of one nodeboot node: the data
+// directory that "nodeboot up" and every other command pick with
+// --data-dir (default /var/lib/nodeboot).
+//
+//	DATA-DIR/                0700
+//	  root/                  the fake kernel tree (bootstrap.Launch's Root)
+//	  k3s/                   k3s's --data-dir (unless K3S-ARGS name their own)
+//	  bin/k3s                what "nodeboot install" downloads
+//	  kubeconfig.yaml        k3s --write-kubeconfig, mode 0600
+//	  logs/k3s.log           k3s's stdout and stderr
+//	  logs/nodeboot.log      the supervisor's log (slog text)
+//	  nodeboot.lock          flock(2): held by the running supervisor
+//	  nodeboot.pid           the supervisor's PID
+//	  state.json             phase, health, restarts, PIDs (rewritten atomically)
+//	  events.jsonl           one JSON Event per line, appended
+//
+// One supervisor per data directory: Lock takes an exclusive, non-blocking
+// flock on nodeboot.lock and keeps the descriptor for the life of the
+// process, so the kernel releases the lock when the supervisor dies, however
+// it dies. The lock, not the PID file, says whether a supervisor runs; the
+// PID file says which process it is.
+//
+// Safety. The data directory is created 0700 and must be owned by the
+// effective user and not writable by others, so nobody else can plant files
+// in it. Even so, files are never opened through a symlink: the lock, PID,
+// log and events files are opened with O_NOFOLLOW, and state.json and the
+// PID file are written to a temporary file created with O_EXCL|O_NOFOLLOW
+// and renamed into place.
+package instance
