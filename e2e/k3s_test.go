@@ -22,7 +22,8 @@ func TestK3s(t *testing.T) {
 	}
 	c := cluster.New(t, cluster.Options{NoControlPlane: true})
 	nodeboot := filepath.Join(c.Dir, "nodeboot")
-	build := exec.Command("go", "build", "-o", nodeboot, "github.com/nodeboot/nodeboot/cmd/nodeboot")
+	build := exec.Command("go", "build", "-o", nodeboot, "./cmd/nodeboot")
+	build.Dir = ".." // the root module, whose go.sum covers cmd/nodeboot
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build nodeboot: %v\n%s", err, b)

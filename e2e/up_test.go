@@ -249,7 +249,10 @@ type upBed struct {
 func (u *upBed) build() {
 	t := u.t
 	u.nodeboot = filepath.Join(u.c.Dir, "nodeboot")
-	b := exec.Command("go", "build", "-o", u.nodeboot, "github.com/nodeboot/nodeboot/cmd/nodeboot")
+	b := exec.Command("go", "build", "-o", u.nodeboot, "./cmd/nodeboot")
+	// In the root module: its go.sum has what cmd/nodeboot needs, which
+	// the e2e module (importing only some root packages) does not list.
+	b.Dir = ".."
 	b.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := b.CombinedOutput(); err != nil {
 		t.Fatalf("build nodeboot: %v\n%s", err, out)
