@@ -143,11 +143,14 @@ func TestIntegrationForkEventAfterChildExec(t *testing.T) {
 		t.Skipf("needs /bin/sh: %v", err)
 	}
 	for range runtime.NumCPU() {
-		hog := exec.Command("/bin/sh", "-c", "while :; do :; done")
+		// Bounded by timeout(1) and killed as a group, so that a test
+		// binary that is itself killed leaves no busy loop behind.
+		hog := exec.Command("timeout", "120", "/bin/sh", "-c", "while :; do :; done")
+		hog.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := hog.Start(); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { hog.Process.Kill(); hog.Wait() })
+		t.Cleanup(func() { syscall.Kill(-hog.Process.Pid, syscall.SIGKILL); hog.Wait() })
 	}
 	const tracers, children = 2, 40
 	tr := newFakeTree(t)

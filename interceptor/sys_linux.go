@@ -60,6 +60,20 @@ func wait4(status *unix.WaitStatus) (int, error) {
 	}
 }
 
+// wait4NoHang is wait4(-1, WNOHANG): 0 when no tracee has anything to
+// report yet.
+func wait4NoHang(status *unix.WaitStatus) (int, error) {
+	pid, _, e := unix.RawSyscall6(unix.SYS_WAIT4, ^uintptr(0), uintptr(unsafe.Pointer(status)),
+		unix.WALL|unix.WNOTHREAD|unix.WNOHANG, 0, 0, 0)
+	if e != 0 {
+		if e == unix.EINTR {
+			return 0, nil
+		}
+		return 0, e
+	}
+	return int(pid), nil
+}
+
 // readMem reads len(buf) bytes of the tracee at addr.
 func readMem(pid int, addr uint64, buf []byte) error {
 	if len(buf) == 0 {

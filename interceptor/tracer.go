@@ -57,15 +57,18 @@ type Tracer struct {
 	alive   map[int]struct{}
 
 	// Fields below belong to the tracer goroutine.
-	threads     map[int]*thread
-	stopAll     bool // ModePtrace in effect: every syscall stops
-	needPaths   bool // redirect rules or a FileServer: read path arguments
-	startup     bool // until the command's exec (or the shim's exit)
-	oldOrder    bool // seccomp stop comes before syscall-enter stop
-	statusR     int  // read end of the shim's status pipe, or -1
-	regs        regs
-	buf         []byte
-	stopStart   time.Time
+	threads   map[int]*thread
+	stopAll   bool // ModePtrace in effect: every syscall stops
+	needPaths bool // redirect rules or a FileServer: read path arguments
+	startup   bool // until the command's exec (or the shim's exit)
+	oldOrder  bool // seccomp stop comes before syscall-enter stop
+	statusR   int  // read end of the shim's status pipe, or -1
+	regs      regs
+	buf       []byte
+	stopStart time.Time
+	// spin: the last stop came within spinFor of the one before it, so
+	// the next wait polls before it sleeps (see waitStop).
+	spin        bool
 	rootExited  bool
 	startupDone bool
 	obs         ProcessObserver
@@ -360,6 +363,42 @@ func (t *Tracer) closeExited() {
 	}
 }
 
+// spinFor is how long waitStop polls for the next stop before it sleeps.
+// A tracer that sleeps in wait4 is woken by the tracee's stop through the
+// scheduler, and when its CPU has gone idle meanwhile, through an
+// inter-processor interrupt and the idle exit: on a virtual machine that
+// costs more than the ptrace round trip itself. While stops come densely
+// (a tracee in a loop of redirected calls), polling a few microseconds
+// catches the next one awake; when they are sparse, the poll is skipped.
+const spinFor = 40 * time.Microsecond
+
+// waitStop returns the next stop or exit of a tracee, as wait4 does.
+func (t *Tracer) waitStop(ws *unix.WaitStatus) (int, error) {
+	if t.spin {
+		begin := time.Now()
+		for {
+			// WNOHANG never blocks, so a raw syscall keeps the Go
+			// scheduler out of the poll.
+			pid, err := wait4NoHang(ws)
+			if err != nil || pid > 0 {
+				return pid, err
+			}
+			if time.Since(begin) > spinFor {
+				break
+			}
+		}
+	}
+	var before time.Time
+	if !t.stopStart.IsZero() {
+		before = time.Now()
+	}
+	pid, err := wait4(ws)
+	// Spin next time when this stop came soon after the last one was
+	// handled (the tracee ran briefly): polling would have caught it.
+	t.spin = !before.IsZero() && time.Since(before) < spinFor
+	return pid, err
+}
+
 // reapAll waits for every remaining tracee after a Kill.
 func (t *Tracer) reapAll() {
 	var ws unix.WaitStatus
@@ -376,7 +415,7 @@ func (t *Tracer) reapAll() {
 func (t *Tracer) loop() {
 	var ws unix.WaitStatus
 	for {
-		tid, err := wait4(&ws)
+		tid, err := t.waitStop(&ws)
 		if err != nil {
 			if err != unix.ECHILD {
 				t.runErr = traceErr(0, "wait4", err)
