@@ -388,14 +388,11 @@ func (t *Tracer) waitStop(ws *unix.WaitStatus) (int, error) {
 			}
 		}
 	}
-	var before time.Time
-	if !t.stopStart.IsZero() {
-		before = time.Now()
-	}
+	before := time.Now()
 	pid, err := wait4(ws)
 	// Spin next time when this stop came soon after the last one was
 	// handled (the tracee ran briefly): polling would have caught it.
-	t.spin = !before.IsZero() && time.Since(before) < spinFor
+	t.spin = time.Since(before) < spinFor
 	return pid, err
 }
 
