@@ -20,7 +20,9 @@ fi
 
 missing=()
 for p in "${pkgs[@]}"; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+	# No pipe into grep -q: under pipefail, grep exiting early can SIGPIPE the writer.
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	if [[ $status != *'install ok installed'* ]]; then
 		missing+=("$p")
 	fi
 done
