@@ -153,13 +153,10 @@ func (p *Process) Stop(ctx context.Context, grace time.Duration) (interceptor.Ex
 	return p.exit, p.err
 }
 
-// signalAll sends sig to the command and to every process the virtual
-// kernel knows as traced.
+// signalAll sends sig once to every traced process, whatever its process
+// group or session (containerd's shims have sessions of their own).
 func (p *Process) signalAll(sig unix.Signal) {
-	unix.Kill(p.tracer.PID(), sig)
-	for _, pid := range p.kernel.Traced() {
-		unix.Kill(pid, sig)
-	}
+	p.tracer.SignalAll(sig)
 }
 
 // Stats returns a snapshot of the tracer's counters.

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nodeboot/nodeboot/health"
+	"github.com/nodeboot/nodeboot/profile"
 )
 
 // These tests supervise real /bin/sh scripts started with Launch (the
@@ -305,13 +306,27 @@ func TestIntegrationSuperviseShutdownStopsTree(t *testing.T) {
 	if _, err := exec.LookPath("setsid"); err != nil {
 		t.Skipf("needs setsid in PATH: %v", err)
 	}
+	// k3s emulates cgroup2, so the virtual kernel also knows every
+	// process; empty does not, and only the tracer does.
+	for _, name := range []string{"k3s", "empty"} {
+		t.Run(name, func(t *testing.T) { testShutdownStopsTree(t, name) })
+	}
+}
+
+func testShutdownStopsTree(t *testing.T, profileName string) {
+	prof, err := profile.Load(profileName)
+	if err != nil {
+		t.Fatalf("load profile %s: %v", profileName, err)
+	}
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "pids")
 	// The command leaves three processes: a grandchild in a session of
-	// its own (as containerd's shims are), a child that ignores SIGTERM
-	// (it needs the SIGKILL after StopTimeout) and a plain child.
+	// its own (as containerd's shims are) that records the SIGTERM it
+	// gets (its sleep ignores SIGTERM, so only the grandchild's own SIGTERM
+	// can end its wait), a child that ignores SIGTERM (it needs the SIGKILL
+	// after StopTimeout) and a plain child.
 	script := fmt.Sprintf(`
-setsid sh -c 'echo setsid $$ >> %[1]s; exec sleep 1000' &
+setsid sh -c 'trap "" TERM; sleep 1000 & trap "echo termed \$\$ >> %[1]s; exit 0" TERM; echo setsid $$ >> %[1]s; wait' &
 sh -c 'trap "" TERM; echo noterm $$ >> %[1]s; while :; do sleep 1; done' &
 sleep 1000 &
 echo child $! >> %[1]s
@@ -323,7 +338,12 @@ wait
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := supervise(t, ctx, SuperviseConfig{
-		Start:       shStarter(t, filepath.Join(dir, "root"), script),
+		Start: func(ctx context.Context) (*Process, error) {
+			return Launch(ctx, LaunchConfig{
+				Profile: prof, Root: filepath.Join(dir, "root"), Path: "/bin/sh", Args: []string{"sh", "-c", script},
+				Logger: testLogger(t),
+			})
+		},
 		StopTimeout: stopTimeout,
 		OnEvent:     rec.on,
 		Logger:      testLogger(t),
@@ -351,6 +371,13 @@ wait
 	t.Logf("shutdown took %s (StopTimeout %s)", took.Round(time.Millisecond), stopTimeout)
 	if took < stopTimeout {
 		t.Errorf("shutdown took %s: the SIGTERM-ignoring child cannot be gone before the SIGKILL at %s", took, stopTimeout)
+	}
+	// The grandchild is in no process group or session of the command:
+	// only a signal to every traced process gives it its SIGTERM, and
+	// with it the chance to stop cleanly (a shim, a database) before the
+	// SIGKILL.
+	if b, _ := os.ReadFile(pidFile); !strings.Contains(string(b), fmt.Sprintf("termed %d\n", pids["setsid"])) {
+		t.Errorf("the setsid grandchild %d did not get SIGTERM before SIGKILL; its trap did not run:\n%s", pids["setsid"], b)
 	}
 	for name, pid := range pids {
 		left, st := leftBehind(pid)

@@ -210,6 +210,18 @@ func TestManifests(t *testing.T) {
 			if took > 10*time.Second {
 				t.Errorf("took %s with a 3s timeout", took)
 			}
+			// A refused object fails at once: retrying cannot help it.
+			if tc.name != "deployment never available" {
+				for _, p := range progress {
+					if strings.HasPrefix(p, "retrying ") {
+						t.Errorf("a refusal was retried (%q): Transient(%v) should be false", p, err)
+						break
+					}
+				}
+				if errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("the refusal ended in the timeout, not at once")
+				}
+			}
 			if tc.check != nil {
 				tc.check(t, err)
 			}
@@ -327,4 +339,86 @@ spec: {containers: [{name: c, image: registry.k8s.io/pause:3.10}]}
 			}
 		})
 	}
+
+	// Last: it stops the apiserver. k3s under the supervisor can restart
+	// right after it turned Ready, so a refused connection must be retried
+	// until the API is back, not fail the apply.
+	t.Run("apiserver outage is retried", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "testdata-outage")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(dir, "cm.yaml")
+		if err := os.WriteFile(f, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: nodeboot-e2e-outage, namespace: default}\ndata: {k: v}\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		objs, err := manifests.Load([]string{f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		if err := c.StopAPIServer(2 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("apiserver stopped in %s", time.Since(t0).Round(time.Millisecond))
+		retrying := make(chan string, 1)
+		var retries []string
+		var mu sync.Mutex
+		cfg := cfg
+		cfg.Timeout = 2 * time.Minute
+		cfg.OnProgress = func(s string) {
+			t.Logf("progress: %s", s)
+			if strings.HasPrefix(s, "retrying ") {
+				mu.Lock()
+				retries = append(retries, s)
+				mu.Unlock()
+				select {
+				case retrying <- s:
+				default:
+				}
+			}
+		}
+		done := make(chan error, 1)
+		go func() { done <- manifests.Apply(t.Context(), cfg, objs) }()
+		select {
+		case s := <-retrying:
+			if !strings.Contains(s, "connection refused") {
+				t.Errorf("first retry line %q does not say the connection was refused", s)
+			}
+		case err := <-done:
+			c.RestartAPIServer()
+			t.Fatalf("Apply returned while the apiserver was down, without retrying: %v", err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("no retry within 30 s")
+		}
+		// Let it retry a few times, then bring the API back.
+		time.Sleep(3 * time.Second)
+		api, err := c.RestartAPIServer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		restarted := time.Now()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Apply after the apiserver came back: %v", err)
+			}
+		case <-time.After(90 * time.Second):
+			t.Fatal("Apply did not finish within 90 s of the restart")
+		}
+		mu.Lock()
+		n := len(retries)
+		mu.Unlock()
+		t.Logf("applied %s after the apiserver (pid %d) was restarted, after %d retries", time.Since(restarted).Round(time.Millisecond), api.PID(), n)
+		if n < 2 {
+			t.Errorf("%d retries during a 3 s outage, want at least 2 (the first comes after %s)", n, "250ms")
+		}
+		u, err := dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}).Namespace("default").Get(t.Context(), "nodeboot-e2e-outage", metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("the ConfigMap applied through the outage: %v", err)
+		}
+		if v, _, _ := unstructured.NestedString(u.Object, "data", "k"); v != "v" {
+			t.Errorf("data.k = %q, want v", v)
+		}
+	})
 }

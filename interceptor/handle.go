@@ -540,20 +540,30 @@ func (t *Tracer) tgidOf(th *thread) int {
 	if th.tgid != 0 {
 		return th.tgid
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(th.tid) + "/status")
-	if err == nil {
-		if i := bytes.Index(b, []byte("\nTgid:")); i >= 0 {
-			line := b[i+6:]
-			if j := bytes.IndexByte(line, '\n'); j >= 0 {
-				line = line[:j]
-			}
-			if v, err := strconv.Atoi(string(bytes.TrimSpace(line))); err == nil {
-				th.tgid = v
-				return v
-			}
-		}
+	if v, ok := procTgid(th.tid); ok {
+		th.tgid = v
+		return v
 	}
 	return th.tid
+}
+
+// procTgid reads the thread group of tid from /proc/TID/status; ok is false
+// when the thread is gone.
+func procTgid(tid int) (tgid int, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/status")
+	if err != nil {
+		return 0, false
+	}
+	i := bytes.Index(b, []byte("\nTgid:"))
+	if i < 0 {
+		return 0, false
+	}
+	line := b[i+len("\nTgid:"):]
+	if j := bytes.IndexByte(line, '\n'); j >= 0 {
+		line = line[:j]
+	}
+	v, err := strconv.Atoi(string(bytes.TrimSpace(line)))
+	return v, err == nil
 }
 
 // mustBeDir reports whether a path names a directory by its form: it ends

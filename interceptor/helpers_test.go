@@ -35,7 +35,7 @@ var haveIntegration bool
 // testdata/gotracee/NAME; traceeBin takes "NAME" and "go-NAME".
 var (
 	cTracees  = []string{"sysc", "threads", "literal", "forker", "ticker", "sighandler"}
-	goTracees = []string{"threads", "literal", "signals", "spawn", "execthread"}
+	goTracees = []string{"threads", "literal", "signals", "spawn", "execthread", "termcount"}
 )
 
 type testTraceeSet struct {

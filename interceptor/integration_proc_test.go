@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -281,6 +282,38 @@ func TestIntegrationSignals(t *testing.T) {
 				if r.exit != (Exit{}) || !strings.Contains(r.stdout, "all ok") {
 					t.Errorf("%s: the handlers saw something else than without tracing (the program prints what it got)\n%s",
 						describeRun(cfg), r.output())
+				}
+			})
+			t.Run("signal-all-once-per-process", func(t *testing.T) {
+				// Four multi-threaded Go processes, three in sessions of
+				// their own: SignalAll must reach each, exactly once.
+				bin := traceeBin(t, "go-termcount")
+				cfg := Config{Path: bin, Args: []string{"termcount", "3"}, Mode: mode, Rules: newFakeTree(t).rules()}
+				tcr, stdout, stderr, rw, cancel := startTraced(t, cfg)
+				if !stdout.waitFor(10*time.Second, func(s string) bool { return strings.Count(s, "ready ") == 4 }) {
+					tcr.Kill()
+					t.Fatalf("%s: not 4 processes ready within 10 s\nstdout:\n%s\nstderr:\n%s", describeRun(cfg), stdout, stderr)
+				}
+				var pids []string
+				threads := 0
+				for _, l := range strings.Split(stdout.String(), "\n") {
+					if f := strings.Fields(l); len(f) == 3 && f[0] == "ready" {
+						pids = append(pids, f[1])
+						n, _ := strconv.Atoi(f[2])
+						threads += n
+					}
+				}
+				if n := tcr.SignalAll(syscall.SIGTERM); n != 4 {
+					t.Errorf("SignalAll(SIGTERM) signalled %d processes, want 4 (%s)", n, strings.Join(pids, ", "))
+				}
+				r := finishTraced(t, cfg, tcr, stdout, stderr, rw, cancel)
+				if r.exit != (Exit{}) {
+					t.Errorf("%s: exit = %+v, want 0\n%s", describeRun(cfg), r.exit, r.output())
+				}
+				for _, pid := range pids {
+					if !strings.Contains(r.stdout, pid+" got 1\n") {
+						t.Errorf("process %s did not get exactly one SIGTERM (%d threads in the 4 processes)\n%s", pid, threads, r.output())
+					}
 				}
 			})
 			t.Run("go-handler", func(t *testing.T) {

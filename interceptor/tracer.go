@@ -173,6 +173,35 @@ func (t *Tracer) Signal(sig syscall.Signal) error {
 	return nil
 }
 
+// SignalAll sends sig once to every traced process: to each thread group,
+// not to each thread. kill(2) on any tid signals the whole group, so one
+// kill per tid would deliver a SIGTERM as many times as the process has
+// threads; Go programs (k3s among them) take a second SIGTERM as "exit
+// now", which would skip the graceful stop the first one asked for. It
+// returns how many processes were signalled.
+func (t *Tracer) SignalAll(sig syscall.Signal) int {
+	t.aliveMu.Lock()
+	tids := make([]int, 0, len(t.alive))
+	for tid := range t.alive {
+		tids = append(tids, tid)
+	}
+	t.aliveMu.Unlock()
+	sent := map[int]bool{}
+	for _, tid := range tids {
+		// The tracer goroutine owns the threads' tgid fields, and a thread
+		// may not have reported its clone event yet: ask the kernel.
+		tgid, ok := procTgid(tid)
+		if !ok || sent[tgid] {
+			continue // gone, or its group already has it
+		}
+		sent[tgid] = true
+		if err := unix.Kill(tgid, sig); err != nil && err != unix.ESRCH {
+			t.log.Warn("signal traced process", "pid", tgid, "signal", sig, "err", err)
+		}
+	}
+	return len(sent)
+}
+
 // Kill sends SIGKILL to every traced process.
 func (t *Tracer) Kill() {
 	t.aliveMu.Lock()

@@ -6,15 +6,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 )
@@ -115,7 +120,7 @@ func Apply(ctx context.Context, cfg ApplyConfig, objs []Object) error {
 	var waits []*waitItem
 	applied := 0
 	for _, o := range first {
-		w, err := a.apply(ctx, o)
+		w, err := a.applyRetrying(ctx, o)
 		if err != nil {
 			return a.fail(ctx, err)
 		}
@@ -132,7 +137,7 @@ func Apply(ctx context.Context, cfg ApplyConfig, objs []Object) error {
 		waits = nil
 	}
 	for _, o := range rest {
-		w, err := a.apply(ctx, o)
+		w, err := a.applyRetrying(ctx, o)
 		if err != nil {
 			return a.fail(ctx, err)
 		}
@@ -173,6 +178,110 @@ func (a *applier) fail(ctx context.Context, err error) error {
 		return fmt.Errorf("%w (%w)", err, context.Cause(ctx))
 	}
 	return err
+}
+
+// Retry pacing for applyRetrying: the first retry comes soon (a k3s that
+// just turned Ready may still be starting controllers and webhooks), later
+// ones no more often than every retryMax.
+const (
+	retryInitial = 250 * time.Millisecond
+	retryMax     = 5 * time.Second
+)
+
+// applyRetrying applies o, and applies it again while the API server
+// answers with an error that says "try later": it is unreachable or
+// restarting (the supervisor may be restarting k3s), overloaded, timing
+// out, or a webhook it calls is not up yet. Any other error (an invalid
+// object, a forbidden request, an unknown kind) is returned at once. The
+// retries stop at Apply's deadline; the error then is the last one, with
+// the timeout.
+func (a *applier) applyRetrying(ctx context.Context, o Object) (*waitItem, error) {
+	b := backoff.WithContext(&backoff.ExponentialBackOff{
+		InitialInterval:     retryInitial,
+		RandomizationFactor: 0.3,
+		Multiplier:          2,
+		MaxInterval:         retryMax,
+		MaxElapsedTime:      0, // Apply's deadline bounds it
+		Stop:                backoff.Stop,
+		Clock:               backoff.SystemClock,
+	}, ctx)
+	b.Reset()
+	for attempt := 1; ; attempt++ {
+		w, err := a.apply(ctx, o)
+		if err == nil || ctx.Err() != nil || !Transient(err) {
+			return w, err
+		}
+		d := b.NextBackOff()
+		if d == backoff.Stop {
+			return nil, err
+		}
+		a.progress(fmt.Sprintf("retrying %s in %s (attempt %d failed: %v)", o, d.Round(time.Millisecond), attempt, unwrapObject(err, o)))
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
+}
+
+// passing500 are what the message of a 500 says when the failure is in
+// something the API server calls and may be up soon: an admission webhook
+// (its Service has no ready endpoint yet, or its pod refuses connections)
+// or etcd.
+var passing500 = []string{
+	"failed calling webhook", "failed to call webhook", "no endpoints available",
+	"etcdserver: ", "connection refused", "context deadline exceeded", "i/o timeout",
+}
+
+// unwrapObject drops the "FILE doc N (Kind/name): " prefix that apply puts
+// on its errors, for a line that names the object already.
+func unwrapObject(err error, o Object) string {
+	return strings.TrimPrefix(err.Error(), o.String()+": ")
+}
+
+// Transient reports whether err from the API server means "try again
+// later" rather than "this request is wrong": the server could not be
+// reached or dropped the connection, timed out, asked the client to back
+// off (429, or a Retry-After), is unavailable (503: starting, or an
+// aggregated API not up yet), or failed internally for a reason that
+// passes (a 500 from a webhook whose backend is not running yet, or from
+// etcd changing leader).
+func Transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	switch {
+	case apierrors.IsInternalError(err):
+		// A 500 is not always passing: server-side apply with strict field
+		// validation answers an unknown field with 500 ("failed to create
+		// typed patch object ...: .colour: field not declared in schema"),
+		// and that will fail again however often it is sent.
+		var st apierrors.APIStatus
+		if !errors.As(err, &st) {
+			return false
+		}
+		msg := st.Status().Message
+		for _, s := range passing500 {
+			if strings.Contains(msg, s) {
+				return true
+			}
+		}
+		return false
+	case apierrors.IsServerTimeout(err), apierrors.IsTimeout(err),
+		apierrors.IsTooManyRequests(err), apierrors.IsServiceUnavailable(err):
+		return true
+	}
+	if _, ok := apierrors.SuggestsClientDelay(err); ok {
+		return true
+	}
+	if utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EHOSTUNREACH) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // apply sends one object and returns what to wait for (nil: nothing).

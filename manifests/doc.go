@@ -28,7 +28,11 @@
 // Established, since their kinds exist only then), then everything else in
 // load order. A kind the mapper does not know resets the mapper and is
 // retried: a CRD applied earlier in the same set creates new kinds that the
-// cached discovery has not seen. Then Apply waits, within the same overall
+// cached discovery has not seen. An object the API server refuses for a
+// reason that passes (Transient: unreachable or restarting, 429, 500 such
+// as a webhook whose backend is not up yet, 503, 504) is applied again
+// with backoff (250 ms doubling to 5 s) until the Timeout; any other
+// refusal fails Apply at once. Then Apply waits, within the same overall
 // Timeout, for the objects that have a notion of ready (Deployments,
 // StatefulSets, DaemonSets, Jobs, Pods, CRDs), one watch per object, and
 // reports progress as human lines through OnProgress.

@@ -251,22 +251,6 @@ func (k *Kernel) CgroupOf(pid int) string {
 	return "/"
 }
 
-// Traced lists the processes the Kernel knows as traced (those it was told
-// about by Forked, or that named a served path).
-func (k *Kernel) Traced() []int {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	var out []int
-	if k.cg != nil {
-		for pid, m := range k.cg.procs {
-			if m.traced {
-				out = append(out, pid)
-			}
-		}
-	}
-	return out
-}
-
 // Close releases the Kernel's descriptors, the /dev/kmsg FIFO's included
 // (a reader blocked on it then sees EOF once no writer is left). The files
 // stay below root for inspection; the next New clears them.
