@@ -153,6 +153,9 @@ func (p *Process) Stop(ctx context.Context, grace time.Duration) (interceptor.Ex
 	return p.exit, p.err
 }
 
+// Processes lists the traced processes (thread group ids), each once.
+func (p *Process) Processes() []int { return p.tracer.Processes() }
+
 // signalAll sends sig once to every traced process, whatever its process
 // group or session (containerd's shims have sessions of their own).
 func (p *Process) signalAll(sig unix.Signal) {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -173,6 +174,29 @@ func (t *Tracer) Signal(sig syscall.Signal) error {
 	return nil
 }
 
+// Processes lists the traced processes (thread group ids), each once,
+// whatever their process group or session. Safe while the tracer runs.
+func (t *Tracer) Processes() []int {
+	t.aliveMu.Lock()
+	tids := make([]int, 0, len(t.alive))
+	for tid := range t.alive {
+		tids = append(tids, tid)
+	}
+	t.aliveMu.Unlock()
+	seen := map[int]bool{}
+	var out []int
+	for _, tid := range tids {
+		// The tracer goroutine owns the threads' tgid fields, and a thread
+		// may not have reported its clone event yet: ask the kernel.
+		if tgid, ok := procTgid(tid); ok && !seen[tgid] {
+			seen[tgid] = true
+			out = append(out, tgid)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // SignalAll sends sig once to every traced process: to each thread group,
 // not to each thread. kill(2) on any tid signals the whole group, so one
 // kill per tid would deliver a SIGTERM as many times as the process has
@@ -180,26 +204,16 @@ func (t *Tracer) Signal(sig syscall.Signal) error {
 // now", which would skip the graceful stop the first one asked for. It
 // returns how many processes were signalled.
 func (t *Tracer) SignalAll(sig syscall.Signal) int {
-	t.aliveMu.Lock()
-	tids := make([]int, 0, len(t.alive))
-	for tid := range t.alive {
-		tids = append(tids, tid)
-	}
-	t.aliveMu.Unlock()
-	sent := map[int]bool{}
-	for _, tid := range tids {
-		// The tracer goroutine owns the threads' tgid fields, and a thread
-		// may not have reported its clone event yet: ask the kernel.
-		tgid, ok := procTgid(tid)
-		if !ok || sent[tgid] {
-			continue // gone, or its group already has it
-		}
-		sent[tgid] = true
-		if err := unix.Kill(tgid, sig); err != nil && err != unix.ESRCH {
-			t.log.Warn("signal traced process", "pid", tgid, "signal", sig, "err", err)
+	n := 0
+	for _, pid := range t.Processes() {
+		err := unix.Kill(pid, sig)
+		if err == nil {
+			n++
+		} else if err != unix.ESRCH {
+			t.log.Warn("signal traced process", "pid", pid, "signal", sig, "err", err)
 		}
 	}
-	return len(sent)
+	return n
 }
 
 // Kill sends SIGKILL to every traced process.

@@ -6,6 +6,7 @@
 // the flags (bad input is a usage error, exit 2), subscribes to the
 // forwarded signals before starting the command, so that none is lost
 // between the fork and the first Wait, then waits. A second goroutine
-// forwards signals until Wait returns; a signal that arrives after the
-// command itself has exited kills what it left behind.
+// forwards signals until Wait returns. After the command itself has
+// exited, the first signal is passed on to every process it left running
+// (whatever its process group or session), and the next one kills them.
 package exec

@@ -27,6 +27,7 @@ type tracer interface {
 	PID() int
 	Signal(syscall.Signal) error
 	Kill()
+	Processes() []int
 	Wait() (interceptor.Exit, error)
 	Exited() <-chan struct{}
 	Stats() interceptor.Stats
@@ -68,7 +69,10 @@ CMD and its ARGS, passed on as they are: "nodeboot exec -- ls -l".
 
 Exit status: CMD's own (128+N when signal N killed it), 1 when CMD could
 not be started, 2 on a bad flag or value. SIGINT, SIGTERM, SIGHUP and
-SIGQUIT sent to nodeboot are forwarded to CMD.
+SIGQUIT sent to nodeboot are forwarded to CMD. Like "strace -f", nodeboot
+returns when CMD and every process it left running have ended; after CMD
+has exited, the first such signal goes to each process left (to stop
+cleanly) and the second kills them.
 
 Examples:
    # Serve /proc/sys/kernel from a fake tree
@@ -269,9 +273,13 @@ func (f *flagpole) run(ctx context.Context, argv []string, logger *slog.Logger, 
 }
 
 // forwardSignals sends each signal from sigs to the command until done is
-// closed. Once the command itself has exited, a signal kills every process
-// it left behind instead: there is no one left to pass it to.
+// closed. Once the command itself has exited there is no one to pass a
+// signal to, and nodeboot is still waiting for what the command left
+// running (daemons, background jobs): the first signal goes to each of
+// them, so they can stop cleanly, as they would get it from a terminal or
+// a service manager; the next one kills them all.
 func forwardSignals(t tracer, sigs <-chan os.Signal, done <-chan struct{}, logger *slog.Logger) {
+	passedOn := false
 	for {
 		select {
 		case <-done:
@@ -283,8 +291,24 @@ func forwardSignals(t tracer, sigs <-chan os.Signal, done <-chan struct{}, logge
 			}
 			select {
 			case <-t.Exited(): // a nil channel (never closed) falls to default
-				logger.Info("command has exited; killing the processes it left", "signal", sig.String())
-				t.Kill()
+				if passedOn {
+					logger.Warn("killing the processes the command left", "signal", sig.String())
+					t.Kill()
+					continue
+				}
+				passedOn = true
+				pids := t.Processes()
+				sent := 0
+				for _, pid := range pids {
+					if terminalDelivered(sig) && samePgrp(pid) {
+						continue // the terminal sent it to our group already
+					}
+					if err := unix.Kill(pid, sig); err == nil {
+						sent++
+					}
+				}
+				logger.Warn(fmt.Sprintf("the command has exited; %s passed on to the %d processes it left running; send it again to kill them", unix.SignalName(sig), len(pids)),
+					"signal", sig.String(), "processes", pids, "sent", sent)
 				continue
 			default:
 			}
@@ -302,6 +326,12 @@ func forwardSignals(t tracer, sigs <-chan os.Signal, done <-chan struct{}, logge
 			}
 		}
 	}
+}
+
+// samePgrp reports whether pid is in nodeboot's process group.
+func samePgrp(pid int) bool {
+	pg, err := unix.Getpgid(pid)
+	return err == nil && pg == unix.Getpgrp()
 }
 
 // terminalDelivered reports whether sig is one a terminal sends to its

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"os/exec"
 	"reflect"
 	"strings"
 	"sync"
@@ -30,6 +31,9 @@ type fakeTracer struct {
 	// exited, when set, is what Exited returns; Wait then blocks until Kill.
 	exited chan struct{}
 
+	// left are the processes Processes reports.
+	left []int
+
 	signals chan syscall.Signal
 	killed  chan struct{}
 	once    sync.Once
@@ -43,6 +47,7 @@ func (f *fakeTracer) PID() int                      { return 4242 }
 func (f *fakeTracer) Exited() <-chan struct{}       { return f.exited }
 func (f *fakeTracer) Stats() interceptor.Stats      { return f.stats }
 func (f *fakeTracer) Kill()                         { f.once.Do(func() { close(f.killed) }) }
+func (f *fakeTracer) Processes() []int              { return f.left }
 func (f *fakeTracer) Signal(s syscall.Signal) error { f.signals <- s; return nil }
 
 func (f *fakeTracer) Wait() (interceptor.Exit, error) {
@@ -281,19 +286,50 @@ func TestSignalsForwarded(t *testing.T) {
 	}
 }
 
-// TestSignalAfterExitKills checks that a signal that arrives once the
-// command has exited, while children it left still run, kills them.
-func TestSignalAfterExitKills(t *testing.T) {
+// TestSignalAfterExitPassesOnThenKills checks what signals do once the
+// command has exited while a process it left still runs: the first is
+// passed on to that process (here a real sleep in a session of its own,
+// which dies of it), nothing is killed yet; the second kills what is left.
+func TestSignalAfterExitPassesOnThenKills(t *testing.T) {
+	left := exec.Command("sleep", "30")
+	left.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := left.Start(); err != nil {
+		t.Fatal(err)
+	}
+	leftDone := make(chan error, 1)
+	go func() { leftDone <- left.Wait() }()
+	t.Cleanup(func() { left.Process.Kill() })
+
 	h := newHarness(t)
 	h.fake.exited = make(chan struct{})
 	close(h.fake.exited)
 	h.fake.exit = interceptor.Exit{Code: 5}
+	h.fake.left = []int{left.Process.Pid}
 	done := make(chan int, 1)
 	go func() {
-		code, _ := h.run("sh", "-c", "sleep 30 & exit 5")
+		code, _ := h.run("sh", "-c", "setsid sleep 30 & exit 5")
 		done <- code
 	}()
 	<-h.started
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-leftDone:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+			t.Errorf("the process left behind ended with %v, want killed by SIGTERM", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first SIGTERM was not passed on to the process left behind")
+	}
+	select {
+	case <-h.fake.killed:
+		t.Fatal("the first signal after the exit killed everything; it should only be passed on")
+	case <-done:
+		t.Fatal("nodeboot exec returned while a process was left (the fake's Wait waits for Kill)")
+	case <-time.After(200 * time.Millisecond):
+	}
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +339,7 @@ func TestSignalAfterExitKills(t *testing.T) {
 			t.Errorf("exit code = %d, want the command's 5", code)
 		}
 	case <-time.After(15 * time.Second):
-		t.Fatal("nodeboot exec did not return")
+		t.Fatal("the second signal did not kill what was left")
 	}
 	if len(h.fake.signals) != 0 {
 		t.Errorf("signal forwarded to an exited command")

@@ -199,6 +199,69 @@ func TestIntegrationSignals(t *testing.T) {
 	}
 }
 
+// TestIntegrationSignalAfterExit: the command exits at once and leaves a
+// process in a session of its own, which records the SIGTERM it gets, and
+// a sleep that ignores SIGTERM. The first SIGTERM to nodeboot reaches the
+// first (its trap runs) while nodeboot keeps waiting for the sleep; the
+// second kills the sleep and nodeboot exits with the command's status.
+func TestIntegrationSignalAfterExit(t *testing.T) {
+	requiresRoot(t)
+	dir := t.TempDir()
+	marks := filepath.Join(dir, "marks")
+	script := fmt.Sprintf(`setsid sh -c 'trap "" TERM; sleep 1000 & trap "echo termed >> %[1]s; exit 0" TERM; echo ready >> %[1]s; wait' & exit 3`, marks)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, nodeboot(t), "exec", "--", "sh", "-c", script)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	waitMark := func(mark string) bool {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if b, _ := os.ReadFile(marks); strings.Contains(string(b), mark+"\n") {
+				return true
+			}
+		}
+		return false
+	}
+	if !waitMark("ready") {
+		cmd.Process.Kill()
+		t.Fatalf("the process left behind did not start; stderr:\n%s", stderr.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if !waitMark("termed") {
+		cmd.Process.Kill()
+		t.Fatalf("the first SIGTERM after the command's exit did not reach the process it left; stderr:\n%s", stderr.String())
+	}
+	select {
+	case <-exited:
+		t.Fatalf("nodeboot exited after the first SIGTERM although the sleep ignoring it still ran; stderr:\n%s", stderr.String())
+	case <-time.After(300 * time.Millisecond):
+	}
+	sent := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("the second SIGTERM did not end what was left; stderr:\n%s", stderr.String())
+	}
+	t.Logf("nodeboot returned %s after the second SIGTERM; stderr:\n%s", time.Since(sent).Round(time.Millisecond), stderr.String())
+	if code := cmd.ProcessState.ExitCode(); code != 3 {
+		t.Errorf("exit code = %d, want the command's 3", code)
+	}
+	if !strings.Contains(stderr.String(), "send it again to kill them") {
+		t.Errorf("stderr does not say what the first signal did")
+	}
+}
+
 func TestIntegrationLogIntercepts(t *testing.T) {
 	requiresRoot(t)
 	for _, mode := range []string{"auto", "seccomp", "ptrace"} {
