@@ -340,6 +340,156 @@ spec: {containers: [{name: c, image: registry.k8s.io/pause:3.10}]}
 		})
 	}
 
+	// --manifests-via k3s: nodeboot writes the files and Await waits until
+	// k3s's deploy controller has applied them. No k3s here, so the test
+	// plays that controller, with Apply and a plain server-side apply.
+	t.Run("await objects another applies", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "testdata-await")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(dir, "set.yaml")
+		set := `apiVersion: v1
+kind: Namespace
+metadata: {name: nodeboot-e2e-await}
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: sprockets.e2e.nodeboot.dev}
+spec:
+  group: e2e.nodeboot.dev
+  scope: Namespaced
+  names: {plural: sprockets, singular: sprocket, kind: Sprocket, listKind: SprocketList}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+---
+apiVersion: e2e.nodeboot.dev/v1
+kind: Sprocket
+metadata: {name: first, namespace: nodeboot-e2e-await}
+spec: {teeth: 12}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: nodeboot-e2e-await}
+data: {k: v}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: nodeboot-e2e-await}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: registry.k8s.io/pause:3.10}]}
+`
+		if err := os.WriteFile(f, []byte(set), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		objs, err := manifests.Load([]string{f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		var mu sync.Mutex
+		seen := func(prefix string) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, prefix) })
+		}
+		cfg := cfg
+		cfg.Timeout = 2 * time.Minute
+		cfg.OnProgress = func(s string) {
+			t.Logf("await progress: %s", s)
+			mu.Lock()
+			lines = append(lines, s)
+			mu.Unlock()
+		}
+		done := make(chan error, 1)
+		go func() {
+			done <- manifests.Await(t.Context(), cfg, objs, func(o manifests.Object) string {
+				return "not created yet; the test applies " + manifests.AutoDeployName(o)
+			})
+		}()
+		eventually := func(what string, cond func() bool) {
+			t.Helper()
+			for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("no %s within 30 s; progress: %q", what, lines)
+				}
+			}
+		}
+		notReturned := func(when string) {
+			t.Helper()
+			select {
+			case err := <-done:
+				t.Fatalf("Await returned %s: %v", when, err)
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+		eventually("absent status for the CRD", func() bool {
+			return seen("waiting for customresourcedefinition/sprockets.e2e.nodeboot.dev: not created yet; the test applies nodeboot-set.yaml")
+		})
+		notReturned("before anything was applied")
+
+		// The deploy controller's part: everything but the Deployment.
+		var noDeploy []manifests.Object
+		for _, o := range objs {
+			if o.Obj.GetKind() != "Deployment" {
+				noDeploy = append(noDeploy, o)
+			}
+		}
+		applyCfg := cfg
+		applyCfg.OnProgress = nil
+		if err := manifests.Apply(t.Context(), applyCfg, noDeploy); err != nil {
+			t.Fatalf("apply (as k3s would): %v", err)
+		}
+		eventually("absent status for the Deployment", func() bool {
+			return seen("waiting for deployment/web (namespace nodeboot-e2e-await): not created yet")
+		})
+		notReturned("while the Deployment did not exist")
+
+		deploy := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+		data, err := objs[len(objs)-1].Obj.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		force := true
+		if _, err := dyn.Resource(deploy).Namespace("nodeboot-e2e-await").Patch(t.Context(), "web", types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "deploy@e2e", Force: &force}); err != nil {
+			t.Fatalf("apply the Deployment (as k3s would): %v", err)
+		}
+		notReturned("while the Deployment was not available")
+		status := `{"status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1,
+			"conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "played by the e2e test",
+			"lastUpdateTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}`
+		if _, err := dyn.Resource(deploy).Namespace("nodeboot-e2e-await").Patch(t.Context(), "web", types.MergePatchType, []byte(status), metav1.PatchOptions{}, "status"); err != nil {
+			t.Fatalf("write status: %v", err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Await: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("Await did not return within 30 s of the Deployment turning available")
+		}
+
+		// Nobody applies this one: the timeout names it and what it
+		// waited for.
+		never := []manifests.Object{objs[3]}
+		never[0].Obj = never[0].Obj.DeepCopy()
+		never[0].Obj.SetName("never-created")
+		cfg.Timeout = 2 * time.Second
+		err = manifests.Await(t.Context(), cfg, never, nil)
+		want := "timed out after 2s waiting for configmap/never-created (namespace nodeboot-e2e-await): not created yet"
+		if err == nil || err.Error() != want || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Await of an object nobody applies = %v, want %q matching context.DeadlineExceeded", err, want)
+		}
+	})
+
 	// Last: it stops the apiserver. k3s under the supervisor can restart
 	// right after it turned Ready, so a refused connection must be retried
 	// until the API is back, not fail the apply.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/nodeboot/nodeboot/e2e/cluster"
 	"github.com/nodeboot/nodeboot/e2e/sandbox"
+	"github.com/nodeboot/nodeboot/manifests"
 )
 
 // TestUp drives the real `nodeboot up` CLI end to end in the gVisor-like
@@ -231,6 +232,76 @@ func TestUp(t *testing.T) {
 	}
 	u.down = true
 	t.Logf("step 5 (down, nothing left): %s", time.Since(t5).Round(time.Millisecond))
+	// 6. --manifests-via k3s: up writes the manifests into k3s's
+	// auto-deploy directory and --wait returns only once they are in the
+	// cluster. The stand-in has no deploy controller, so the test plays
+	// it: it applies what appears in the directory, as k3s would.
+	t6 := time.Now()
+	u.down = false
+	viaDir := t.TempDir()
+	viaFile := filepath.Join(viaDir, "via-k3s.yaml")
+	if err := os.WriteFile(viaFile, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: nodeboot-up-via-k3s, namespace: default}\ndata: {via: k3s}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	upDone := make(chan upResult, 1)
+	go func() {
+		upDone <- u.run(4*time.Minute, "up", "--detach", "--wait", "--timeout", "2m", "--data-dir", u.dataDir,
+			"--k3s", u.wrapper, "--node-name", c.Name, "--manifest", viaFile, "--manifests-via", "k3s",
+			"--notready-grace", "20s", "--start-grace", "30s")
+	}()
+	autoDeploy := filepath.Join(u.dataDir, "k3s", "server", "manifests", "nodeboot-via-k3s.yaml")
+	var written time.Time
+	for deadline := time.Now().Add(2 * time.Minute); written.IsZero(); time.Sleep(100 * time.Millisecond) {
+		if _, err := os.Stat(autoDeploy); err == nil {
+			written = time.Now()
+		} else if time.Now().After(deadline) {
+			t.Fatalf("up --manifests-via k3s did not write %s within 2 minutes", autoDeploy)
+		}
+		select {
+		case r := <-upDone:
+			t.Fatalf("up --manifests-via k3s returned (exit %d) before writing %s\n%s", r.code, autoDeploy, r.all())
+		default:
+		}
+	}
+	select {
+	case r := <-upDone:
+		t.Fatalf("up --wait --manifests-via k3s returned (exit %d) while nothing had applied the manifests\n%s", r.code, r.all())
+	case <-time.After(2 * time.Second):
+	}
+	rc, err := c.RESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := manifests.Load([]string{autoDeploy})
+	if err != nil {
+		t.Fatalf("load what up wrote for k3s: %v", err)
+	}
+	if err := manifests.Apply(t.Context(), manifests.ApplyConfig{REST: rc, FieldManager: "deploy@e2e"}, objs); err != nil {
+		t.Fatalf("apply %s (as k3s would): %v", autoDeploy, err)
+	}
+	applied := time.Now()
+	var r6 upResult
+	select {
+	case r6 = <-upDone:
+	case <-time.After(3 * time.Minute):
+		t.Fatal("up --wait --manifests-via k3s did not return")
+	}
+	t.Logf("up --wait --manifests-via k3s: exit %d, %s after the file was written, %s after the test applied it\n%s",
+		r6.code, time.Since(written).Round(time.Millisecond), time.Since(applied).Round(time.Millisecond), r6.all())
+	if r6.code != 0 {
+		t.Errorf("up --wait --manifests-via k3s exited %d, want 0", r6.code)
+	}
+	if st := u.status(); st.State.Phase != "manifests-applied" {
+		t.Errorf("status after up --manifests-via k3s: phase %q, want manifests-applied", st.State.Phase)
+	}
+	if r := u.run(2*time.Minute, "down", "--data-dir", u.dataDir); r.code != 0 {
+		t.Errorf("down after step 6 exited %d\n%s", r.code, r.all())
+	} else if left := u.leftovers(); len(left) > 0 {
+		t.Errorf("after the second down, processes of this run remain:\n%s", strings.Join(left, "\n"))
+	} else {
+		u.down = true
+	}
+	t.Logf("step 6 (up --manifests-via k3s waits for k3s to apply): %s", time.Since(t6).Round(time.Millisecond))
 	t.Logf("TestUp total %s", time.Since(t0).Round(time.Millisecond))
 }
 

@@ -72,28 +72,10 @@ func Apply(ctx context.Context, cfg ApplyConfig, objs []Object) error {
 	if len(objs) == 0 {
 		return nil
 	}
-	a := &applier{cfg: cfg, crdKinds: map[schema.GroupKind]bool{}}
-	if a.cfg.FieldManager == "" {
-		a.cfg.FieldManager = DefaultFieldManager
-	}
-	if a.cfg.Timeout <= 0 {
-		a.cfg.Timeout = DefaultTimeout
-	}
-	if a.cfg.Logger == nil {
-		a.cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	rc := rest.CopyConfig(cfg.REST)
-	rc.WarningHandler = warningLogger{a.cfg.Logger}
-	// Discovery is read once and kept: a manifest set maps many objects to
-	// few kinds. Reset (on a kind it does not know) reads it again.
-	var err error
-	if a.mapper, err = newMapper(rc); err != nil {
+	a, err := newApplier(cfg)
+	if err != nil {
 		return fmt.Errorf("apply manifests: %w", err)
 	}
-	if a.dyn, err = dynamic.NewForConfig(rc); err != nil {
-		return fmt.Errorf("apply manifests: dynamic client: %w", err)
-	}
-
 	ctx, cancel := context.WithTimeoutCause(ctx, a.cfg.Timeout, &timeoutError{a.cfg.Timeout})
 	defer cancel()
 
@@ -108,9 +90,7 @@ func Apply(ctx context.Context, cfg ApplyConfig, objs []Object) error {
 			nss = append(nss, o)
 		case crdGK:
 			crds = append(crds, o)
-			g, _, _ := unstructured.NestedString(o.Obj.Object, "spec", "group")
-			k, _, _ := unstructured.NestedString(o.Obj.Object, "spec", "names", "kind")
-			a.crdKinds[schema.GroupKind{Group: g, Kind: k}] = true
+			a.noteCRD(o)
 		default:
 			rest = append(rest, o)
 		}
@@ -153,7 +133,42 @@ func Apply(ctx context.Context, cfg ApplyConfig, objs []Object) error {
 	return nil
 }
 
-// applier is the state of one Apply call.
+// newApplier fills in cfg's defaults and makes the clients. It notes the
+// kinds that the CRDs among objs define.
+func newApplier(cfg ApplyConfig) (*applier, error) {
+	a := &applier{cfg: cfg, crdKinds: map[schema.GroupKind]bool{}}
+	if a.cfg.FieldManager == "" {
+		a.cfg.FieldManager = DefaultFieldManager
+	}
+	if a.cfg.Timeout <= 0 {
+		a.cfg.Timeout = DefaultTimeout
+	}
+	if a.cfg.Logger == nil {
+		a.cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	rc := rest.CopyConfig(cfg.REST)
+	rc.WarningHandler = warningLogger{a.cfg.Logger}
+	// Discovery is read once and kept: a manifest set maps many objects to
+	// few kinds. Reset (on a kind it does not know) reads it again.
+	var err error
+	if a.mapper, err = newMapper(rc); err != nil {
+		return nil, err
+	}
+	if a.dyn, err = dynamic.NewForConfig(rc); err != nil {
+		return nil, fmt.Errorf("dynamic client: %w", err)
+	}
+	return a, nil
+}
+
+// noteCRD records the kind that the CRD o defines: mapping waits for it
+// to be served instead of calling it unknown.
+func (a *applier) noteCRD(o Object) {
+	g, _, _ := unstructured.NestedString(o.Obj.Object, "spec", "group")
+	k, _, _ := unstructured.NestedString(o.Obj.Object, "spec", "names", "kind")
+	a.crdKinds[schema.GroupKind{Group: g, Kind: k}] = true
+}
+
+// applier is the state of one Apply or Await call.
 type applier struct {
 	cfg      ApplyConfig
 	mapper   *mapper
@@ -196,31 +211,42 @@ const (
 // retries stop at Apply's deadline; the error then is the last one, with
 // the timeout.
 func (a *applier) applyRetrying(ctx context.Context, o Object) (*waitItem, error) {
+	var w *waitItem
+	err := a.retrying(ctx, o, func() (err error) {
+		w, err = a.apply(ctx, o)
+		return err
+	})
+	return w, err
+}
+
+// retrying calls fn, about object o, until it succeeds, fails for a reason
+// that is not Transient, or ctx ends; see applyRetrying.
+func (a *applier) retrying(ctx context.Context, o Object, fn func() error) error {
 	b := backoff.WithContext(&backoff.ExponentialBackOff{
 		InitialInterval:     retryInitial,
 		RandomizationFactor: 0.3,
 		Multiplier:          2,
 		MaxInterval:         retryMax,
-		MaxElapsedTime:      0, // Apply's deadline bounds it
+		MaxElapsedTime:      0, // the caller's deadline bounds it
 		Stop:                backoff.Stop,
 		Clock:               backoff.SystemClock,
 	}, ctx)
 	b.Reset()
 	for attempt := 1; ; attempt++ {
-		w, err := a.apply(ctx, o)
+		err := fn()
 		if err == nil || ctx.Err() != nil || !Transient(err) {
-			return w, err
+			return err
 		}
 		d := b.NextBackOff()
 		if d == backoff.Stop {
-			return nil, err
+			return err
 		}
 		a.progress(fmt.Sprintf("retrying %s in %s (attempt %d failed: %v)", o, d.Round(time.Millisecond), attempt, unwrapObject(err, o)))
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, err
+			return err
 		case <-t.C:
 		}
 	}

@@ -24,6 +24,20 @@ type autoDeployFile struct {
 // unsafeName matches what may not appear in a generated file name.
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
+// AutoDeployName is the name of the file in k3s's auto-deploy directory
+// that WriteAutoDeploy writes o to: nodeboot-<base of o's source>.yaml.
+// k3s tracks the file as the Addon in kube-system named after the file up
+// to its first "." (pkg/deploy in k3s).
+func AutoDeployName(o Object) string {
+	base := filepath.Base(o.Source)
+	base = strings.TrimSuffix(base, filepath.Ext(base))
+	base = strings.Trim(unsafeName.ReplaceAllString(base, "-"), "-.")
+	if base == "" {
+		base = "manifest"
+	}
+	return "nodeboot-" + base + ".yaml"
+}
+
 // autoDeployFiles groups objs by source file, in order of first
 // appearance, into files named nodeboot-<base>.yaml.
 func autoDeployFiles(objs []Object) ([]autoDeployFile, error) {
@@ -31,13 +45,7 @@ func autoDeployFiles(objs []Object) ([]autoDeployFile, error) {
 	byName := map[string]int{}
 	sourceOf := map[string]string{}
 	for _, o := range objs {
-		base := filepath.Base(o.Source)
-		base = strings.TrimSuffix(base, filepath.Ext(base))
-		base = strings.Trim(unsafeName.ReplaceAllString(base, "-"), "-.")
-		if base == "" {
-			base = "manifest"
-		}
-		name := "nodeboot-" + base + ".yaml"
+		name := AutoDeployName(o)
 		if prev, ok := sourceOf[name]; ok && prev != o.Source {
 			return nil, fmt.Errorf("write auto-deploy manifests: %s and %s would both be written to %s; rename one of them", prev, o.Source, name)
 		}

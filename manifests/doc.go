@@ -49,4 +49,7 @@
 // written through a directory descriptor with O_NOFOLLOW, to a temporary
 // name and renamed into place (mode 0600), and carry a header line that
 // marks them as nodeboot's: a file without it is never overwritten.
+// Await then waits, with Apply's checks and timeout, until the objects
+// exist and are ready, without applying anything: k3s's deploy controller
+// reads the directory every 15 s and applies the files itself.
 package manifests

@@ -30,6 +30,9 @@ type waitItem struct {
 	ns    string
 	name  string
 	check checkFunc
+	// absent is the status while the object does not exist; "" means
+	// "not found (deleted?)", right for an object just applied.
+	absent string
 
 	status string // last status, for the timeout message
 }
@@ -144,7 +147,11 @@ func (a *applier) wait(ctx context.Context, w *waitItem) error {
 	}
 	pre := func(store cache.Store) (bool, error) {
 		if len(store.List()) == 0 {
-			report("not found (deleted?)")
+			if w.absent != "" {
+				report(w.absent)
+			} else {
+				report("not found (deleted?)")
+			}
 		}
 		return false, nil
 	}

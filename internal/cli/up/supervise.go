@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -467,21 +468,30 @@ func phaseRank(p instance.Phase) int {
 // apply applies the manifests once, after the first Ready.
 func (r *runner) apply(ctx context.Context) {
 	p := r.p
+	r.mu.Lock()
+	restCfg := r.restCfg
+	r.mu.Unlock()
+	cfg := manifests.ApplyConfig{
+		REST: restCfg, FieldManager: "nodeboot", Timeout: p.f.Timeout, Logger: r.libLog,
+		OnProgress: func(s string) { r.emit(instance.Event{Kind: instance.KindManifests, Message: s}) },
+	}
 	var err error
 	if p.f.ManifestsVia == "k3s" {
 		dir := filepath.Join(p.k3sDataDir, "server", "manifests")
 		err = manifests.WriteAutoDeploy(dir, p.objs)
 		if err == nil {
-			r.log.Info("manifests written for k3s's deploy controller, which applies them by itself", "dir", dir)
+			r.log.Info("manifests written for k3s's deploy controller; waiting until it has applied them", "dir", dir)
+			// "Applied" means in the cluster and ready, as with nodeboot's
+			// own apply: k3s picks the files up within about 15 s.
+			err = manifests.Await(ctx, cfg, p.objs, func(o manifests.Object) string {
+				file := manifests.AutoDeployName(o)
+				addon, _, _ := strings.Cut(file, ".")
+				return fmt.Sprintf("not created yet; k3s applies it from %s (kubectl -n kube-system describe addon %s shows how that went)",
+					filepath.Join(dir, file), addon)
+			})
 		}
 	} else {
-		r.mu.Lock()
-		restCfg := r.restCfg
-		r.mu.Unlock()
-		err = manifests.Apply(ctx, manifests.ApplyConfig{
-			REST: restCfg, FieldManager: "nodeboot", Timeout: p.f.Timeout, Logger: r.libLog,
-			OnProgress: func(s string) { r.emit(instance.Event{Kind: instance.KindManifests, Message: s}) },
-		}, p.objs)
+		err = manifests.Apply(ctx, cfg, p.objs)
 	}
 	if ctx.Err() != nil {
 		return // stopping

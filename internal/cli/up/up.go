@@ -120,7 +120,7 @@ func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
 				Usage: "apply `FILE|DIR` (*.yaml, *.yml, *.json; multi-document) once the node is Ready, and wait for it (repeatable)",
 			}),
 			boolean("smoke", "SMOKE", "also apply the built-in smoke manifests, which prove that a pod can be scheduled and run", &f.Smoke, "Manifests"),
-			str("manifests-via", "MANIFESTS_VIA", "`HOW` to apply manifests: apply (server-side apply, then wait) or k3s (write them to k3s's auto-deploy directory)", "apply", &f.ManifestsVia, "Manifests"),
+			str("manifests-via", "MANIFESTS_VIA", "`HOW` to apply manifests: apply (server-side apply, then wait) or k3s (write them to k3s's auto-deploy directory, then wait until k3s has applied them)", "apply", &f.ManifestsVia, "Manifests"),
 			boolean("detach", "DETACH", "run the supervisor in the background, print its PID and return", &f.Detach, "Running"),
 			boolean("wait", "WAIT", "detach, then wait until the node is Ready and the manifests applied (exit 0), the supervisor fails (1) or --timeout passes (3)", &f.Wait, "Running"),
 			dur("timeout", "TIMEOUT", "how long (`DURATION`) --wait waits, and applying the manifests may take", 5*time.Minute, &f.Timeout, "Running"),
