@@ -160,10 +160,18 @@ func TestUp(t *testing.T) {
 	if st, ok := u.pollStatus(15*time.Second, func(s *upStatus) bool { return s.State.Phase == "manifests-applied" }); !ok {
 		t.Errorf("after the restart the node is Ready but status says phase %q, want manifests-applied (the phase only moves on a health transition, and a quick restart has none)", st.State.Phase)
 	}
-	if r := u.run(time.Minute, "status", "--data-dir", u.dataDir); r.code != 0 {
-		t.Errorf("status (text) after the restart: exit %d, want 0 (running, Ready)\n%s", r.code, r.all())
+	// The new kubelet may still report NotReady for a moment (PLEG not yet
+	// healthy) after its first heartbeat: poll, as a script would.
+	var sr upResult
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		if sr = u.run(time.Minute, "status", "--data-dir", u.dataDir); sr.code == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if sr.code != 0 {
+		t.Errorf("status (text) after the restart: exit %d for 30 s, want 0 (running, Ready)\n%s", sr.code, sr.all())
 	} else {
-		t.Logf("nodeboot status:\n%s", r.stdout)
+		t.Logf("nodeboot status:\n%s", sr.stdout)
 	}
 	t.Logf("step 3 (kill, restart, Ready): %s", time.Since(t3).Round(time.Millisecond))
 
@@ -302,6 +310,41 @@ func TestUp(t *testing.T) {
 		u.down = true
 	}
 	t.Logf("step 6 (up --manifests-via k3s waits for k3s to apply): %s", time.Since(t6).Round(time.Millisecond))
+	// 7. A Ready left over is not Ready: the node was Ready in the runs
+	// above (its Ready condition stays True with no controller-manager to
+	// mark it Unknown), and this k3s writes the kubeconfig but runs no
+	// kubelet. --wait must not take the old condition for this k3s's
+	// node: it times out (exit 3) instead of returning 0.
+	t7 := time.Now()
+	u.down = false
+	script, err := os.ReadFile(u.wrapper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(string(script), "\n"), "\n")
+	if !strings.HasPrefix(lines[len(lines)-1], "exec ") {
+		t.Fatalf("the stand-in does not end with its exec line: %q", lines[len(lines)-1])
+	}
+	lines[len(lines)-1] = "exec sleep 1000 # no kubelet"
+	noKubelet := filepath.Join(c.Dir, "k3s-no-kubelet")
+	if err := os.WriteFile(noKubelet, []byte(strings.Join(lines, "\n")+"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r7 := u.run(2*time.Minute, "up", "--detach", "--wait", "--timeout", "8s", "--data-dir", u.dataDir,
+		"--k3s", noKubelet, "--node-name", c.Name, "--notready-grace", "5m", "--start-grace", "5m")
+	t.Logf("up --wait with no kubelet on a node Ready before: exit %d after %s\n%s", r7.code, r7.took.Round(time.Millisecond), r7.all())
+	if r7.code != 3 {
+		t.Errorf("up --wait with no kubelet exited %d, want 3 (timeout): the Ready condition of an earlier kubelet was taken for this one's", r7.code)
+	}
+	if st := u.status(); st.State.Phase == "ready" || st.State.Phase == "node-ready" {
+		t.Errorf("status with no kubelet: phase %q; the node of an earlier kubelet counted as Ready", st.State.Phase)
+	}
+	if r := u.run(2*time.Minute, "down", "--data-dir", u.dataDir); r.code != 0 {
+		t.Errorf("down after step 7 exited %d\n%s", r.code, r.all())
+	} else {
+		u.down = true
+	}
+	t.Logf("step 7 (an earlier kubelet's Ready is not this k3s's): %s", time.Since(t7).Round(time.Millisecond))
 	t.Logf("TestUp total %s", time.Since(t0).Round(time.Millisecond))
 }
 
@@ -480,9 +523,14 @@ func (u *upBed) status() *upStatus {
 	if s.State == nil {
 		t.Fatalf("nodeboot status --output json: no state\n%s", r.stdout)
 	}
+	// Ready counts once the running k3s's kubelet reported it: from the
+	// phase node-ready on.
 	wantCode := 3
-	if s.State.Health != nil && s.State.Health.State == "Ready" {
-		wantCode = 0
+	switch s.State.Phase {
+	case "node-ready", "ready", "manifests-applied", "manifests-failed":
+		if s.State.Health != nil && s.State.Health.State == "Ready" {
+			wantCode = 0
+		}
 	}
 	if !s.Running || r.code != wantCode {
 		t.Errorf("nodeboot status: exit %d, running %v, health %+v; want running and exit %d", r.code, s.Running, s.State.Health, wantCode)

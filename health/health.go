@@ -91,6 +91,14 @@ type Config struct {
 	ProbeInterval time.Duration
 	// Logger gets debug and info messages; nil discards them.
 	Logger *slog.Logger
+	// OnRenew, when set, is called with the Lease's spec.renewTime each
+	// time the watcher sees a renewal it had not seen (the first list of
+	// the Lease included): the kubelet is alive and reaching the API. It
+	// runs on an informer goroutine and must not block. The renew time is
+	// the kubelet's clock; a supervisor that runs the kubelet on its own
+	// machine can compare it with when it started the kubelet, to tell a
+	// new kubelet's heartbeat from a Ready left by the one before.
+	OnRenew func(renewTime time.Time)
 }
 
 const (

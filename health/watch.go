@@ -252,13 +252,24 @@ func startInformers(parent context.Context, cfg Config, cl *clients, log *slog.L
 		},
 		DeleteFunc: func(any) { wake() },
 	})
+	onRenew := func(l *coordinationv1.Lease) {
+		if cfg.OnRenew != nil && l != nil && l.Spec.RenewTime != nil {
+			cfg.OnRenew(l.Spec.RenewTime.Time)
+		}
+	}
 	_, _ = inf.lease.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) { inf.leaseRenewed(); wake() },
+		AddFunc: func(obj any) {
+			inf.leaseRenewed()
+			l, _ := obj.(*coordinationv1.Lease)
+			onRenew(l)
+			wake()
+		},
 		UpdateFunc: func(oldObj, newObj any) {
 			o, _ := oldObj.(*coordinationv1.Lease)
 			n, _ := newObj.(*coordinationv1.Lease)
 			if o == nil || n == nil || !sameRenewal(o, n) {
 				inf.leaseRenewed()
+				onRenew(n)
 				wake()
 			}
 		},

@@ -31,6 +31,13 @@ const (
 // manifests applied when there were any. "nodeboot up --wait" waits for it.
 func (p Phase) Done() bool { return p == PhaseReady || p == PhaseManifestsApplied }
 
+// NodeReady reports whether the phase has the node Ready as the running
+// k3s's kubelet reported it: a Ready health in an earlier phase (after a
+// restart, say) may be the previous kubelet's.
+func (p Phase) NodeReady() bool {
+	return p == PhaseNodeReady || p == PhaseReady || p == PhaseManifestsApplied || p == PhaseManifestsFailed
+}
+
 // Final reports whether the supervisor has ended (or bringing up cannot
 // succeed without a new "up"): --wait stops waiting.
 func (p Phase) Final() bool {

@@ -36,9 +36,11 @@ restarts of k3s and why, uptime, the interceptor's counters and the PIDs.
 Output: text, or with --output json one object: {"running": bool,
 "state": <DATA-DIR/state.json>}.
 
-Exit status: 0 when the supervisor runs and the node is Ready, 3 when it
-runs and the node is not Ready, 1 when no supervisor runs (the last state,
-if any, is still shown).`
+Exit status: 0 when the supervisor runs and the node is Ready (Ready as
+reported by the kubelet of the k3s now running: while k3s restarts, the
+node's Ready condition is the previous kubelet's and counts as not Ready),
+3 when it runs and the node is not Ready, 1 when no supervisor runs (the
+last state, if any, is still shown).`
 
 // NewCommand returns the "status" command.
 func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
@@ -104,7 +106,8 @@ func (f *flagpole) run(streams cmdutil.IOStreams) error {
 		return cli.Exit(fmt.Sprintf("status: nodeboot is not running for %s and has no state there; start it with `nodeboot up --data-dir %s`", in.Dir, in.Dir), cmdutil.ExitFailure)
 	case !rep.Running:
 		return cli.Exit(fmt.Sprintf("status: nodeboot is not running for %s", in.Dir), cmdutil.ExitFailure)
-	case st == nil || st.Health == nil || st.Health.State != "Ready":
+	case st == nil || st.Health == nil || st.Health.State != "Ready" || !st.Phase.NodeReady():
+		// A Ready health while k3s (re)starts is the previous kubelet's.
 		return cmdutil.ExitStatus(cmdutil.ExitNotReady)
 	}
 	return nil

@@ -96,6 +96,17 @@ func TestStatus(t *testing.T) {
 		t.Errorf("json: exit %d\n%s", code, stdout)
 	}
 
+	// Ready health during a restart is the previous kubelet's.
+	for _, ph := range []instance.Phase{instance.PhaseRestarting, instance.PhaseStarting, instance.PhaseRegistered} {
+		st.Phase = ph
+		if err := in.WriteState(st); err != nil {
+			t.Fatal(err)
+		}
+		if code, stdout, _ = run("status", "--data-dir", in.Dir); code != 3 {
+			t.Errorf("health Ready in phase %s: exit %d, want 3\n%s", ph, code, stdout)
+		}
+	}
+	st.Phase = instance.PhaseManifestsApplied
 	st.Health = &instance.Health{State: "NotReady", Reason: "KubeletNotReady", Message: "container runtime network not ready"}
 	if err := in.WriteState(st); err != nil {
 		t.Fatal(err)

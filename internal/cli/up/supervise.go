@@ -56,8 +56,17 @@ type runner struct {
 	applyStarted bool
 	restCfg      *rest.Config // once the kubeconfig loaded
 	lastHealth   *health.Status
-	watchCtx     context.Context
-	wg           sync.WaitGroup
+	// startedAt is when the running incarnation started; heard says its
+	// kubelet has been heard from since: it renewed the node's Lease
+	// (lastRenew is the latest renew time seen) or posted the Node's
+	// status. Until then a Ready node is the previous kubelet's (before a
+	// restart, or from an earlier run on this data dir), and the phase
+	// stops at node-registered.
+	startedAt time.Time
+	lastRenew time.Time
+	heard     bool
+	watchCtx  context.Context
+	wg        sync.WaitGroup
 }
 
 // supervise runs the supervisor until a signal or giving up. child: this is
@@ -302,6 +311,10 @@ func (r *runner) superviseEvent(e bootstrap.Event) {
 			if s.Phase == instance.PhaseRestarting {
 				s.Phase, s.PhaseSince = instance.PhaseStarting, e.Time
 			}
+			// Under r.mu (emit holds it). e.Time is just after k3s's
+			// exec; its kubelet renews the Lease a good while later.
+			r.startedAt = e.Time
+			r.heard = r.lastRenew.After(r.startedAt)
 		case bootstrap.EventExited, bootstrap.EventStopped:
 			s.K3sPID = 0
 			r.cur = nil
@@ -317,17 +330,45 @@ func (r *runner) superviseEvent(e bootstrap.Event) {
 		}
 	})
 	if e.Kind == bootstrap.EventStarted {
-		// A restart put the phase back to starting-k3s, and the watcher
-		// reports changes only: when the node never left Ready (a quick
-		// restart, within the lease grace), nothing else would move the
-		// phase on again.
-		r.mu.Lock()
-		lh, ctx := r.lastHealth, r.watchCtx
-		r.mu.Unlock()
-		if lh != nil && ctx != nil {
-			r.advance(ctx, *lh)
-		}
+		// A renewal seen between the start and this event has already
+		// proved the new kubelet: nothing else may come to move the phase.
+		r.advanceIfHeard()
 	}
+}
+
+// advanceIfHeard moves the phase on for the last health when the running
+// incarnation's kubelet has been heard from.
+func (r *runner) advanceIfHeard() {
+	r.mu.Lock()
+	heard, lh, ctx := r.heard, r.lastHealth, r.watchCtx
+	r.mu.Unlock()
+	if heard && lh != nil && ctx != nil {
+		r.advance(ctx, *lh)
+	}
+}
+
+// onRenew notes a renewal of the node's Lease. One stamped after the
+// running incarnation started proves its kubelet alive: the phase may then
+// pass node-registered. The watcher reports health changes only, so after
+// a quick restart (the node never left Ready) this is what moves the phase
+// on again: the new kubelet renews the Lease it finds as it starts.
+func (r *runner) onRenew(at time.Time) {
+	r.mu.Lock()
+	if at.After(r.lastRenew) {
+		r.lastRenew = at
+	}
+	first := !r.heard && !r.startedAt.IsZero() && at.After(r.startedAt)
+	if first {
+		r.heard = true
+	}
+	r.mu.Unlock()
+	if first {
+		r.log.Debug("the kubelet of this start renewed the node's lease", "renewTime", at)
+	}
+	// Every renewal, not only the first: advance is cheap and idempotent,
+	// and whatever set heard (this, a heartbeat, the started event) may
+	// have found no Ready health to advance with then.
+	r.advanceIfHeard()
 }
 
 // counters summarises the interceptor's counters.
@@ -395,7 +436,7 @@ func (r *runner) watch(ctx context.Context, kubeconfig string, out chan<- health
 	r.log.Debug("watching the node", "node", r.p.nodeName, "kubeconfig", kubeconfig)
 	// Watch builds its REST clients from restCfg; an unusable config (bad
 	// TLS files, say) is its immediate error.
-	err := health.Watch(ctx, health.Config{REST: restCfg, NodeName: r.p.nodeName, Logger: r.libLog}, report)
+	err := health.Watch(ctx, health.Config{REST: restCfg, NodeName: r.p.nodeName, Logger: r.libLog, OnRenew: r.onRenew}, report)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		r.emit(instance.Event{Kind: instance.KindError, Message: fmt.Sprintf("readiness watcher for %s: %v", kubeconfig, err)})
 		r.log.Warn("readiness watcher ended", "err", err)
@@ -418,6 +459,14 @@ func (r *runner) advance(ctx context.Context, st health.Status) {
 	r.mu.Lock()
 	cur := r.state.Phase
 	applied, wantApply := r.applied, len(r.p.objs) > 0 && !r.applyStarted
+	// A kubelet posts the Node's status as it starts: a Ready condition
+	// with a heartbeat since the start is this kubelet's. (On a new node
+	// that comes first: kubelet creates the Lease only at its second
+	// renew interval, the Node's owner reference needing the Node.)
+	if !r.heard && !r.startedAt.IsZero() && heartbeatSince(st, r.startedAt) {
+		r.heard = true
+	}
+	heard := r.heard
 	r.mu.Unlock()
 	rank := phaseRank(cur)
 	if st.State != health.Unreachable && rank < phaseRank(instance.PhaseAPIReachable) {
@@ -427,6 +476,11 @@ func (r *runner) advance(ctx context.Context, st health.Status) {
 		r.phase(instance.PhaseRegistered, "", "")
 	}
 	if st.State != health.Ready || rank >= phaseRank(instance.PhaseNodeReady) {
+		return
+	}
+	if !heard {
+		// Ready, but maybe the previous kubelet's: wait for a heartbeat
+		// of this one (onRenew advances then).
 		return
 	}
 	switch {
@@ -448,6 +502,18 @@ func (r *runner) advance(ctx context.Context, st health.Status) {
 			r.apply(ctx)
 		}()
 	}
+}
+
+// heartbeatSince reports whether st's Ready condition was last posted at or
+// after t (lastHeartbeatTime, the kubelet's clock: the kubelet runs on this
+// machine). The heartbeat has whole seconds, so t's second counts.
+func heartbeatSince(st health.Status, t time.Time) bool {
+	for _, c := range st.Conditions {
+		if c.Type == corev1.NodeReady {
+			return !c.LastHeartbeatTime.Time.Before(t.Truncate(time.Second))
+		}
+	}
+	return false
 }
 
 // phaseRank orders the phases of bringing up; the others rank lowest.
