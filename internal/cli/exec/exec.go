@@ -298,9 +298,10 @@ func forwardSignals(t tracer, sigs <-chan os.Signal, done <-chan struct{}, logge
 				}
 				passedOn = true
 				pids := t.Processes()
+				fromTerminal := terminalDelivered(sig)
 				sent := 0
 				for _, pid := range pids {
-					if terminalDelivered(sig) && samePgrp(pid) {
+					if fromTerminal && samePgrp(pid) {
 						continue // the terminal sent it to our group already
 					}
 					if err := unix.Kill(pid, sig); err == nil {
