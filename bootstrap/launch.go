@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nodeboot/nodeboot/interceptor/rules"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/nodeboot/nodeboot/interceptor"
@@ -41,14 +43,14 @@ type LaunchConfig struct {
 	// Rules are merged over the profile's: a redirect for the same guest
 	// path, or an fstype rule for the same path or type, wins (the command
 	// line's flags go here).
-	Rules interceptor.Rules
+	Rules rules.Rules
 	// Cgroup is the emulated cgroup the command starts in ("" is the root).
 	Cgroup string
 
 	Logger    *slog.Logger
 	OnRewrite func(interceptor.Rewrite)
 	// Observe is interceptor.Config.Observe (nodeboot discover).
-	Observe func(interceptor.Observation)
+	Observe func(rules.Observation)
 	KeepEnv bool
 	Setpgid bool
 }
@@ -58,7 +60,7 @@ type Process struct {
 	tracer *interceptor.Tracer
 	kernel *vkernel.Kernel
 	seed   SeedReport
-	rules  interceptor.Rules
+	rules  rules.Rules
 
 	done chan struct{} // closed when the command and what it left have ended
 	exit interceptor.Exit
@@ -172,7 +174,7 @@ func (p *Process) Kernel() *vkernel.Kernel { return p.kernel }
 func (p *Process) SeedReport() SeedReport { return p.seed }
 
 // Rules are the rules in effect (profile, cfg.Rules and the kernel's).
-func (p *Process) Rules() interceptor.Rules { return p.rules }
+func (p *Process) Rules() rules.Rules { return p.rules }
 
 // Close kills what is still running, waits for it, and closes the virtual
 // kernel (the /dev/kmsg FIFO and its descriptors). The tree stays.

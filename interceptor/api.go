@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"syscall"
 	"time"
+
+	"github.com/nodeboot/nodeboot/interceptor/rules"
 )
 
 // Mode selects how the tracer learns about the syscalls it must see.
@@ -64,7 +66,7 @@ type Config struct {
 	Stderr io.Writer
 
 	// Rules say which paths are redirected and which statfs types rewritten.
-	Rules Rules
+	Rules rules.Rules
 	// Mode picks seccomp-BPF or stop-every-syscall tracing.
 	Mode Mode
 	// KeepEnv leaves the environment as given. Otherwise GODEBUG gains
@@ -87,23 +89,7 @@ type Config struct {
 	// Observe, when set, is called on the tracer thread at the exit of
 	// every path syscall and statfs/fstatfs, with its outcome. Every such
 	// call then costs two stops: it is for discovery, not production.
-	Observe func(Observation)
-}
-
-// Observation is the outcome of one path of one syscall (Config.Observe).
-type Observation struct {
-	PID     int
-	Syscall string
-	// Path is the path the caller named, resolved; for fstatfs, the fd's
-	// path; "" when unknown.
-	Path string
-	// Errno is the error the call returned, 0 on success.
-	Errno syscall.Errno
-	// FSType is the f_type a successful statfs or fstatfs returned (after
-	// any rewrite), else 0.
-	FSType int64
-	// Rewritten says whether nodeboot changed the path of this call.
-	Rewritten bool
+	Observe func(rules.Observation)
 }
 
 // Rewrite describes one change the tracer made to a syscall.
@@ -195,11 +181,54 @@ type ProcessObserver interface {
 	Exited(pid int)
 }
 
+// FileOp is what a path syscall does with the path it names. Servers
+// decide on it, never on the syscall's name: unlinkat is OpRmdir or
+// OpUnlink by its AT_REMOVEDIR flag, and the same operation has several
+// syscalls (and different ones per arch).
+type FileOp uint8
+
+const (
+	OpOther    FileOp = iota // anything else (chdir, ...)
+	OpOpen                   // open, openat, openat2, creat
+	OpStat                   // stat, lstat, newfstatat, statx, access, faccessat, readlink, xattr reads, statfs
+	OpMkdir                  // mkdir, mkdirat
+	OpRmdir                  // rmdir, unlinkat with AT_REMOVEDIR
+	OpUnlink                 // unlink, unlinkat without AT_REMOVEDIR
+	OpRename                 // rename, renameat, renameat2 (both paths)
+	OpLink                   // link, linkat (both paths)
+	OpSymlink                // symlink, symlinkat (the new name)
+	OpMknod                  // mknod, mknodat
+	OpTruncate               // truncate
+	OpSetattr                // chmod, chown, utime(s), utimensat, setxattr, removexattr and their variants
+	OpWatch                  // inotify_add_watch
+)
+
+var fileOpNames = [...]string{"other", "open", "stat", "mkdir", "rmdir", "unlink", "rename", "link", "symlink",
+	"mknod", "truncate", "setattr", "watch"}
+
+func (o FileOp) String() string {
+	if int(o) < len(fileOpNames) {
+		return fileOpNames[o]
+	}
+	return "FileOp(" + itoa(int(o)) + ")"
+}
+
+// Changes reports whether the operation changes the directory it names a
+// path in or the file itself (anything but opening, looking and watching).
+func (o FileOp) Changes() bool {
+	switch o {
+	case OpOther, OpOpen, OpStat, OpWatch:
+		return false
+	}
+	return true
+}
+
 // FileRequest is one path of one syscall that a FileServer serves.
 type FileRequest struct {
 	PID     int    // calling thread
 	TGID    int    // calling process
-	Syscall string // e.g. "openat", "mkdirat", "newfstatat"
+	Op      FileOp // what the call does with the path
+	Syscall string // e.g. "openat", "mkdirat", "newfstatat": for logs, not decisions
 	Guest   string // the path the caller named, resolved
 	Create  bool   // the call creates the path (O_CREAT, mkdir, ...)
 	Write   bool   // an open for writing (O_WRONLY, O_RDWR or O_TRUNC)

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/nodeboot/nodeboot/interceptor/rules"
 )
 
 // recordingServer is a FileServer that serves one guest directory from a
@@ -15,7 +17,7 @@ type recordingServer struct {
 	done        []int64
 }
 
-func (s *recordingServer) Serves(p string) bool { return hasPathPrefix(p, s.guest) }
+func (s *recordingServer) Serves(p string) bool { return rules.HasPathPrefix(p, s.guest) }
 
 func (s *recordingServer) Serve(req *FileRequest) string {
 	req.WantExit = true

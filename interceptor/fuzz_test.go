@@ -1,54 +1,15 @@
 package interceptor
 
 import (
-	"path"
 	"strings"
 	"testing"
+
+	"github.com/nodeboot/nodeboot/interceptor/rules"
 )
 
 // Run with: go test ./interceptor/ -run '^$' -fuzz FuzzCleanPath -fuzztime 30s
 // (and FuzzRedirectMatch). Without -fuzz the seeds run as unit tests.
 
-func FuzzCleanPath(f *testing.F) {
-	for _, s := range []string{
-		"/", "", ".", "..", "//", "/proc/sys", "/proc/sys/", "//proc//sys//", "/./proc/./sys/.",
-		"/proc/sys/..", "/../../..", "/proc/../../x", "/...", "/.a/..b/c..", "a/b", "../a",
-		"/proc/self/../sys", "/a/b/c/../../../../d/", "/\x00/x", "/a\\b/../c",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, p string) {
-		c := CleanPath(p)
-		if !strings.HasPrefix(c, "/") {
-			t.Fatalf("CleanPath(%q) = %q: not absolute", p, c)
-		}
-		if CleanPath(c) != c {
-			t.Fatalf("CleanPath(%q) = %q, but CleanPath(%q) = %q: not idempotent", p, c, c, CleanPath(c))
-		}
-		if !isClean(c) {
-			t.Fatalf("CleanPath(%q) = %q, which isClean rejects", p, c)
-		}
-		for _, bad := range []string{"//", "/./", "/../"} {
-			if strings.Contains(c, bad) {
-				t.Fatalf("CleanPath(%q) = %q contains %q", p, c, bad)
-			}
-		}
-		if c != "/" && (strings.HasSuffix(c, "/") || strings.HasSuffix(c, "/.") || strings.HasSuffix(c, "/..")) {
-			t.Fatalf("CleanPath(%q) = %q has a trailing /, /. or /..", p, c)
-		}
-		// Absolute input: exactly path.Clean. Relative input: as if
-		// below "/".
-		want := path.Clean("/" + p)
-		if strings.HasPrefix(p, "/") {
-			want = path.Clean(p)
-		}
-		if c != want {
-			t.Fatalf("CleanPath(%q) = %q, path.Clean gives %q", p, c, want)
-		}
-	})
-}
-
-// below reports whether p is base or lies below it (both clean).
 func fuzzBelow(p, base string) bool {
 	return base == "/" || p == base || strings.HasPrefix(p, base+"/")
 }
@@ -81,12 +42,12 @@ func FuzzRedirectMatch(f *testing.F) {
 		f.Add(s.g1, s.h1, s.g2, s.h2, s.p)
 	}
 	f.Fuzz(func(t *testing.T, g1, h1, g2, h2, p string) {
-		rs := []Redirect{
-			{Guest: CleanPath(g1), Host: CleanPath(h1)},
-			{Guest: CleanPath(g2), Host: CleanPath(h2)},
+		rs := []rules.Redirect{
+			{Guest: rules.CleanPath(g1), Host: rules.CleanPath(h1)},
+			{Guest: rules.CleanPath(g2), Host: rules.CleanPath(h2)},
 		}
-		q := CleanPath(p)
-		m := newMatcher(Rules{Redirects: rs})
+		q := rules.CleanPath(p)
+		m := newMatcher(rules.Rules{Redirects: rs})
 		host, idx, ok := m.redirect(q)
 
 		// The expected rule: the longest guest that q lies below; on a
@@ -112,14 +73,14 @@ func FuzzRedirectMatch(f *testing.F) {
 			if fuzzRel(host, r.Host) != fuzzRel(q, r.Guest) {
 				t.Fatalf("rules %v: redirect(%q) = %q: keeps %q below the host, want %q", rs, q, host, fuzzRel(host, r.Host), fuzzRel(q, r.Guest))
 			}
-			if CleanPath(host) != host {
+			if rules.CleanPath(host) != host {
 				t.Fatalf("rules %v: redirect(%q) = %q: not clean", rs, q, host)
 			}
 		}
 
 		// unredirect undoes redirect, for each rule on its own.
 		for _, r := range rs {
-			one := newMatcher(Rules{Redirects: []Redirect{r}})
+			one := newMatcher(rules.Rules{Redirects: []rules.Redirect{r}})
 			h, _, ok := one.redirect(q)
 			if !ok {
 				continue

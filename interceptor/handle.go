@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nodeboot/nodeboot/interceptor/rules"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -174,7 +176,7 @@ func (t *Tracer) enter(th *thread, e *entry) {
 			return
 		}
 		if served {
-			req := &FileRequest{PID: th.tid, TGID: t.tgidOf(th), Syscall: e.name, Guest: guest,
+			req := &FileRequest{PID: th.tid, TGID: t.tgidOf(th), Op: fileOp(e, r), Syscall: e.name, Guest: guest,
 				Create: create, Write: t.writes(th, e, r)}
 			host = t.cfg.Files.Serve(req)
 			req.Host = host
@@ -345,7 +347,7 @@ func (t *Tracer) exit(th *thread) {
 		}
 		name := tableByIndex[call.index].name
 		for i, p := range call.observed {
-			t.cfg.Observe(Observation{PID: th.tid, Syscall: name, Path: p, Errno: errno,
+			t.cfg.Observe(rules.Observation{PID: th.tid, Syscall: name, Path: p, Errno: errno,
 				FSType: fsType, Rewritten: i < 2 && call.rewritten[i]})
 		}
 	}
@@ -378,7 +380,7 @@ func (t *Tracer) rewriteStatfs(th *thread, call *pendingCall) (bool, int64) {
 	t.cnt.hit(rule)
 	if t.cfg.OnRewrite != nil {
 		name := tableByIndex[call.index].name
-		t.cfg.OnRewrite(Rewrite{PID: th.tid, Syscall: name, From: FSTypeName(real), To: FSTypeName(to)})
+		t.cfg.OnRewrite(Rewrite{PID: th.tid, Syscall: name, From: rules.FSTypeName(real), To: rules.FSTypeName(to)})
 	}
 	return true, to
 }
@@ -437,8 +439,20 @@ func (t *Tracer) injected(th *thread, call *pendingCall, ret int64) {
 	t.resume(th, 0)
 }
 
+// fileOp is the operation of a call of entry e with registers r:
+// unlinkat removes a directory when its flags have AT_REMOVEDIR.
+func fileOp(e *entry, r *regs) FileOp {
+	if e.op == OpUnlink && len(e.paths) > 0 && e.paths[0].dirfd != noArg && r.arg(2)&unix.AT_REMOVEDIR != 0 {
+		return OpRmdir
+	}
+	return e.op
+}
+
 // writes reports whether an open-family call opens for writing.
 func (t *Tracer) writes(th *thread, e *entry, r *regs) bool {
+	if e.op == OpOpen && e.flags == noArg {
+		return true // creat: O_CREAT|O_WRONLY|O_TRUNC
+	}
 	flags, ok := t.openFlags(th, e, r)
 	return ok && (flags&unix.O_ACCMODE != unix.O_RDONLY || flags&unix.O_TRUNC != 0)
 }
@@ -493,7 +507,7 @@ func hostServes(host string, create bool) bool {
 func (t *Tracer) resolve(th *thread, raw []byte, dirfdArg int8, r *regs) (string, bool) {
 	var p string
 	if raw[0] == '/' {
-		p = CleanPath(string(raw))
+		p = rules.CleanPath(string(raw))
 	} else {
 		var base string
 		if dirfdArg != noArg && int32(r.arg(int(dirfdArg))) != unix.AT_FDCWD {
@@ -504,7 +518,7 @@ func (t *Tracer) resolve(th *thread, raw []byte, dirfdArg int8, r *regs) (string
 		if base == "" || base[0] != '/' {
 			return "", false
 		}
-		p = CleanPath(base + "/" + string(raw))
+		p = rules.CleanPath(base + "/" + string(raw))
 	}
 	return t.procSelf(th, p), true
 }
@@ -526,9 +540,9 @@ func (t *Tracer) fdPath(th *thread, fd int32) string {
 func (t *Tracer) procSelf(th *thread, p string) string {
 	const self, threadSelf = "/proc/self", "/proc/thread-self"
 	switch {
-	case hasPathPrefix(p, self):
+	case rules.HasPathPrefix(p, self):
 		return "/proc/" + strconv.Itoa(t.tgidOf(th)) + p[len(self):]
-	case hasPathPrefix(p, threadSelf):
+	case rules.HasPathPrefix(p, threadSelf):
 		return "/proc/" + strconv.Itoa(t.tgidOf(th)) + "/task/" + strconv.Itoa(th.tid) + p[len(threadSelf):]
 	}
 	return p

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeboot/nodeboot/interceptor/rules"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -570,14 +572,14 @@ func otherFSMagic(not ...int64) int64 {
 
 // rules are the rules of most tests: G=H, G/sub=H2, /proc/sys=PS, and
 // f_type fakeType for everything below H.
-func (tr *fakeTree) rules() Rules {
-	return Rules{
-		Redirects: []Redirect{
+func (tr *fakeTree) rules() rules.Rules {
+	return rules.Rules{
+		Redirects: []rules.Redirect{
 			{Guest: tr.G, Host: tr.H},
 			{Guest: tr.G + "/sub", Host: tr.H2},
 			{Guest: "/proc/sys", Host: tr.PS},
 		},
-		FSTypes: []FSTypeRule{{Path: tr.H, To: tr.fakeType}},
+		FSTypes: []rules.FSTypeRule{{Path: tr.H, To: tr.fakeType}},
 	}
 }
 

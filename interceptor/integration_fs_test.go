@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nodeboot/nodeboot/interceptor/rules"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -27,12 +29,12 @@ func TestIntegrationStatfs(t *testing.T) {
 	}
 	cases := []struct {
 		name  string
-		rules func(tr *fakeTree, fake, fake2 int64) Rules
+		rules func(tr *fakeTree, fake, fake2 int64) rules.Rules
 		calls []call
 	}{
 		{name: "path-rule-on-host",
-			rules: func(tr *fakeTree, fake, _ int64) Rules {
-				return Rules{Redirects: []Redirect{{tr.G, tr.H}}, FSTypes: []FSTypeRule{{Path: tr.H, To: fake}}}
+			rules: func(tr *fakeTree, fake, _ int64) rules.Rules {
+				return rules.Rules{Redirects: []rules.Redirect{{Guest: tr.G, Host: tr.H}}, FSTypes: []rules.FSTypeRule{{Path: tr.H, To: fake}}}
 			},
 			calls: []call{
 				{[]string{"statfs", "{G}/both"}, "fake"},
@@ -46,10 +48,10 @@ func TestIntegrationStatfs(t *testing.T) {
 				{[]string{"fstatfs", "{G}/only-guest"}, "real"},
 			}},
 		// A path rule names the guest view of a path, or the path after
-		// redirection (see FSTypeRule).
+		// redirection (see rules.FSTypeRule).
 		{name: "path-rule-on-guest",
-			rules: func(tr *fakeTree, fake, _ int64) Rules {
-				return Rules{Redirects: []Redirect{{tr.G, tr.H}}, FSTypes: []FSTypeRule{{Path: tr.G, To: fake}}}
+			rules: func(tr *fakeTree, fake, _ int64) rules.Rules {
+				return rules.Rules{Redirects: []rules.Redirect{{Guest: tr.G, Host: tr.H}}, FSTypes: []rules.FSTypeRule{{Path: tr.G, To: fake}}}
 			},
 			calls: []call{
 				{[]string{"statfs", "{G}/only-guest"}, "fake"}, // the real path is below G
@@ -64,8 +66,8 @@ func TestIntegrationStatfs(t *testing.T) {
 				{[]string{"fstatfs", "{H}/both"}, "fake"},
 			}},
 		{name: "type-rule",
-			rules: func(tr *fakeTree, fake, _ int64) Rules {
-				return Rules{FSTypes: []FSTypeRule{{From: tr.realType, To: fake}}}
+			rules: func(tr *fakeTree, fake, _ int64) rules.Rules {
+				return rules.Rules{FSTypes: []rules.FSTypeRule{{From: tr.realType, To: fake}}}
 			},
 			calls: []call{
 				{[]string{"statfs", "{T}/other"}, "fake"},
@@ -74,8 +76,8 @@ func TestIntegrationStatfs(t *testing.T) {
 				{[]string{"fstatfs", "/proc/self/status"}, "proc"},
 			}},
 		{name: "type-rule-proc",
-			rules: func(tr *fakeTree, fake, _ int64) Rules {
-				return Rules{FSTypes: []FSTypeRule{{From: procMagic, To: fake}}}
+			rules: func(tr *fakeTree, fake, _ int64) rules.Rules {
+				return rules.Rules{FSTypes: []rules.FSTypeRule{{From: procMagic, To: fake}}}
 			},
 			calls: []call{
 				{[]string{"statfs", "/proc/self"}, "fake"},
@@ -83,9 +85,9 @@ func TestIntegrationStatfs(t *testing.T) {
 				{[]string{"statfs", "{T}"}, "real"},
 			}},
 		{name: "path-rule-before-type-rule",
-			rules: func(tr *fakeTree, fake, fake2 int64) Rules {
-				return Rules{Redirects: []Redirect{{tr.G, tr.H}},
-					FSTypes: []FSTypeRule{{From: tr.realType, To: fake}, {Path: tr.H, To: fake2}}}
+			rules: func(tr *fakeTree, fake, fake2 int64) rules.Rules {
+				return rules.Rules{Redirects: []rules.Redirect{{Guest: tr.G, Host: tr.H}},
+					FSTypes: []rules.FSTypeRule{{From: tr.realType, To: fake}, {Path: tr.H, To: fake2}}}
 			},
 			calls: []call{
 				{[]string{"statfs", "{H}/both"}, "fake2"},
@@ -95,8 +97,8 @@ func TestIntegrationStatfs(t *testing.T) {
 				{[]string{"fstatfs", "{T}/other"}, "fake"},
 			}},
 		{name: "path-rule-on-root",
-			rules: func(tr *fakeTree, fake, _ int64) Rules {
-				return Rules{FSTypes: []FSTypeRule{{Path: "/", To: fake}}}
+			rules: func(tr *fakeTree, fake, _ int64) rules.Rules {
+				return rules.Rules{FSTypes: []rules.FSTypeRule{{Path: "/", To: fake}}}
 			},
 			calls: []call{
 				{[]string{"statfs", "/"}, "fake"},
@@ -104,17 +106,19 @@ func TestIntegrationStatfs(t *testing.T) {
 				{[]string{"fstatfs", "{T}/other"}, "fake"},
 			}},
 		{name: "root-by-type",
-			rules: func(tr *fakeTree, fake, _ int64) Rules {
+			rules: func(tr *fakeTree, fake, _ int64) rules.Rules {
 				var st unix.Statfs_t
 				unix.Statfs("/", &st)
-				return Rules{FSTypes: []FSTypeRule{{From: int64(st.Type), To: fake}}}
+				return rules.Rules{FSTypes: []rules.FSTypeRule{{From: int64(st.Type), To: fake}}}
 			},
 			calls: []call{
 				{[]string{"statfs", "/"}, "fake"},
 				{[]string{"statfs", "/proc"}, "proc"},
 			}},
 		{name: "no-fstype-rules",
-			rules: func(tr *fakeTree, _, _ int64) Rules { return Rules{Redirects: []Redirect{{tr.G, tr.H}}} },
+			rules: func(tr *fakeTree, _, _ int64) rules.Rules {
+				return rules.Rules{Redirects: []rules.Redirect{{Guest: tr.G, Host: tr.H}}}
+			},
 			calls: []call{
 				{[]string{"statfs", "{G}/both"}, "real"},
 				{[]string{"statfs", "/proc"}, "proc"},
@@ -128,24 +132,24 @@ func TestIntegrationStatfs(t *testing.T) {
 					tr := newFakeTree(t)
 					fake := otherFSMagic(tr.realType, procMagic)
 					fake2 := otherFSMagic(tr.realType, procMagic, fake)
-					rules := c.rules(tr, fake, fake2)
+					rs := c.rules(tr, fake, fake2)
 					types := map[string]int64{"real": tr.realType, "fake": fake, "fake2": fake2, "proc": procMagic}
 					for _, cl := range c.calls {
 						args := tr.expandAll(cl.args)
-						cfg := Config{Path: sysc, Args: append([]string{"sysc"}, args...), Rules: rules, Mode: mode}
+						cfg := Config{Path: sysc, Args: append([]string{"sysc"}, args...), Rules: rs, Mode: mode}
 						r := runTraced(t, cfg)
 						got := parseKV(r.stdout)
 						want := fmt.Sprintf("0x%x", types[cl.want])
 						if r.exit != (Exit{}) || got["errno"] != "0" || got["ftype"] != want {
 							t.Errorf("%s: f_type %s (%s), want %s (%s); rules %v\n%s", describeRun(cfg),
-								got["ftype"], typeName(got["ftype"]), want, cl.want, rules, r.output())
+								got["ftype"], typeName(got["ftype"]), want, cl.want, rs, r.output())
 						}
 						if cl.want == "fake" || cl.want == "fake2" {
 							if len(r.rewrites) == 0 {
 								t.Errorf("%s: f_type was to be rewritten, but OnRewrite was not called", describeRun(cfg))
 							}
 							hits := uint64(0)
-							for _, f := range rules.FSTypes {
+							for _, f := range rs.FSTypes {
 								h, _ := statsRuleHits(r.stats, f.String())
 								hits += h
 							}
@@ -165,7 +169,7 @@ func typeName(hex string) string {
 	if err != nil {
 		return "?"
 	}
-	return FSTypeName(v)
+	return rules.FSTypeName(v)
 }
 
 // literalGuest is the guest path compiled into testdata/c/literal.c and
@@ -192,8 +196,8 @@ func TestIntegrationLongHostPath(t *testing.T) {
 				if err := writeTestFile(host+"/dir/file", "long-host-content"); err != nil {
 					t.Fatal(err)
 				}
-				rules := Rules{Redirects: []Redirect{{Guest: literalGuest, Host: host}}}
-				cfg := Config{Path: bin, Args: []string{prog}, Rules: rules, Mode: mode}
+				rs := rules.Rules{Redirects: []rules.Redirect{{Guest: literalGuest, Host: host}}}
+				cfg := Config{Path: bin, Args: []string{prog}, Rules: rs, Mode: mode}
 				r := runTraced(t, cfg)
 				got := parseKV(r.stdout)
 				want := map[string]string{"data": "long-host-content", "literal": "ok"}
@@ -280,14 +284,14 @@ func TestIntegrationProcSelf(t *testing.T) {
 						if err != nil {
 							t.Skipf("needs the last pid of the namespace: %v", err)
 						}
-						var rules Rules
+						var rs rules.Rules
 						for p := last + 1; p <= last+window; p++ {
 							host := fmt.Sprintf("%s/pid%d", tr.T, p)
 							writeTestFile(host+"/nodeboot-fake", fmt.Sprintf("pid %d", p))
 							writeTestFile(fmt.Sprintf("%s/task/%d/nodeboot-fake", host, p), fmt.Sprintf("tid %d", p))
-							rules.Redirects = append(rules.Redirects, Redirect{Guest: fmt.Sprintf("/proc/%d", p), Host: host})
+							rs.Redirects = append(rs.Redirects, rules.Redirect{Guest: fmt.Sprintf("/proc/%d", p), Host: host})
 						}
-						cfg := Config{Path: sysc, Args: []string{"sysc", "open", c.path, "r"}, Rules: rules, Mode: mode}
+						cfg := Config{Path: sysc, Args: []string{"sysc", "open", c.path, "r"}, Rules: rs, Mode: mode}
 						r := runTraced(t, cfg)
 						if r.pid <= last || r.pid > last+window {
 							if attempt == 3 {
@@ -317,17 +321,17 @@ func TestIntegrationUntouched(t *testing.T) {
 	for _, mode := range append([]Mode{ModeAuto}, testModes...) {
 		t.Run(mode.String(), func(t *testing.T) {
 			tr := newFakeTree(t)
-			rules := tr.rules()
+			rs := tr.rules()
 			runOpen := func(path string) (runResult, Config) {
-				cfg := Config{Path: sysc, Args: []string{"sysc", "openat", "cwd", tr.expand(path), "r"}, Rules: rules, Mode: mode}
+				cfg := Config{Path: sysc, Args: []string{"sysc", "openat", "cwd", tr.expand(path), "r"}, Rules: rs, Mode: mode}
 				return runTraced(t, cfg), cfg
 			}
 			ruleNames := func() []string {
 				var out []string
-				for _, r := range rules.Redirects {
+				for _, r := range rs.Redirects {
 					out = append(out, r.String())
 				}
-				for _, f := range rules.FSTypes {
+				for _, f := range rs.FSTypes {
 					out = append(out, f.String())
 				}
 				return out
@@ -370,7 +374,7 @@ func TestIntegrationUntouched(t *testing.T) {
 			if st.Rewrites != 1 || st.Stops == 0 {
 				t.Errorf("%s: Stats openat = %+v, want Rewrites 1 (one redirected openat) and Stops >= 1", describeRun(cfg), st)
 			}
-			rule := Redirect{Guest: tr.G, Host: tr.H}.String()
+			rule := rules.Redirect{Guest: tr.G, Host: tr.H}.String()
 			if h, found := statsRuleHits(r.stats, rule); h == 0 {
 				t.Errorf("%s: rule %q has %d hits (found %v), want >= 1; Stats.Rules %+v", describeRun(cfg), rule, h, found, r.stats.Rules)
 			}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nodeboot/nodeboot/interceptor/rules"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -578,12 +580,12 @@ func TestIntegrationRelativePaths(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			rules := Rules{Redirects: []Redirect{{Guest: tr.T + "/xx/a", Host: tr.T + "/hh"}}}
+			rs := rules.Rules{Redirects: []rules.Redirect{{Guest: tr.T + "/xx/a", Host: tr.T + "/hh"}}}
 			for _, x := range []struct{ path, want string }{{"{T}/xx/ab", "real-ab"}, {"{T}/xx/a/f", "hh-f"}} {
 				p := tr.expand(x.path)
-				r := runTraced(t, Config{Path: sysc, Args: []string{"sysc", "open", p, "r"}, Rules: rules, Mode: mode})
+				r := runTraced(t, Config{Path: sysc, Args: []string{"sysc", "open", p, "r"}, Rules: rs, Mode: mode})
 				if got := parseKV(r.stdout)["data"]; got != x.want {
-					t.Errorf("[%v] rule %s=%s: open %s read %q, want %q\n%s", mode, rules.Redirects[0].Guest, rules.Redirects[0].Host, p, got, x.want, r.output())
+					t.Errorf("[%v] rule %s=%s: open %s read %q, want %q\n%s", mode, rs.Redirects[0].Guest, rs.Redirects[0].Host, p, got, x.want, r.output())
 				}
 			}
 		}

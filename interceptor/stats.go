@@ -3,6 +3,8 @@ package interceptor
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/nodeboot/nodeboot/interceptor/rules"
 )
 
 // counters are written by the tracer goroutine and read by anyone; every
@@ -23,7 +25,7 @@ type callCounters struct {
 // otherIndex counts syscalls outside the table (stop-every-syscall mode).
 var otherIndex = len(archEntries)
 
-func newCounters(r Rules) *counters {
+func newCounters(r rules.Rules) *counters {
 	c := &counters{perCall: make([]callCounters, len(archEntries)+1)}
 	for _, x := range r.Redirects {
 		c.ruleName = append(c.ruleName, x.String())

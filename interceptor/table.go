@@ -29,6 +29,7 @@ type entry struct {
 	nr    int
 	name  string
 	kind  entryKind
+	op    FileOp // what the call does with its paths (see fileOpOf)
 	paths []pathArg
 	// flags is the argument holding open(2) flags (O_CREAT makes the path a
 	// created one), or noArg.
@@ -76,12 +77,39 @@ func fstatfsCall(nr int) entry {
 		why: "rewrite f_type by --fstype"}
 }
 
+// opByName gives the operation of every syscall of the tables, by name
+// (the names are the same on every arch).
+var opByName = map[string]FileOp{
+	"open": OpOpen, "openat": OpOpen, "openat2": OpOpen, "creat": OpOpen,
+	"stat": OpStat, "lstat": OpStat, "newfstatat": OpStat, "statx": OpStat,
+	"access": OpStat, "faccessat": OpStat, "faccessat2": OpStat,
+	"readlink": OpStat, "readlinkat": OpStat, "statfs": OpStat, "fstatfs": OpStat,
+	"getxattr": OpStat, "lgetxattr": OpStat, "listxattr": OpStat, "llistxattr": OpStat,
+	"getxattrat": OpStat, "listxattrat": OpStat,
+	"mkdir": OpMkdir, "mkdirat": OpMkdir,
+	"rmdir": OpRmdir, "unlink": OpUnlink, "unlinkat": OpUnlink, // unlinkat: see fileOp
+	"rename": OpRename, "renameat": OpRename, "renameat2": OpRename,
+	"link": OpLink, "linkat": OpLink, "symlink": OpSymlink, "symlinkat": OpSymlink,
+	"mknod": OpMknod, "mknodat": OpMknod, "truncate": OpTruncate,
+	"chmod": OpSetattr, "fchmodat": OpSetattr, "fchmodat2": OpSetattr,
+	"chown": OpSetattr, "lchown": OpSetattr, "fchownat": OpSetattr,
+	"utime": OpSetattr, "utimes": OpSetattr, "futimesat": OpSetattr, "utimensat": OpSetattr,
+	"setxattr": OpSetattr, "lsetxattr": OpSetattr, "removexattr": OpSetattr, "lremovexattr": OpSetattr,
+	"setxattrat": OpSetattr, "removexattrat": OpSetattr,
+	"inotify_add_watch": OpWatch, "chdir": OpOther,
+}
+
 // table maps syscall numbers of this arch to entries; built from the
 // per-arch list archEntries.
 var table = func() map[int]*entry {
 	m := make(map[int]*entry, len(archEntries))
 	for i := range archEntries {
 		e := &archEntries[i]
+		op, ok := opByName[e.name]
+		if !ok {
+			panic("interceptor: syscall without an operation: " + e.name)
+		}
+		e.op = op
 		if _, dup := m[e.nr]; dup {
 			panic("interceptor: duplicate syscall in table: " + e.name)
 		}

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/nodeboot/nodeboot/interceptor"
+	"github.com/nodeboot/nodeboot/interceptor/rules"
 )
 
 // Recorder collects what a traced program missed from the kernel, for
@@ -40,7 +40,7 @@ func NewRecorder() *Recorder {
 var watched = []string{"/proc", "/sys", "/dev"}
 
 // Observe records one syscall outcome.
-func (r *Recorder) Observe(o interceptor.Observation) {
+func (r *Recorder) Observe(o rules.Observation) {
 	if o.FSType != 0 {
 		r.types[o.FSType]++
 	}
@@ -97,7 +97,7 @@ func (r *Recorder) Misses() []Miss {
 func (r *Recorder) FSTypes() map[string]int {
 	out := map[string]int{}
 	for t, n := range r.types {
-		out[interceptor.FSTypeName(t)] += n
+		out[rules.FSTypeName(t)] += n
 	}
 	return out
 }

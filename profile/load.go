@@ -11,7 +11,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/nodeboot/nodeboot/interceptor"
+	"github.com/nodeboot/nodeboot/interceptor/rules"
 )
 
 //go:embed builtin/*.yaml
@@ -262,12 +262,12 @@ func merge(base, child *Profile) *Profile {
 	out.FSTypes = append(out.FSTypes, base.FSTypes...)
 	keyAt := map[string]int{}
 	for i, s := range out.FSTypes {
-		if ft, err := interceptor.ParseFSType(s); err == nil {
+		if ft, err := rules.ParseFSType(s); err == nil {
 			keyAt[fsTypeKey(ft)] = i
 		}
 	}
 	for _, s := range child.FSTypes {
-		ft, err := interceptor.ParseFSType(s)
+		ft, err := rules.ParseFSType(s)
 		if err == nil {
 			if i, ok := keyAt[fsTypeKey(ft)]; ok {
 				out.FSTypes[i] = s

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nodeboot/nodeboot/interceptor"
+	"github.com/nodeboot/nodeboot/interceptor/rules"
 )
 
 // writeFiles writes name -> content below dir.
@@ -191,12 +191,12 @@ func TestRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := interceptor.Rules{
-		Redirects: []interceptor.Redirect{
+	want := rules.Rules{
+		Redirects: []rules.Redirect{
 			{Guest: "/proc/sys", Host: root + "/proc/sys"},
 			{Guest: "/sys/module", Host: root + "/sys/module"},
 		},
-		FSTypes: []interceptor.FSTypeRule{
+		FSTypes: []rules.FSTypeRule{
 			{Path: "/sys/fs/cgroup", To: 0x63677270},
 			{From: 0x01021997, To: 0xEF53},
 		},

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"sigs.k8s.io/yaml"
+	"github.com/nodeboot/nodeboot/interceptor/rules"
 
-	"github.com/nodeboot/nodeboot/interceptor"
+	"sigs.k8s.io/yaml"
 )
 
 // Profile describes a fake tree and the rules that serve it. The JSON tags
@@ -343,7 +343,7 @@ func (p *Profile) validateDoc() error {
 	seenFrom := map[string]bool{}
 	for i, s := range p.FSTypes {
 		w := where("fstypes", i, "")
-		ft, err := interceptor.ParseFSType(s)
+		ft, err := rules.ParseFSType(s)
 		if err != nil {
 			return errorf(src, w, "%v", err)
 		}
@@ -501,7 +501,7 @@ func contains(list []string, s string) bool {
 }
 
 // fsTypeKey is what makes two fstype rules the same rule: their FROM.
-func fsTypeKey(ft interceptor.FSTypeRule) string {
+func fsTypeKey(ft rules.FSTypeRule) string {
 	if ft.Path != "" {
 		return ft.Path
 	}

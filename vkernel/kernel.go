@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/nodeboot/nodeboot/interceptor/rules"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/nodeboot/nodeboot/interceptor"
@@ -19,7 +21,7 @@ import (
 type Options struct {
 	// FSTypes are the statfs rewrite rules in effect; mountinfo shows the
 	// same filesystem types. nil means the profile's fstypes.
-	FSTypes []interceptor.FSTypeRule
+	FSTypes []rules.FSTypeRule
 	// Cgroup is the emulated cgroup the traced command starts in, e.g.
 	// "/nodeboot"; "" or "/" is the root. It is created at New.
 	Cgroup string
@@ -163,19 +165,19 @@ func New(root string, p *profile.Profile, opts Options) (*Kernel, error) {
 }
 
 // setRules keeps the type rules for mountinfo.
-func (k *Kernel) setRules(p *profile.Profile, rules []interceptor.FSTypeRule) error {
-	if rules == nil {
+func (k *Kernel) setRules(p *profile.Profile, types []rules.FSTypeRule) error {
+	if types == nil {
 		for _, s := range p.FSTypes {
-			r, err := interceptor.ParseFSType(s)
+			r, err := rules.ParseFSType(s)
 			if err != nil {
 				return fmt.Errorf("vkernel: profile %s: %w", p.Name, err)
 			}
-			rules = append(rules, r)
+			types = append(types, r)
 		}
 	}
 	k.view.types = map[int64]int64{}
 	k.view.paths = map[string]int64{}
-	for _, r := range rules {
+	for _, r := range types {
 		if r.Path != "" {
 			k.view.paths[r.Path] = r.To
 		} else {
@@ -212,7 +214,7 @@ func (k *Kernel) initCgroup(mount, start string) error {
 	k.view.cgroupMount = mount
 	k.cg = newCgroupFS(k, mount, k.root+"/"+rel, fd)
 	if start != "" && start != "/" {
-		c, err := k.cg.mkdirAll(interceptor.CleanPath("/" + start))
+		c, err := k.cg.mkdirAll(rules.CleanPath("/" + start))
 		if err != nil {
 			return fmt.Errorf("vkernel: %w", err)
 		}
@@ -225,10 +227,10 @@ func (k *Kernel) initCgroup(mount, start string) error {
 // the cgroup tree's host directory reports cgroup2 too, so that fstatfs on
 // a descriptor opened there (runc opens /sys/fs/cgroup once and works
 // relative to it) sees CGROUP2_SUPER_MAGIC.
-func (k *Kernel) Rules() interceptor.Rules {
-	var r interceptor.Rules
+func (k *Kernel) Rules() rules.Rules {
+	var r rules.Rules
 	if k.cg != nil {
-		r.FSTypes = append(r.FSTypes, interceptor.FSTypeRule{Path: k.cg.host, To: unix.CGROUP2_SUPER_MAGIC})
+		r.FSTypes = append(r.FSTypes, rules.FSTypeRule{Path: k.cg.host, To: unix.CGROUP2_SUPER_MAGIC})
 	}
 	return r
 }
@@ -406,16 +408,25 @@ func (k *Kernel) tgid(pid int) int {
 	return pid
 }
 
-// Syscall classes, by the names of the interceptor's table.
-var (
-	mkdirCalls  = map[string]bool{"mkdir": true, "mkdirat": true}
-	rmdirCalls  = map[string]bool{"rmdir": true, "unlinkat": true}
-	unlinkCalls = map[string]bool{"unlink": true, "unlinkat": true, "rmdir": true}
-	// changeCalls create, move or link names; cgroupfs refuses them.
-	changeCalls = map[string]bool{"rename": true, "renameat": true, "renameat2": true, "link": true, "linkat": true,
-		"symlink": true, "symlinkat": true, "mknod": true, "mknodat": true}
-	openCalls = map[string]bool{"open": true, "openat": true, "openat2": true, "creat": true, "truncate": true}
-)
+// Operation classes of the cgroup tree.
+func mkdirOp(o interceptor.FileOp) bool { return o == interceptor.OpMkdir }
+func rmdirOp(o interceptor.FileOp) bool { return o == interceptor.OpRmdir }
+
+// unlinkOp removes a name: rmdir of a file fails as unlink of one would.
+func unlinkOp(o interceptor.FileOp) bool { return o == interceptor.OpUnlink || o == interceptor.OpRmdir }
+
+// changeOp creates, moves or links names; cgroupfs refuses them.
+func changeOp(o interceptor.FileOp) bool {
+	switch o {
+	case interceptor.OpRename, interceptor.OpLink, interceptor.OpSymlink, interceptor.OpMknod:
+		return true
+	}
+	return false
+}
+
+// openOp opens the file (truncate opens it for writing, as far as the
+// tree is concerned).
+func openOp(o interceptor.FileOp) bool { return o == interceptor.OpOpen || o == interceptor.OpTruncate }
 
 // serveCgroup serves a path of the cgroup tree; rel is relative to its
 // root, and hostNamed says the tracee named the host path itself (relative
@@ -435,12 +446,12 @@ func (k *Kernel) serveCgroup(req *interceptor.FileRequest, rel string, hostNamed
 	}
 	deny := k.deny + "/" + filepath.Base(host)
 	c, name := fs.lookup(rel)
-	sc := req.Syscall
+	op := req.Op
 	switch {
 	case c != nil && name == "":
 		// A cgroup directory.
 		switch {
-		case rmdirCalls[sc]:
+		case rmdirOp(op):
 			if !fs.prepareRmdir(c) {
 				// rmdir("/") fails with EBUSY before any permission
 				// check (do_rmdir, LAST_ROOT), as the kernel's rmdir of
@@ -450,35 +461,35 @@ func (k *Kernel) serveCgroup(req *interceptor.FileRequest, rel string, hostNamed
 			req.WantExit = true
 			k.rmdirs[req] = c
 			return same()
-		case changeCalls[sc]:
+		case changeOp(op):
 			return deny
 		}
 		return same()
 	case c == nil:
 		// Below something that is not a cgroup: nothing may be made.
-		if mkdirCalls[sc] || changeCalls[sc] || req.Create {
+		if mkdirOp(op) || changeOp(op) || req.Create {
 			return deny
 		}
 		return same()
 	}
 	if f := cgFileByName[name]; f != nil && c.has(f) {
 		switch {
-		case unlinkCalls[sc] || changeCalls[sc]:
+		case unlinkOp(op) || changeOp(op):
 			return deny
-		case openCalls[sc]:
-			fs.opened(c, f, req.TGID, req.Write || sc == "truncate" || sc == "creat")
+		case openOp(op):
+			fs.opened(c, f, req.TGID, req.Write || op == interceptor.OpTruncate)
 		}
 		return same()
 	}
 	switch {
-	case mkdirCalls[sc]:
+	case mkdirOp(op):
 		if !validName(name) {
 			return deny
 		}
 		req.WantExit = true
 		k.mkdirs[req] = mkdirReq{parent: c, name: name}
 		return same()
-	case changeCalls[sc] || req.Create:
+	case changeOp(op) || req.Create:
 		return deny
 	}
 	return same()

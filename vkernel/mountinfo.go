@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/nodeboot/nodeboot/interceptor"
+	"github.com/nodeboot/nodeboot/interceptor/rules"
 )
 
 // mount is one line of /proc/PID/mountinfo (proc(5)):
@@ -148,12 +148,12 @@ func (v *mountView) transform(in []mount) ([]mount, []blockDev) {
 		point := unescape(m.point)
 		to, ok := v.paths[point]
 		if !ok {
-			if magic, err := interceptor.FSMagic(m.fstype); err == nil {
+			if magic, err := rules.FSMagic(m.fstype); err == nil {
 				to, ok = v.types[magic]
 			}
 		}
 		if ok {
-			name := interceptor.FSTypeName(to)
+			name := rules.FSTypeName(to)
 			if name != m.fstype && !strings.HasPrefix(name, "0x") {
 				m.fstype = name
 				if blockFS[name] {

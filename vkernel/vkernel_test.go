@@ -135,10 +135,10 @@ func testKernel(t *testing.T) *Kernel {
 }
 
 // serve runs one request as the tracer would, doing the syscall itself.
-func serve(t *testing.T, k *Kernel, sc, guest string, write bool, do func(host string) error) (string, error) {
+func serve(t *testing.T, k *Kernel, op interceptor.FileOp, guest string, write bool, do func(host string) error) (string, error) {
 	t.Helper()
-	req := &interceptor.FileRequest{PID: os.Getpid(), TGID: os.Getpid(), Syscall: sc, Guest: guest, Write: write,
-		Create: sc == "mkdirat"}
+	req := &interceptor.FileRequest{PID: os.Getpid(), TGID: os.Getpid(), Op: op, Guest: guest, Write: write,
+		Create: op == interceptor.OpMkdir}
 	if !k.Serves(guest) {
 		t.Fatalf("Serves(%s) = false", guest)
 	}
@@ -165,7 +165,7 @@ func serve(t *testing.T, k *Kernel, sc, guest string, write bool, do func(host s
 func readGuest(t *testing.T, k *Kernel, guest string) string {
 	t.Helper()
 	var data []byte
-	_, err := serve(t, k, "openat", guest, false, func(h string) (err error) {
+	_, err := serve(t, k, interceptor.OpOpen, guest, false, func(h string) (err error) {
 		data, err = os.ReadFile(h)
 		return err
 	})
@@ -177,7 +177,7 @@ func readGuest(t *testing.T, k *Kernel, guest string) string {
 
 func writeGuest(t *testing.T, k *Kernel, guest, s string) {
 	t.Helper()
-	if _, err := serve(t, k, "openat", guest, true, func(h string) error {
+	if _, err := serve(t, k, interceptor.OpOpen, guest, true, func(h string) error {
 		return os.WriteFile(h, []byte(s), 0o644)
 	}); err != nil {
 		t.Fatalf("write %s: %v", guest, err)
@@ -188,11 +188,11 @@ func TestCgroupTree(t *testing.T) {
 	k := testKernel(t)
 	const cg = "/sys/fs/cgroup"
 	mkdir := func(p string) error {
-		_, err := serve(t, k, "mkdirat", p, false, func(h string) error { return unix.Mkdir(h, 0o755) })
+		_, err := serve(t, k, interceptor.OpMkdir, p, false, func(h string) error { return unix.Mkdir(h, 0o755) })
 		return err
 	}
 	rmdir := func(p string) error {
-		_, err := serve(t, k, "rmdir", p, false, func(h string) error { return unix.Rmdir(h) })
+		_, err := serve(t, k, interceptor.OpRmdir, p, false, func(h string) error { return unix.Rmdir(h) })
 		return err
 	}
 	if got := readGuest(t, k, cg+"/cgroup.controllers"); got != "cpuset cpu io memory pids\n" {
@@ -267,18 +267,23 @@ func TestCgroupTree(t *testing.T) {
 	}
 
 	// Nothing else can be made or removed in the tree.
-	for _, c := range []struct{ sc, path string }{
-		{"openat", cg + "/kubepods/junk"}, {"unlinkat", cg + "/kubepods/cpu.stat"},
-		{"symlinkat", cg + "/kubepods/link"}, {"renameat", cg + "/kubepods/memory.max"},
+	for _, c := range []struct {
+		op   interceptor.FileOp
+		path string
+	}{
+		{interceptor.OpOpen, cg + "/kubepods/junk"}, {interceptor.OpUnlink, cg + "/kubepods/cpu.stat"},
+		{interceptor.OpSymlink, cg + "/kubepods/link"}, {interceptor.OpRename, cg + "/kubepods/memory.max"},
+		{interceptor.OpRmdir, cg + "/kubepods/cpu.stat"},
 	} {
-		req := &interceptor.FileRequest{TGID: me, Syscall: c.sc, Guest: c.path, Create: c.sc != "unlinkat" && c.sc != "renameat"}
+		req := &interceptor.FileRequest{TGID: me, Op: c.op, Guest: c.path,
+			Create: c.op != interceptor.OpUnlink && c.op != interceptor.OpRename && c.op != interceptor.OpRmdir}
 		if h := k.Serve(req); !strings.HasPrefix(h, k.deny+"/") {
-			t.Errorf("%s %s served %q, want a path under %s", c.sc, c.path, h, k.deny)
+			t.Errorf("%s %s served %q, want a path under %s", c.op, c.path, h, k.deny)
 		}
 	}
 	// Host paths inside the tree (relative to a descriptor there) are
 	// served without rewriting.
-	req := &interceptor.FileRequest{TGID: me, Syscall: "openat", Guest: k.cg.host + "/kubepods/memory.max"}
+	req := &interceptor.FileRequest{TGID: me, Op: interceptor.OpOpen, Guest: k.cg.host + "/kubepods/memory.max"}
 	if !k.Serves(req.Guest) || k.Serve(req) != "" {
 		t.Errorf("host path in the tree not served as itself")
 	}
@@ -286,17 +291,17 @@ func TestCgroupTree(t *testing.T) {
 
 func TestKmsgAndSwaps(t *testing.T) {
 	k := testKernel(t)
-	h, _ := serve(t, k, "openat", "/dev/kmsg", false, nil)
+	h, _ := serve(t, k, interceptor.OpOpen, "/dev/kmsg", false, nil)
 	var st unix.Stat_t
 	if err := unix.Stat(h, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
 		t.Errorf("/dev/kmsg for readers is %s (%v), want a FIFO", h, err)
 	}
-	if h, _ := serve(t, k, "openat", "/dev/kmsg", true, nil); h != "/dev/null" {
+	if h, _ := serve(t, k, interceptor.OpOpen, "/dev/kmsg", true, nil); h != "/dev/null" {
 		t.Errorf("/dev/kmsg for writers is %s, want /dev/null", h)
 	}
 	// This host has /proc/swaps: the call is left alone.
 	if _, err := os.Stat("/proc/swaps"); err == nil {
-		req := &interceptor.FileRequest{TGID: os.Getpid(), Syscall: "openat", Guest: "/proc/swaps"}
+		req := &interceptor.FileRequest{TGID: os.Getpid(), Op: interceptor.OpOpen, Guest: "/proc/swaps"}
 		if h := k.Serve(req); h != "" {
 			t.Errorf("/proc/swaps served as %s though the real one exists", h)
 		}

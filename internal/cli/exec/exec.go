@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/nodeboot/nodeboot/interceptor/rules"
+
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
@@ -161,29 +163,29 @@ func (f *flagpole) config(argv []string, logger *slog.Logger, streams cmdutil.IO
 	if len(argv) == 0 || argv[0] == "" {
 		return interceptor.Config{}, cmdutil.UsageErrorf("exec: missing CMD; usage: nodeboot exec [flags] [--] CMD [ARGS...]")
 	}
-	var rules interceptor.Rules
+	var rs rules.Rules
 	for _, s := range f.Redirects.Value() {
-		r, err := interceptor.ParseRedirect(s)
+		r, err := rules.ParseRedirect(s)
 		if err != nil {
 			return interceptor.Config{}, flagError("redirect", s, err)
 		}
-		rules.Redirects = append(rules.Redirects, r)
+		rs.Redirects = append(rs.Redirects, r)
 	}
 	for _, s := range f.FSTypes.Value() {
-		r, err := interceptor.ParseFSType(s)
+		r, err := rules.ParseFSType(s)
 		if err != nil {
 			return interceptor.Config{}, flagError("fstype", s, err)
 		}
-		rules.FSTypes = append(rules.FSTypes, r)
+		rs.FSTypes = append(rs.FSTypes, r)
 	}
-	if err := rules.Validate(); err != nil {
+	if err := rs.Validate(); err != nil {
 		return interceptor.Config{}, cmdutil.UsageErrorf("%v", err)
 	}
 	mode, err := interceptor.ParseMode(f.Mode)
 	if err != nil {
 		return interceptor.Config{}, flagError("mode", f.Mode, err)
 	}
-	for _, r := range rules.Redirects {
+	for _, r := range rs.Redirects {
 		if _, err := os.Stat(r.Host); err != nil {
 			logger.Warn("redirect host path is missing: only files the command creates will be redirected", "rule", r.String(), "err", err)
 		}
@@ -194,7 +196,7 @@ func (f *flagpole) config(argv []string, logger *slog.Logger, streams cmdutil.IO
 		Stdin:   streams.In,
 		Stdout:  streams.Out,
 		Stderr:  streams.ErrOut,
-		Rules:   rules,
+		Rules:   rs,
 		Mode:    mode,
 		KeepEnv: f.KeepEnv,
 		Logger:  logger,

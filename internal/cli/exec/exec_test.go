@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeboot/nodeboot/interceptor/rules"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/nodeboot/nodeboot/interceptor"
@@ -204,12 +206,12 @@ func TestConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := interceptor.Rules{
-		Redirects: []interceptor.Redirect{
+	want := rules.Rules{
+		Redirects: []rules.Redirect{
 			{Guest: "/proc/sys", Host: dir + "/sys"},
 			{Guest: "/sys/fs/cgroup", Host: dir},
 		},
-		FSTypes: []interceptor.FSTypeRule{
+		FSTypes: []rules.FSTypeRule{
 			{From: 0x01021997, To: 0xEF53},
 			{Path: "/var/lib", To: 0x58465342},
 		},
