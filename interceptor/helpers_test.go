@@ -33,10 +33,11 @@ import (
 // build tag leaves out; without it TestMain builds nothing.
 var haveIntegration bool
 
-// cTracees and goTracees name the programs under testdata/c/NAME.c and
+// cTracees and goTracees name the programs under testdata/c/NAME.c (or
+// the directory testdata/c/NAME/, whose .c files make one program) and
 // testdata/gotracee/NAME; traceeBin takes "NAME" and "go-NAME".
 var (
-	cTracees  = []string{"sysc", "threads", "literal", "forker", "ticker", "sighandler"}
+	cTracees  = []string{"sysc", "threads", "literal", "forker", "ticker", "sighandler", "escape"}
 	goTracees = []string{"threads", "literal", "signals", "spawn", "execthread", "termcount"}
 )
 
@@ -128,7 +129,11 @@ func (s *testTraceeSet) doBuild() {
 		for _, name := range cTracees {
 			wg.Go(func() {
 				bin := filepath.Join(s.dir, name)
-				args := []string{"-O2", "-Wall", "-pthread", "-o", bin, filepath.Join("testdata", "c", name+".c")}
+				srcs := []string{filepath.Join("testdata", "c", name+".c")}
+				if many, _ := filepath.Glob(filepath.Join("testdata", "c", name, "*.c")); len(many) > 0 {
+					srcs = many
+				}
+				args := append([]string{"-O2", "-Wall", "-pthread", "-o", bin}, srcs...)
 				if s.link == "static" {
 					args = append([]string{"-static"}, args...)
 				}
