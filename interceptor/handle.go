@@ -152,14 +152,18 @@ func (t *Tracer) enter(th *thread, e *entry) {
 	}
 	for i, a := range e.paths {
 		addr := r.arg(int(a.idx))
-		if addr == 0 || !readPaths {
+		if !readPaths {
 			continue
 		}
-		raw, ok, err := readString(th.tid, addr, t.buf)
-		if err != nil || !ok || len(raw) == 0 {
-			// Unreadable, too long or empty (AT_EMPTY_PATH): the kernel
-			// gives its own answer.
-			continue
+		var raw []byte // nil: a NULL pointer (utimensat's "the fd itself")
+		if addr != 0 {
+			b, ok, err := readString(th.tid, addr, t.buf)
+			if err != nil || !ok {
+				// Unreadable or too long: the kernel fails the call
+				// (EFAULT, ENAMETOOLONG).
+				continue
+			}
+			raw = b
 		}
 		d := t.decide(th, e, i, raw, r)
 		if d.errno != 0 {
@@ -430,14 +434,6 @@ func fileOp(e *entry, r *regs) FileOp {
 	return e.op
 }
 
-// writes reports whether an open-family call opens for writing.
-func (t *Tracer) writes(th *thread, e *entry, r *regs) bool {
-	if e.op == OpOpen && e.flags == noArg {
-		return true // creat: O_CREAT|O_WRONLY|O_TRUNC
-	}
-	flags, ok := t.openFlags(th, e, r)
-	return ok && (flags&unix.O_ACCMODE != unix.O_RDONLY || flags&unix.O_TRUNC != 0)
-}
 
 // openFlags returns the open(2) flags of an open-family call: an argument,
 // or the first field of openat2's struct open_how.
@@ -456,54 +452,8 @@ func (t *Tracer) openFlags(th *thread, e *entry, r *regs) (uint64, bool) {
 	return flags, true
 }
 
-// creates reports whether an open-family call has O_CREAT.
-func (t *Tracer) creates(th *thread, e *entry, r *regs) bool {
-	flags, ok := t.openFlags(th, e, r)
-	return ok && flags&unix.O_CREAT != 0
-}
 
-// hostServes reports whether the redirected path should be used: it exists
-// below HOST, or the call creates it and its parent exists there.
-func hostServes(host string, create bool) bool {
-	if lstatExists(host) {
-		return true
-	}
-	if !create {
-		return false
-	}
-	i := len(host) - 1
-	for i > 0 && host[i] != '/' {
-		i--
-	}
-	parent := host[:i]
-	if parent == "" {
-		parent = "/"
-	}
-	var st unix.Stat_t
-	return fstatatRaw(parent, &st, 0) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
-}
 
-// resolve turns a path argument into the clean absolute path the calling
-// thread names: relative to its cwd or to the dirfd, with /proc/self and
-// /proc/thread-self replaced by the caller's own /proc entries.
-func (t *Tracer) resolve(th *thread, raw []byte, dirfdArg int8, r *regs) (string, bool) {
-	var p string
-	if raw[0] == '/' {
-		p = rules.CleanPath(string(raw))
-	} else {
-		var base string
-		if dirfdArg != noArg && int32(r.arg(int(dirfdArg))) != unix.AT_FDCWD {
-			base = t.fdPath(th, int32(r.arg(int(dirfdArg))))
-		} else {
-			base = readlink("/proc/" + strconv.Itoa(th.tid) + "/cwd")
-		}
-		if base == "" || base[0] != '/' {
-			return "", false
-		}
-		p = rules.CleanPath(base + "/" + string(raw))
-	}
-	return t.procSelf(th, p), true
-}
 
 // fdPath is the path an fd of the thread refers to, or "".
 func (t *Tracer) fdPath(th *thread, fd int32) string {
@@ -517,18 +467,6 @@ func (t *Tracer) fdPath(th *thread, fd int32) string {
 	return p
 }
 
-// procSelf replaces a leading /proc/self or /proc/thread-self by the
-// caller's /proc/TGID or /proc/TGID/task/TID.
-func (t *Tracer) procSelf(th *thread, p string) string {
-	const self, threadSelf = "/proc/self", "/proc/thread-self"
-	switch {
-	case rules.HasPathPrefix(p, self):
-		return "/proc/" + strconv.Itoa(t.tgidOf(th)) + p[len(self):]
-	case rules.HasPathPrefix(p, threadSelf):
-		return "/proc/" + strconv.Itoa(t.tgidOf(th)) + "/task/" + strconv.Itoa(th.tid) + p[len(threadSelf):]
-	}
-	return p
-}
 
 // tgidOf returns the thread group of th, reading /proc when no clone event
 // has told it yet.
