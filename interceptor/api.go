@@ -75,6 +75,13 @@ type Config struct {
 	KeepEnv bool
 	// Setpgid puts the command in a process group of its own.
 	Setpgid bool
+	// AllowIOUring lets the command use io_uring. By default
+	// io_uring_setup (and io_uring_enter, io_uring_register) fail with
+	// ENOSYS, as in gVisor, because the operations of a ring (an
+	// IORING_OP_OPENAT, ...) run in the kernel without a syscall the
+	// tracer could see: with io_uring allowed, a program can open any path
+	// of the host, redirected or not, and the rules do not apply to it.
+	AllowIOUring bool
 
 	// Logger receives the tracer's own diagnostics (nil: discard).
 	Logger *slog.Logger

@@ -17,6 +17,28 @@ const syscallInsnLen = 2
 // x32Bit marks x32-ABI syscall numbers (__X32_SYSCALL_BIT).
 const x32Bit = 0x40000000
 
+// scratchBase is the start of the scratch window, at 32 TiB: the kernel
+// hands out mappings top-down from below the stack (0x7f.. on a 47-bit
+// address space), PIE binaries and their brk heap sit near 0x55.., static
+// ones at 4 MiB, Go's heap starts at 0xc0_0000_0000. Nothing lands at 32 TiB
+// unless a program asks for that address.
+const scratchBase uint64 = 0x2000_0000_0000
+
+// nativeArch describes this arch to the seccomp program.
+var nativeArch = sysArch{
+	name:   "amd64",
+	audit:  auditArch,
+	x32Bit: x32Bit,
+	window: scratchBase,
+	nr: map[string]int{
+		"munmap": unix.SYS_MUNMAP, "mprotect": unix.SYS_MPROTECT, "pkey_mprotect": unix.SYS_PKEY_MPROTECT,
+		"madvise": unix.SYS_MADVISE, "remap_file_pages": unix.SYS_REMAP_FILE_PAGES, "mmap": unix.SYS_MMAP,
+		"mremap": unix.SYS_MREMAP, "shmat": unix.SYS_SHMAT,
+		"io_uring_setup": unix.SYS_IO_URING_SETUP, "io_uring_enter": unix.SYS_IO_URING_ENTER,
+		"io_uring_register": unix.SYS_IO_URING_REGISTER, "fstatfs": unix.SYS_FSTATFS,
+	},
+}
+
 // regs holds a thread's general registers.
 type regs struct{ r unix.PtraceRegs }
 

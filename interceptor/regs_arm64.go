@@ -15,6 +15,28 @@ const syscallInsnLen = 4
 // x32Bit has no meaning on arm64.
 const x32Bit = 0
 
+// scratchBase is the start of the scratch window: 32 GiB, valid on every
+// arm64 kernel (the smallest user address space, VA_BITS=36 with 16K
+// pages, is 64 GiB) and far from where the kernel hands out mappings by
+// default (top-down from below the stack; PIE binaries at 2/3 of the
+// address space; static binaries at 4 MiB).
+const scratchBase uint64 = 0x8_0000_0000
+
+// nativeArch describes this arch to the seccomp program.
+var nativeArch = sysArch{
+	name:   "arm64",
+	audit:  auditArch,
+	x32Bit: x32Bit,
+	window: scratchBase,
+	nr: map[string]int{
+		"munmap": unix.SYS_MUNMAP, "mprotect": unix.SYS_MPROTECT, "pkey_mprotect": unix.SYS_PKEY_MPROTECT,
+		"madvise": unix.SYS_MADVISE, "remap_file_pages": unix.SYS_REMAP_FILE_PAGES, "mmap": unix.SYS_MMAP,
+		"mremap": unix.SYS_MREMAP, "shmat": unix.SYS_SHMAT,
+		"io_uring_setup": unix.SYS_IO_URING_SETUP, "io_uring_enter": unix.SYS_IO_URING_ENTER,
+		"io_uring_register": unix.SYS_IO_URING_REGISTER, "fstatfs": unix.SYS_FSTATFS,
+	},
+}
+
 // regs holds a thread's general registers (user_pt_regs).
 type regs struct{ r unix.PtraceRegs }
 

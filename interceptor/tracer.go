@@ -61,6 +61,9 @@ type Tracer struct {
 	threads   map[int]*thread
 	stopAll   bool // ModePtrace in effect: every syscall stops
 	needPaths bool // redirect rules or a FileServer: read path arguments
+	// spec is what the seccomp filter decides; the tracer decides the same
+	// itself when every syscall stops.
+	spec      filterSpec
 	startup   bool // until the command's exec (or the shim's exit)
 	oldOrder  bool // seccomp stop comes before syscall-enter stop
 	statusR   int  // read end of the shim's status pipe, or -1
@@ -122,14 +125,18 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 	}
 	t.needPaths = len(t.m.redirects) > 0 || cfg.Files != nil || cfg.Observe != nil
 	t.obs, _ = cfg.Files.(ProcessObserver)
-	var prog []byte
-	modeByte := byte(shimModePtrace)
-	if cfg.Mode != ModePtrace {
-		p, err := buildFilter(filterSet(needs{
+	t.spec = filterSpec{
+		traced: filterSet(needs{
 			paths:   t.needPaths,
 			fsTypes: t.m.hasFSTypes() || cfg.Observe != nil,
 			observe: cfg.Observe != nil,
-		}))
+		}),
+		allowIOUring: cfg.AllowIOUring,
+	}
+	var prog []byte
+	modeByte := byte(shimModePtrace)
+	if cfg.Mode != ModePtrace {
+		p, err := buildFilter(&nativeArch, t.spec)
 		if err != nil {
 			return nil, fmt.Errorf("build seccomp filter: %w", err)
 		}
