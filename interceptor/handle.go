@@ -136,13 +136,23 @@ func (t *Tracer) enter(th *thread, e *entry) {
 	var (
 		call    pendingCall
 		newPath [2]string
+		set     [2]bool // newPath[i] is to be written ("" included)
 		from    [2]string
 		rules   [2]int
 	)
 	call.index = idx
+	readPaths := t.needPaths || (e.kind == kindStatfs && t.m.needPathForFSType())
+	if readPaths && th.slot < 0 && !th.mm.injectFailed && hasPathArg(e, r) && !t.takeSlot(th) {
+		// The path may be rewritten and there is no scratch memory in this
+		// address space yet: run an mmap first. The thread then enters this
+		// syscall again, before anything (decide, which may call a
+		// FileServer's Serve) has acted on it.
+		t.inject(th)
+		return
+	}
 	for i, a := range e.paths {
 		addr := r.arg(int(a.idx))
-		if addr == 0 || (!t.needPaths && !(e.kind == kindStatfs && t.m.needPathForFSType())) {
+		if addr == 0 || !readPaths {
 			continue
 		}
 		raw, ok, err := readString(th.tid, addr, t.buf)
@@ -151,60 +161,32 @@ func (t *Tracer) enter(th *thread, e *entry) {
 			// gives its own answer.
 			continue
 		}
-		guest, ok := t.resolve(th, raw, a.dirfd, r)
-		if !ok {
+		d := t.decide(th, e, i, raw, r)
+		if d.errno != 0 {
+			// TODO(scratch): fail the call with d.errno (syscall skipped at
+			// entry, -errno at exit). Until then the argument is pointed at
+			// an empty path, which fails with ENOENT and reaches nothing.
+			d.kernelPath, d.rewritten = "", true
+		}
+		if d.req != nil {
+			call.files = append(call.files, d.req)
+		}
+		if e.kind == kindStatfs {
+			call.statfsPath = d.guest
+		}
+		if t.cfg.Observe != nil && d.guest != "" {
+			call.observed = append(call.observed, d.guest)
+		}
+		if !d.rewritten {
 			continue
 		}
 		if e.kind == kindStatfs {
-			call.statfsPath = guest
+			call.statfsHost = d.host
 		}
-		if t.cfg.Observe != nil {
-			call.observed = append(call.observed, guest)
-		}
-		create := a.create || t.creates(th, e, r)
-		var (
-			host string
-			rule = -1
-		)
-		served := t.cfg.Files != nil && t.cfg.Files.Serves(guest)
-		if th.slot < 0 && !th.mm.injectFailed && (served || t.m.covers(guest)) && !t.takeSlot(th) {
-			// A rewrite may follow and there is no scratch memory in this
-			// address space yet: run an mmap first. The thread then
-			// enters this syscall again, before anything (a FileServer's
-			// Serve included) has acted on it.
-			t.inject(th)
-			return
-		}
-		if served {
-			req := &FileRequest{PID: th.tid, TGID: t.tgidOf(th), Op: fileOp(e, r), Syscall: e.name, Guest: guest,
-				Create: create, Write: t.writes(th, e, r)}
-			host = t.cfg.Files.Serve(req)
-			req.Host = host
-			if req.WantExit {
-				call.files = append(call.files, req)
-			}
-		}
-		if host == "" {
-			host, rule, ok = t.m.redirect(guest)
-			if !ok || !hostServes(host, create) {
-				continue
-			}
-		}
-		if len(host) >= pathMax {
-			continue
-		}
-		if mustBeDir(raw) {
-			// CleanPath dropped a trailing "/" or "/.": keep the kernel's
-			// ENOTDIR for a file named that way.
-			host += "/"
-		}
-		if e.kind == kindStatfs {
-			call.statfsHost = host
-		}
-		if t.cfg.Observe != nil {
+		if t.cfg.Observe != nil && d.guest != "" {
 			call.rewritten[len(call.observed)-1] = true
 		}
-		newPath[i], from[i], rules[i] = host, guest, rule
+		newPath[i], set[i], from[i], rules[i] = d.kernelPath, true, d.guest, d.rule
 		call.argIdx[call.nargs] = a.idx
 		call.argVal[call.nargs] = addr
 		call.nargs++
@@ -246,14 +228,14 @@ func (t *Tracer) enter(th *thread, e *entry) {
 		base := th.mm.addr(th.slot)
 		n := 0
 		for i := range e.paths {
-			if newPath[i] == "" {
+			if !set[i] {
 				continue
 			}
 			dst := base + uint64(i)*pathMax
 			// A thread often names the same file again (a poll loop
 			// reading one /proc/sys value): the slot still holds it, as
 			// only the tracer writes there.
-			if th.slotHolds[i] != newPath[i] {
+			if th.slotHolds[i] != newPath[i] || newPath[i] == "" {
 				b := append(t.buf[:0], newPath[i]...)
 				b = append(b, 0)
 				if err := writeMem(th.tid, dst, b); err != nil {
@@ -277,7 +259,7 @@ func (t *Tracer) enter(th *thread, e *entry) {
 		}
 		if call.nargs > 0 {
 			for i := range e.paths {
-				if newPath[i] == "" {
+				if !set[i] {
 					continue
 				}
 				t.cnt.hit(rules[i])
