@@ -134,10 +134,14 @@ func (e Exit) String() string {
 // SyscallStats are the counters of one syscall.
 type SyscallStats struct {
 	Name     string
-	Stops    uint64        // tracer stops caused by this syscall
-	Rewrites uint64        // calls whose path or result nodeboot changed
-	Passes   uint64        // calls left as they were
-	Time     time.Duration // tracer time spent handling them
+	Stops    uint64 // tracer stops caused by this syscall
+	Rewrites uint64 // calls whose path or result nodeboot changed
+	Passes   uint64 // calls left as they were
+	// Fails counts calls nodeboot made fail because it could not do what
+	// a rule says (fail closed), or that the filter's rules refuse when
+	// every syscall stops (other ABIs, io_uring, the scratch window).
+	Fails uint64
+	Time  time.Duration // tracer time spent handling them
 }
 
 // RuleStats are the counters of one rule.

@@ -63,12 +63,21 @@ type Tracer struct {
 	needPaths bool // redirect rules or a FileServer: read path arguments
 	// spec is what the seccomp filter decides; the tracer decides the same
 	// itself when every syscall stops.
-	spec      filterSpec
-	startup   bool // until the command's exec (or the shim's exit)
-	oldOrder  bool // seccomp stop comes before syscall-enter stop
-	statusR   int  // read end of the shim's status pipe, or -1
-	regs      regs
-	buf       []byte
+	spec     filterSpec
+	startup  bool // until the command's exec (or the shim's exit)
+	oldOrder bool // seccomp stop comes before syscall-enter stop
+	// noSyscallInfo: PTRACE_GET_SYSCALL_INFO failed once (before Linux
+	// 5.3, gVisor); stop-every-syscall mode reads registers instead.
+	noSyscallInfo bool
+	statusR       int // read end of the shim's status pipe, or -1
+	regs          regs
+	buf           []byte
+	// how is the copy of openat2's struct open_how of the call being
+	// entered (in howBuf), or empty.
+	how    []byte
+	howBuf []byte
+	// warned are the causes already logged (warnOnce).
+	warned    map[string]bool
 	stopStart time.Time
 	// spin: the last stop came within spinFor of the one before it, so
 	// the next wait polls before it sleeps (see waitStop).
@@ -120,6 +129,8 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 		alive:   map[int]struct{}{},
 		threads: map[int]*thread{},
 		buf:     make([]byte, pathMax),
+		howBuf:  make([]byte, pathMax),
+		warned:  map[string]bool{},
 		startup: true,
 		statusR: -1,
 	}
