@@ -75,6 +75,13 @@ type Config struct {
 	KeepEnv bool
 	// Setpgid puts the command in a process group of its own.
 	Setpgid bool
+	// AllowIOUring lets the command use io_uring. By default
+	// io_uring_setup (and io_uring_enter, io_uring_register) fail with
+	// ENOSYS, as in gVisor, because the operations of a ring (an
+	// IORING_OP_OPENAT, ...) run in the kernel without a syscall the
+	// tracer could see: with io_uring allowed, a program can open any path
+	// of the host, redirected or not, and the rules do not apply to it.
+	AllowIOUring bool
 
 	// Logger receives the tracer's own diagnostics (nil: discard).
 	Logger *slog.Logger
@@ -133,10 +140,14 @@ func (e Exit) String() string {
 // SyscallStats are the counters of one syscall.
 type SyscallStats struct {
 	Name     string
-	Stops    uint64        // tracer stops caused by this syscall
-	Rewrites uint64        // calls whose path or result nodeboot changed
-	Passes   uint64        // calls left as they were
-	Time     time.Duration // tracer time spent handling them
+	Stops    uint64 // tracer stops caused by this syscall
+	Rewrites uint64 // calls whose path or result nodeboot changed
+	Passes   uint64 // calls left as they were
+	// Fails counts calls nodeboot made fail because it could not do what
+	// a rule says (fail closed), or that the filter's rules refuse when
+	// every syscall stops (other ABIs, io_uring, the scratch window).
+	Fails uint64
+	Time  time.Duration // tracer time spent handling them
 }
 
 // RuleStats are the counters of one rule.

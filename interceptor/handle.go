@@ -53,18 +53,7 @@ func (t *Tracer) syscallStop(th *thread) {
 	}
 	if t.stopAll {
 		if !th.inSyscall {
-			th.inSyscall = true
-			if err := getRegs(th.tid, &t.regs); err != nil {
-				t.resume(th, 0)
-				return
-			}
-			e := table[t.regs.syscallNo()]
-			if e == nil {
-				t.countOther()
-				t.resume(th, 0)
-				return
-			}
-			t.enter(th, e)
+			t.stopAllEnter(th)
 			return
 		}
 		th.inSyscall = false
@@ -127,6 +116,12 @@ func (t *Tracer) countOther() {
 // enter handles the entry of a syscall of the table (seccomp stop, or
 // syscall-enter stop in stop-every-syscall mode). Precondition: t.regs holds
 // the thread's registers.
+//
+// Every path argument the tracer reads is read once, decided on (decide),
+// and copied, rewritten or not, into the thread's scratch slot, which the
+// argument register then points to: the kernel reads the bytes that were
+// decided on, not the tracee's buffer, which another thread could change
+// in between. When that cannot be done the call fails (fail closed).
 func (t *Tracer) enter(th *thread, e *entry) {
 	idx := tableIndex[e.nr]
 	c := &t.cnt.perCall[idx]
@@ -139,41 +134,68 @@ func (t *Tracer) enter(th *thread, e *entry) {
 		set     [2]bool // newPath[i] is to be written ("" included)
 		from    [2]string
 		rules   [2]int
+		changed [2]bool // newPath[i] names another file than the tracee's path
 	)
 	call.index = idx
 	readPaths := t.needPaths || (e.kind == kindStatfs && t.m.needPathForFSType())
-	if readPaths && th.slot < 0 && !th.mm.injectFailed && hasPathArg(e, r) && !t.takeSlot(th) {
-		// The path may be rewritten and there is no scratch memory in this
-		// address space yet: run an mmap first. The thread then enters this
-		// syscall again, before anything (decide, which may call a
-		// FileServer's Serve) has acted on it.
-		t.inject(th)
+	if readPaths && hasPathArg(e, r) && !th.hasSlot() && !t.takeSlot(th) {
+		// There is no free scratch slot in this address space: map a
+		// region first. The thread then enters this syscall again, before
+		// anything (decide, which may call a FileServer's Serve) has acted
+		// on it.
+		t.inject(th, idx)
 		return
+	}
+	// openat2's struct open_how is read once too, and the kernel reads the
+	// copy: its flags and RESOLVE_* decide what the path may reach.
+	t.how = t.how[:0]
+	if e.flagsInHow && readPaths {
+		how, errno := t.readHow(th, r)
+		if errno != 0 {
+			t.fail(th, &call, errno)
+			return
+		}
+		t.how = how
 	}
 	for i, a := range e.paths {
 		addr := r.arg(int(a.idx))
 		if !readPaths {
 			continue
 		}
-		var raw []byte // nil: a NULL pointer (utimensat's "the fd itself")
-		if addr != 0 {
-			b, ok, err := readString(th.tid, addr, t.buf)
-			if err != nil || !ok {
-				// Unreadable or too long: the kernel fails the call
-				// (EFAULT, ENAMETOOLONG).
-				continue
+		if addr == 0 {
+			// A NULL path: utimensat's "the dirfd's own file"; other
+			// calls fail by themselves (EFAULT).
+			if d := t.decide(th, e, i, nil, r); d.errno != 0 {
+				t.fail(th, &call, d.errno)
+				return
 			}
-			raw = b
+			continue
 		}
+		raw, ok, err := readString(th.tid, addr, t.buf)
+		if err == unix.ESRCH {
+			return // killed meanwhile: nothing to resume
+		}
+		if err != nil || !ok {
+			// The kernel would fail too (EFAULT, or ENAMETOOLONG without a
+			// NUL in PATH_MAX bytes); reading the buffer again later could
+			// find a path there, so the call fails here.
+			errno := unix.EFAULT
+			if err == nil && len(raw) == len(t.buf) {
+				errno = unix.ENAMETOOLONG
+			}
+			t.fail(th, &call, errno)
+			return
+		}
+		// An empty path names nothing (ENOENT), or the dirfd's own file
+		// with AT_EMPTY_PATH (decide refuses changing a covered one): it is
+		// copied like any other.
 		d := t.decide(th, e, i, raw, r)
-		if d.errno != 0 {
-			// TODO(scratch): fail the call with d.errno (syscall skipped at
-			// entry, -errno at exit). Until then the argument is pointed at
-			// an empty path, which fails with ENOENT and reaches nothing.
-			d.kernelPath, d.rewritten = "", true
-		}
 		if d.req != nil {
 			call.files = append(call.files, d.req)
+		}
+		if d.errno != 0 {
+			t.fail(th, &call, d.errno)
+			return
 		}
 		if e.kind == kindStatfs {
 			call.statfsPath = d.guest
@@ -181,6 +203,10 @@ func (t *Tracer) enter(th *thread, e *entry) {
 		if t.cfg.Observe != nil && d.guest != "" {
 			call.observed = append(call.observed, d.guest)
 		}
+		newPath[i], set[i] = d.kernelPath, true
+		call.argIdx[call.nargs] = a.idx
+		call.argVal[call.nargs] = addr
+		call.nargs++
 		if !d.rewritten {
 			continue
 		}
@@ -190,10 +216,8 @@ func (t *Tracer) enter(th *thread, e *entry) {
 		if t.cfg.Observe != nil && d.guest != "" {
 			call.rewritten[len(call.observed)-1] = true
 		}
-		newPath[i], set[i], from[i], rules[i] = d.kernelPath, true, d.guest, d.rule
-		call.argIdx[call.nargs] = a.idx
-		call.argVal[call.nargs] = addr
-		call.nargs++
+		changed[i], from[i], rules[i] = true, d.guest, d.rule
+		call.rewrote = true
 	}
 	if e.kind == kindStatfs && call.statfsHost == "" && call.statfsPath != "" {
 		// Not redirected: a path inside a redirect's host tree is that
@@ -224,13 +248,8 @@ func (t *Tracer) enter(th *thread, e *entry) {
 		t.resume(th, 0)
 		return
 	}
-	if call.nargs > 0 && th.slot < 0 {
-		// The scratch mmap failed in this address space: paths stay.
-		call.nargs = 0
-	}
 	if call.nargs > 0 {
 		base := th.mm.addr(th.slot)
-		n := 0
 		for i := range e.paths {
 			if !set[i] {
 				continue
@@ -239,51 +258,157 @@ func (t *Tracer) enter(th *thread, e *entry) {
 			// A thread often names the same file again (a poll loop
 			// reading one /proc/sys value): the slot still holds it, as
 			// only the tracer writes there.
-			if th.slotHolds[i] != newPath[i] || newPath[i] == "" {
+			if !th.slotKnown[i] || th.slotHolds[i] != newPath[i] {
 				b := append(t.buf[:0], newPath[i]...)
 				b = append(b, 0)
-				if err := writeMem(th.tid, dst, b); err != nil {
-					if err != unix.ESRCH {
-						t.log.Warn("cannot write to scratch memory; the path is left alone",
-							"pid", th.tid, "path", from[i], "addr", dst, "err", err)
+				if err := th.mm.write(th.tid, dst, b); err != nil {
+					if err == unix.ESRCH {
+						return
 					}
-					th.slotHolds[i] = ""
+					t.scratchLost(th, dst, err)
 					call.nargs = 0
-					break
+					t.fail(th, &call, unix.ENOMEM)
+					return
 				}
-				th.slotHolds[i] = newPath[i]
+				th.slotHolds[i], th.slotKnown[i] = newPath[i], true
 			}
 			r.setArg(int(e.paths[i].idx), dst)
-			n++
 		}
-		if call.nargs > 0 {
-			if err := setRegs(th.tid, r); err != nil {
+		if len(t.how) > 0 {
+			// The path is in the slot's first half; open_how goes in the
+			// second.
+			dst := base + pathMax
+			if err := th.mm.write(th.tid, dst, t.how); err != nil {
+				if err == unix.ESRCH {
+					return
+				}
+				t.scratchLost(th, dst, err)
 				call.nargs = 0
+				t.fail(th, &call, unix.ENOMEM)
+				return
 			}
+			th.slotKnown[1] = false
+			call.argIdx[call.nargs] = int8(e.flags)
+			call.argVal[call.nargs] = r.arg(int(e.flags))
+			call.nargs++
+			r.setArg(int(e.flags), dst)
 		}
-		if call.nargs > 0 {
-			for i := range e.paths {
-				if !set[i] {
-					continue
-				}
-				t.cnt.hit(rules[i])
-				if t.cfg.OnRewrite != nil {
-					t.cfg.OnRewrite(Rewrite{PID: th.tid, Syscall: e.name, From: from[i], To: newPath[i]})
-				}
+		if err := setRegs(th.tid, r); err != nil {
+			t.lostControl(th, "set registers", err)
+			return
+		}
+		for i := range e.paths {
+			if !changed[i] {
+				continue
+			}
+			t.cnt.hit(rules[i])
+			if t.cfg.OnRewrite != nil {
+				t.cfg.OnRewrite(Rewrite{PID: th.tid, Syscall: e.name, From: from[i], To: newPath[i]})
 			}
 		}
 	}
-	if call.nargs > 0 {
+	switch {
+	case call.rewrote:
 		c.rewrites.Add(1)
-	} else if !call.statfs && len(call.files) == 0 && !observing {
+		call.counted = true
+	case !call.statfs:
+		// statfs is counted at its exit, where its result may be changed.
 		c.passes.Add(1)
-		t.resume(th, 0)
-		return
+		call.counted = true
 	}
 	th.call = &call
 	th.awaitExit = true
 	th.sawEnter = false
 	t.resume(th, 0)
+}
+
+// readHow reads openat2's struct open_how (argument 2, its size in
+// argument 3) for the slot's second half. A size the kernel refuses
+// without reading (below OPEN_HOW_SIZE_VER0) gives an empty copy and the
+// register stays; a larger struct than the half holds fails the call.
+func (t *Tracer) readHow(th *thread, r *regs) ([]byte, unix.Errno) {
+	const openHowSizeVer0 = 24
+	size := r.arg(3)
+	if size < openHowSizeVer0 {
+		return nil, 0
+	}
+	if size > pathMax {
+		// The kernel takes up to a page, beyond its own struct only zeros.
+		return nil, unix.E2BIG
+	}
+	b := t.howBuf[:size]
+	if err := readMem(th.tid, r.arg(2), b); err != nil {
+		return nil, unix.EFAULT
+	}
+	return b, 0
+}
+
+// fail makes the call th is entering fail with errno: the syscall is
+// skipped and returns -errno (set at the entry stop, and again at the exit
+// stop). FileServer requests already served hear of the failure at the
+// exit. Precondition: t.regs holds the entry registers, unchanged.
+func (t *Tracer) fail(th *thread, call *pendingCall, errno unix.Errno) {
+	call.kind = pendFail
+	call.errno = errno
+	call.nargs = 0
+	if err := skipSyscall(th.tid, &t.regs, -int64(errno), false); err != nil {
+		t.lostControl(th, "skip syscall", err)
+		return
+	}
+	t.cnt.perCall[call.index].fails.Add(1)
+	th.call = call
+	th.awaitExit = true
+	th.sawEnter = false
+	t.resume(th, 0)
+}
+
+// failOther fails a syscall outside the table (refused by the filter's
+// rules in stop-every-syscall mode). compat: the thread is in a 32-bit
+// syscall, whose registers the tracer does not write.
+func (t *Tracer) failOther(th *thread, errno unix.Errno, compat bool) {
+	call := &pendingCall{kind: pendFail, index: otherIndex, errno: errno, compat: compat}
+	if err := skipSyscall(th.tid, &t.regs, -int64(errno), compat); err != nil {
+		t.lostControl(th, "skip syscall", err)
+		return
+	}
+	t.cnt.perCall[otherIndex].fails.Add(1)
+	th.call = call
+	th.awaitExit = true
+	th.sawEnter = false
+	t.resume(th, 0)
+}
+
+// lostControl handles a thread whose registers the tracer could not set:
+// it would run its syscall as the tracee wrote it, so its process is killed
+// (fail closed). ESRCH means it is gone already.
+func (t *Tracer) lostControl(th *thread, what string, err error) {
+	if err == unix.ESRCH {
+		return
+	}
+	t.log.Error("cannot control a traced thread; killing its process", "pid", th.tid, "op", what, "err", err)
+	unix.Tgkill(t.tgidOf(th), th.tid, unix.SIGKILL)
+	unix.Kill(t.tgidOf(th), unix.SIGKILL)
+	t.resume(th, 0)
+}
+
+// scratchLost handles a failed write to scratch memory: the region is gone
+// or replaced. The address space gives up its slots; the next call maps
+// scratch again.
+func (t *Tracer) scratchLost(th *thread, addr uint64, err error) {
+	t.warnOnce("scratch-write:"+err.Error(), "scratch memory of a traced process is gone; the call fails with ENOMEM, the next one maps it again",
+		"pid", th.tid, "addr", addr, "err", err)
+	th.mm.lose()
+	th.dropSlot()
+}
+
+// warnOnce logs msg the first time key is seen in this trace: one warning
+// per cause, however many calls it makes fail.
+func (t *Tracer) warnOnce(key, msg string, args ...any) {
+	if t.warned[key] {
+		return
+	}
+	t.warned[key] = true
+	t.log.Warn(msg, args...)
 }
 
 // exit handles the syscall-exit stop of a call with work pending.
@@ -296,7 +421,8 @@ func (t *Tracer) exit(th *thread) {
 	c.stops.Add(1)
 	defer func() { c.nanos.Add(int64(time.Since(t.stopStart))) }()
 	r := &t.regs
-	if call.kind == pendInject || call.statfs || len(call.files) > 0 || len(call.observed) > 0 || needRegsToRestore {
+	if call.kind == pendInject || call.statfs || len(call.files) > 0 || len(call.observed) > 0 ||
+		(needRegsToRestore && call.kind != pendFail) || (needRegsToSetReturn && call.kind == pendFail && !call.compat) {
 		if err := getRegs(th.tid, r); err != nil {
 			t.resume(th, 0)
 			return
@@ -306,29 +432,38 @@ func (t *Tracer) exit(th *thread) {
 		t.injected(th, call, r.ret())
 		return
 	}
+	ret := r.ret()
+	if call.kind == pendFail {
+		ret = -int64(call.errno)
+		if !call.compat {
+			if err := setReturn(th.tid, r, ret); err != nil && err != unix.ESRCH {
+				t.log.Warn("set syscall return value", "pid", th.tid, "err", err)
+			}
+		}
+	}
 	if call.nargs > 0 {
 		if err := restoreArgs(th.tid, call, r); err != nil && err != unix.ESRCH {
 			t.log.Warn("restore registers", "pid", th.tid, "err", err)
 		}
 	}
 	for _, req := range call.files {
-		t.cfg.Files.Done(req, r.ret())
+		t.cfg.Files.Done(req, ret)
 	}
 	var fsType int64
-	if call.statfs && r.ret() == 0 {
+	if call.statfs && ret == 0 {
 		rewrote, typ := t.rewriteStatfs(th, call)
 		fsType = typ
-		if rewrote && call.nargs == 0 {
+		if rewrote && !call.counted {
 			c.rewrites.Add(1)
-		} else if call.nargs == 0 {
+		} else if !call.counted {
 			c.passes.Add(1)
 		}
-	} else if call.statfs && call.nargs == 0 {
+	} else if call.statfs && !call.counted && call.kind != pendFail {
 		c.passes.Add(1)
 	}
-	if t.cfg.Observe != nil {
+	if t.cfg.Observe != nil && call.index < len(tableByIndex) {
 		var errno syscall.Errno
-		if ret := r.ret(); ret < 0 && ret >= -errnoMax {
+		if ret < 0 && ret >= -errnoMax {
 			errno = syscall.Errno(-ret)
 		}
 		name := tableByIndex[call.index].name
@@ -378,28 +513,49 @@ func (t *Tracer) takeSlot(th *thread) bool {
 		return false
 	}
 	th.slot = slot
+	th.slotGen = th.mm.gen
+	th.slotKnown = [2]bool{}
 	return true
 }
 
 // inject replaces the syscall th is entering by
-// mmap(NULL, regionSize, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
-// injected puts the original syscall back once the mmap is done.
-func (t *Tracer) inject(th *thread) {
-	call := &pendingCall{kind: pendInject, index: tableIndex[t.regs.syscallNo()]}
+//
+//	mmap(region, regionSize, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED_NOREPLACE, -1, 0)
+//
+// at the address space's next region of the scratch window; injected puts
+// the original syscall back once the mmap is done. A read-only private
+// mapping is not charged to overcommit (only writable private ones are),
+// and its pages exist only once the tracer has written them. index is the
+// table index of the syscall, for counters.
+func (t *Tracer) inject(th *thread, index int) {
+	a := th.mm
+	if a.nextRegion >= windowRegions {
+		t.warnOnce("scratch-full", "the scratch window of a traced process is full; its path calls fail with ENOMEM",
+			"pid", th.tid, "regions", len(a.regions))
+		t.fail(th, &pendingCall{index: index}, unix.ENOMEM)
+		return
+	}
+	call := &pendingCall{kind: pendInject, index: index, region: a.nextRegion}
 	call.saved = t.regs
 	r := t.regs
-	r.setArg(0, 0)
+	r.setArg(0, regionAddr(call.region))
 	r.setArg(1, regionSize)
-	r.setArg(2, unix.PROT_READ|unix.PROT_WRITE)
-	r.setArg(3, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	r.setArg(2, unix.PROT_READ)
+	r.setArg(3, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED_NOREPLACE)
 	r.setArg(4, ^uint64(0))
 	r.setArg(5, 0)
 	if err := setSyscall(th.tid, &r, sysMmap); err != nil {
-		th.mm.injectFailed = true
-		t.log.Warn("inject mmap", "pid", th.tid, "err", err)
-		// Put the registers back as they were and let the call run as is.
-		setRegs(th.tid, &call.saved)
-		t.resume(th, 0)
+		if err == unix.ESRCH {
+			return
+		}
+		// Put the registers back as they were, and fail the call.
+		if err := setRegs(th.tid, &call.saved); err != nil {
+			t.lostControl(th, "restore registers", err)
+			return
+		}
+		t.warnOnce("inject:"+err.Error(), "cannot make a traced thread map scratch memory; its path calls fail with ENOMEM",
+			"pid", th.tid, "err", err)
+		t.fail(th, &pendingCall{index: index}, unix.ENOMEM)
 		return
 	}
 	th.call = call
@@ -408,19 +564,51 @@ func (t *Tracer) inject(th *thread) {
 	t.resume(th, 0)
 }
 
-// injected handles the exit of the injected mmap: it records the region and
-// rewinds the thread to execute its own syscall again, which stops again
-// and then finds a free slot.
+// injected handles the exit of the injected mmap. Mapped: record the
+// region and rewind the thread to execute its own syscall again, which
+// stops again and then finds a free slot. EEXIST (something of the
+// tracee's is there): rewind, and the next region is tried. Failed
+// (RLIMIT_AS, vm.max_map_count, a seccomp filter of the program's own
+// answering mmap with an error, ...): the tracee's syscall returns ENOMEM
+// without running, and the next call tries again.
 func (t *Tracer) injected(th *thread, call *pendingCall, ret int64) {
-	if ret < 0 && ret >= -errnoMax {
-		th.mm.injectFailed = true
-		t.log.Warn("scratch mmap failed in tracee; its paths are left alone", "pid", th.tid, "errno", unix.Errno(-ret))
-	} else {
-		th.mm.regions = append(th.mm.regions, uint64(ret))
+	a := th.mm
+	want := regionAddr(call.region)
+	switch {
+	case uint64(ret) == want:
+		a.regions = append(a.regions, want)
+		a.nextRegion = max(a.nextRegion, call.region+1)
+	case ret == -int64(unix.EEXIST):
+		a.nextRegion = max(a.nextRegion, call.region+1)
+	default:
+		if ret < 0 && ret >= -errnoMax {
+			errno := unix.Errno(-ret)
+			t.warnOnce("scratch-mmap:"+errno.Error(), "cannot map scratch memory in a traced process; its path calls fail with ENOMEM until it can",
+				"pid", th.tid, "errno", errno)
+		} else {
+			// MAP_FIXED_NOREPLACE came in Linux 4.17; before, the address
+			// was a hint. The mapping stays (512 KiB of address space,
+			// no memory) outside the window, where the filter cannot
+			// protect it: it is not used.
+			t.warnOnce("scratch-mmap-elsewhere", "the kernel placed scratch memory outside its window (no MAP_FIXED_NOREPLACE before Linux 4.17); path calls fail with ENOMEM",
+				"pid", th.tid, "want", want, "got", uint64(ret))
+		}
+		// The thread is past the mmap: its own registers back, the
+		// result ENOMEM, and no rewind.
+		r := call.saved
+		r.setRet(-int64(unix.ENOMEM))
+		if err := setRegs(th.tid, &r); err != nil {
+			t.lostControl(th, "restore registers after mmap", err)
+			return
+		}
+		t.cnt.perCall[call.index].fails.Add(1)
+		t.resume(th, 0)
+		return
 	}
 	r := restartFrom(&call.saved)
-	if err := setRegs(th.tid, &r); err != nil && err != unix.ESRCH {
-		t.log.Warn("restore registers after mmap", "pid", th.tid, "err", err)
+	if err := setRegs(th.tid, &r); err != nil {
+		t.lostControl(th, "restore registers after mmap", err)
+		return
 	}
 	t.resume(th, 0)
 }
@@ -434,7 +622,6 @@ func fileOp(e *entry, r *regs) FileOp {
 	return e.op
 }
 
-
 // openFlags returns the open(2) flags of an open-family call: an argument,
 // or the first field of openat2's struct open_how.
 func (t *Tracer) openFlags(th *thread, e *entry, r *regs) (uint64, bool) {
@@ -443,17 +630,15 @@ func (t *Tracer) openFlags(th *thread, e *entry, r *regs) (uint64, bool) {
 	}
 	flags := r.arg(int(e.flags))
 	if e.flagsInHow {
-		var b [8]byte
-		if readMem(th.tid, flags, b[:]) != nil {
+		// The copy enter read (and the kernel will read), never the
+		// tracee's struct again.
+		if len(t.how) < 8 {
 			return 0, false
 		}
-		flags = binary.NativeEndian.Uint64(b[:])
+		flags = binary.NativeEndian.Uint64(t.how)
 	}
 	return flags, true
 }
-
-
-
 
 // fdPath is the path an fd of the thread refers to, or "".
 func (t *Tracer) fdPath(th *thread, fd int32) string {
@@ -466,7 +651,6 @@ func (t *Tracer) fdPath(th *thread, fd int32) string {
 	}
 	return p
 }
-
 
 // tgidOf returns the thread group of th, reading /proc when no clone event
 // has told it yet.

@@ -15,6 +15,28 @@ const syscallInsnLen = 4
 // x32Bit has no meaning on arm64.
 const x32Bit = 0
 
+// scratchBase is the start of the scratch window: 32 GiB, valid on every
+// arm64 kernel (the smallest user address space, VA_BITS=36 with 16K
+// pages, is 64 GiB) and far from where the kernel hands out mappings by
+// default (top-down from below the stack; PIE binaries at 2/3 of the
+// address space; static binaries at 4 MiB).
+const scratchBase uint64 = 0x8_0000_0000
+
+// nativeArch describes this arch to the seccomp program.
+var nativeArch = sysArch{
+	name:   "arm64",
+	audit:  auditArch,
+	x32Bit: x32Bit,
+	window: scratchBase,
+	nr: map[string]int{
+		"munmap": unix.SYS_MUNMAP, "mprotect": unix.SYS_MPROTECT, "pkey_mprotect": unix.SYS_PKEY_MPROTECT,
+		"madvise": unix.SYS_MADVISE, "remap_file_pages": unix.SYS_REMAP_FILE_PAGES, "mmap": unix.SYS_MMAP,
+		"mremap": unix.SYS_MREMAP, "shmat": unix.SYS_SHMAT,
+		"io_uring_setup": unix.SYS_IO_URING_SETUP, "io_uring_enter": unix.SYS_IO_URING_ENTER,
+		"io_uring_register": unix.SYS_IO_URING_REGISTER, "fstatfs": unix.SYS_FSTATFS,
+	},
+}
+
 // regs holds a thread's general registers (user_pt_regs).
 type regs struct{ r unix.PtraceRegs }
 
@@ -46,8 +68,15 @@ func (r *regs) setArg(i int, v uint64) {
 	r.r.Regs[i] = v
 }
 
+// compat reports whether the thread runs 32-bit code; the 64-bit register
+// view cannot tell (PTRACE_GET_SYSCALL_INFO does).
+func (r *regs) compat() bool { return false }
+
 // ret is the syscall's return value (x0) at a syscall-exit stop.
 func (r *regs) ret() int64 { return int64(r.r.Regs[0]) }
+
+// setRet sets the return value register (x0).
+func (r *regs) setRet(v int64) { r.r.Regs[0] = uint64(v) }
 
 // setSyscall makes the stopped thread run syscall nr with the arguments now
 // in r. The kernel has already copied x8 into its own syscallno by the time
@@ -78,6 +107,9 @@ const retArgIdx = 0
 // exit stop reads it first.
 const needRegsToRestore = true
 
+// needRegsToSetReturn: setReturn rewrites the whole register set too.
+const needRegsToSetReturn = true
+
 // restoreArgs puts the original values of the argument registers a call
 // replaced back at its syscall-exit stop. r holds the registers read at
 // that stop. x0 is both the first argument and the return value; the ABI
@@ -94,5 +126,31 @@ func restoreArgs(pid int, call *pendingCall, r *regs) error {
 	if !changed {
 		return nil
 	}
+	return setRegs(pid, r)
+}
+
+// skipSyscall makes the stopped thread skip the syscall it is entering and
+// see ret as its result: x0 ret and the syscall number -1 (NO_SYSCALL)
+// through NT_ARM_SYSTEM_CALL, which is how arm64 skips a traced call
+// (arch/arm64/kernel/syscall.c, el0_svc_common). compat: the thread runs
+// 32-bit code, whose registers r does not describe; only the number is
+// changed, and the kernel returns -ENOSYS.
+// Precondition: r holds the registers of a seccomp or syscall-enter stop.
+func skipSyscall(pid int, r *regs, ret int64, compat bool) error {
+	if !compat {
+		s := *r
+		s.r.Regs[0] = uint64(ret)
+		if err := setRegs(pid, &s); err != nil {
+			return err
+		}
+	}
+	n := int32(-1)
+	return ptraceRegSet(unix.PTRACE_SETREGSET, pid, unix.NT_ARM_SYSTEM_CALL, unsafe.Pointer(&n), unsafe.Sizeof(n))
+}
+
+// setReturn sets the return value (x0) of the syscall a thread is leaving.
+// Precondition: syscall-exit stop; r holds its registers.
+func setReturn(pid int, r *regs, ret int64) error {
+	r.r.Regs[0] = uint64(ret)
 	return setRegs(pid, r)
 }

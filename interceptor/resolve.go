@@ -77,7 +77,7 @@ type resolver struct {
 	trees  []hostTree // by matcher index
 	faults func(Fault)
 	// tids lists the traced threads (procPidPath).
-	tids func() []int
+	tids   func() []int
 	warned map[string]bool
 	// couldHold says which filesystems hold something a rule covers.
 	couldHold holdSet

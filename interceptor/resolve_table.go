@@ -47,8 +47,8 @@ var followByName = map[string][2]followRule{
 	"mkdir": {followNever}, "mkdirat": {followNever}, "mknod": {followNever}, "mknodat": {followNever},
 	"rmdir": {followNever}, "unlink": {followNever}, "unlinkat": {followNever},
 	"rename": {followNever, followNever}, "renameat": {followNever, followNever}, "renameat2": {followNever, followNever},
-	"link":   {followNever, followNever},
-	"linkat": {{flagArg: 4, follow: unix.AT_SYMLINK_FOLLOW, emptyPath: true}, followNever},
+	"link":    {followNever, followNever},
+	"linkat":  {{flagArg: 4, follow: unix.AT_SYMLINK_FOLLOW, emptyPath: true}, followNever},
 	"symlink": {followNever}, "symlinkat": {followNever},
 	"truncate": {followAlways},
 	"chmod":    {followAlways}, "fchmodat": {followAlways}, "fchmodat2": {atNoFollow(3)},
@@ -123,11 +123,10 @@ func (t *Tracer) semantics(th *thread, e *entry, i int, r *regs) callSemantics {
 			s.write = true
 			return s
 		}
-		if e.flagsInHow {
-			var b [24]byte
-			if readMem(th.tid, r.arg(int(e.flags)), b[:]) == nil {
-				s.resolve = binary.NativeEndian.Uint64(b[16:])
-			}
+		if e.flagsInHow && len(t.how) >= 24 {
+			// The copy the kernel will read (struct open_how: flags,
+			// mode, resolve).
+			s.resolve = binary.NativeEndian.Uint64(t.how[16:24])
 		}
 		if flags&unix.O_PATH != 0 {
 			// O_PATH ignores every flag but O_DIRECTORY, O_NOFOLLOW and

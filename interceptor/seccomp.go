@@ -45,6 +45,26 @@ const (
 	maxBPFJump = 255
 )
 
+// Offsets of the halves of argument i in struct seccomp_data (amd64 and
+// arm64 are little-endian: the low word comes first).
+func offArgLo(i int8) uint32 { return 16 + 8*uint32(i) }
+func offArgHi(i int8) uint32 { return 20 + 8*uint32(i) }
+
+// Opcodes beyond the ones above.
+const (
+	bpfLdImm  = unix.BPF_LD | unix.BPF_IMM
+	bpfLdMem  = unix.BPF_LD | unix.BPF_MEM
+	bpfLdxImm = unix.BPF_LDX | unix.BPF_IMM
+	bpfSt     = unix.BPF_ST
+	bpfTax    = unix.BPF_MISC | unix.BPF_TAX
+	bpfAddX   = unix.BPF_ALU | unix.BPF_ADD | unix.BPF_X
+	bpfAndK   = unix.BPF_ALU | unix.BPF_AND | unix.BPF_K
+	bpfJgtK   = unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K
+	bpfJgeX   = unix.BPF_JMP | unix.BPF_JGE | unix.BPF_X
+	bpfJa     = unix.BPF_JMP | unix.BPF_JA
+	retErrno  = unix.SECCOMP_RET_ERRNO
+)
+
 // traced is one syscall the filter sends to the tracer.
 type traced struct {
 	nr   int
@@ -67,9 +87,12 @@ func filterSet(n needs) []traced {
 		switch e.kind {
 		case kindPath:
 			need = n.paths
+			// Every path the tracer reads is copied into scratch memory,
+			// and the argument register is put back at the exit.
+			exit = need
 		case kindStatfs:
 			need = n.paths || n.fsTypes
-			exit = exit || n.fsTypes
+			exit = need
 		case kindFstatfs:
 			need = n.fsTypes
 			exit = need
@@ -87,7 +110,73 @@ func filterSet(n needs) []traced {
 	return out
 }
 
+// filterSpec is everything the seccomp program decides. Its decide method
+// is the same decision in Go: the tracer applies it itself when every
+// syscall stops (ModePtrace, or no filter could be installed), and the
+// filter tests run the BPF program against it.
+type filterSpec struct {
+	traced []traced // sorted by nr
+	// allowIOUring lets io_uring_setup, io_uring_enter and
+	// io_uring_register through (Config.AllowIOUring).
+	allowIOUring bool
+}
+
+// ioUringSyscalls are refused with ENOSYS unless allowed: an io_uring
+// submission (IORING_OP_OPENAT, ...) runs in the kernel without a syscall
+// the tracer could see. gVisor refuses io_uring by default the same way;
+// ENOSYS makes liburing and Go runtimes fall back to plain syscalls.
+var ioUringSyscalls = [...]string{"io_uring_setup", "io_uring_enter", "io_uring_register"}
+
+// Answers of the filter and of decide.
+const (
+	actAllow = retAllow
+	// actENOSYS is the answer to syscalls of another ABI (i386 on amd64
+	// through int 0x80 or sysenter, x32, arm32 on arm64): their numbers
+	// mean other calls, which the tracer neither decodes nor rewrites.
+	actENOSYS = retErrno | uint32(unix.ENOSYS)
+	// actWindow is the answer to a call that would unmap, remap, reprotect
+	// or map over the scratch window.
+	actWindow = retErrno | uint32(windowErrno)
+)
+
+// decide returns the filter's answer for one native syscall:
+// SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO|errno or SECCOMP_RET_TRACE|data.
+func (s *filterSpec) decide(arch uint32, nr int32, args *[6]uint64) uint32 {
+	if arch != auditArch {
+		return actENOSYS
+	}
+	if x32Bit != 0 && uint32(nr) >= x32Bit {
+		return actENOSYS
+	}
+	if !s.allowIOUring {
+		for _, u := range ioUringSyscalls {
+			if int(nr) == nativeArch.nr[u] {
+				return actENOSYS
+			}
+		}
+	}
+	if g := guardOf(int(nr)); g != nil {
+		if g.denies(scratchBase, args) {
+			return actWindow
+		}
+		return actAllow
+	}
+	if int(nr) == sysFstatfs && int64(args[0]) == probeFD {
+		return retTrace | dataProbe
+	}
+	for _, t := range s.traced {
+		if t.nr == int(nr) {
+			return retTrace | uint32(t.data)
+		}
+	}
+	return actAllow
+}
+
 // bpfBuilder assembles a classic BPF program whose jumps name labels.
+// Conditional jumps only go a short way forward (a tree node to its right
+// half, a check to the end of its block); far targets are reached with
+// BPF_JA, whose offset has 32 bits. assemble fails on a conditional jump
+// longer than maxBPFJump, and the tests check the longest one.
 type bpfBuilder struct {
 	insns  []bpfInsn
 	labels map[string]int
@@ -100,12 +189,20 @@ type bpfInsn struct {
 	ja     string // for BPF_JA: the label; the offset goes in k
 }
 
-func (b *bpfBuilder) label(name string) { b.labels[name] = len(b.insns) }
+func (b *bpfBuilder) label(name string) {
+	if _, dup := b.labels[name]; dup {
+		panic("bpf: duplicate label " + name)
+	}
+	b.labels[name] = len(b.insns)
+}
 func (b *bpfBuilder) stmt(code uint16, k uint32) {
 	b.insns = append(b.insns, bpfInsn{code: code, k: k})
 }
 func (b *bpfBuilder) jump(code uint16, k uint32, jt, jf string) {
 	b.insns = append(b.insns, bpfInsn{code: code, k: k, jt: jt, jf: jf})
+}
+func (b *bpfBuilder) jumpAlways(label string) {
+	b.insns = append(b.insns, bpfInsn{code: bpfJa, ja: label})
 }
 
 func (b *bpfBuilder) assemble() ([]unix.SockFilter, error) {
@@ -142,86 +239,233 @@ func (b *bpfBuilder) assemble() ([]unix.SockFilter, error) {
 		}
 		out[i] = unix.SockFilter{Code: in.code, Jt: jt, Jf: jf, K: in.k}
 	}
+	if len(out) > unix.BPF_MAXINSNS {
+		return nil, fmt.Errorf("bpf: %d instructions, the kernel takes %d", len(out), unix.BPF_MAXINSNS)
+	}
 	return out, nil
 }
 
-// buildFilter generates the seccomp program for set: the arch is checked
-// first, the probe fstatfs of the shim is always traced, the syscalls of set
-// are found by a binary search over their numbers (a linear chain would cost
-// every untraced syscall ~60 comparisons on kernels without the seccomp
-// action cache), everything else is allowed.
+// filterLeaf is one syscall number the program's search finds, with the
+// instruction it runs: a return, or a jump to a block.
+type filterLeaf struct {
+	nr   int
+	code uint16 // bpfRetK or bpfJa
+	k    uint32 // the return value
+	ja   string // the block
+}
+
+// buildFilter generates the seccomp program of s:
 //
-// The program reads only arch, nr and (for fstatfs) args[0], so since Linux
-// 5.11 the kernel's constant-action bitmap lets every syscall outside set
-// and fstatfs skip the filter entirely.
-func buildFilter(set []traced) ([]unix.SockFilter, error) {
+//	arch != native                  -> ERRNO(ENOSYS)
+//	nr >= __X32_SYSCALL_BIT (amd64) -> ERRNO(ENOSYS)
+//	a binary search over the syscalls the program knows:
+//	  traced                        -> TRACE|data
+//	  io_uring_* (unless allowed)   -> ERRNO(ENOSYS)
+//	  munmap, mprotect, ...         -> the window guard of that syscall
+//	  fstatfs                       -> TRACE|probe for the shim's probe fd
+//	anything else                   -> ALLOW
+//
+// A binary search, not a chain: a chain would cost every untraced syscall
+// ~60 comparisons on kernels without the seccomp action cache. The program
+// reads only arch and nr on the way to ALLOW for every other syscall, so
+// since Linux 5.11 the kernel's constant-action bitmap lets them skip the
+// filter entirely; the guarded memory calls and fstatfs read their
+// arguments and always run it.
+func buildFilter(a *sysArch, s filterSpec) ([]unix.SockFilter, error) {
 	b := &bpfBuilder{labels: map[string]int{}}
 	// A = seccomp_data.arch
 	b.stmt(bpfLdAbsW, offArch)
-	// if A != AUDIT_ARCH_native: allow. Compat (i386) syscalls of a
-	// 64-bit tracee are rare and never rewritten; failing them would break
-	// programs that work natively.
-	b.jump(bpfJeqK, auditArch, "", "allow")
+	// if A != AUDIT_ARCH_native: return ERRNO(ENOSYS)
+	b.jump(bpfJeqK, a.audit, "native", "")
+	b.stmt(bpfRetK, actENOSYS)
+	b.label("native")
 	// A = seccomp_data.nr
 	b.stmt(bpfLdAbsW, offNr)
-	if x32Bit != 0 {
-		// if A >= __X32_SYSCALL_BIT: allow (x32 ABI, not rewritten).
-		b.jump(bpfJgeK, x32Bit, "allow", "")
+	if a.x32Bit != 0 {
+		// if A >= __X32_SYSCALL_BIT: return ERRNO(ENOSYS)
+		b.jump(bpfJgeK, a.x32Bit, "", "x64")
+		b.stmt(bpfRetK, actENOSYS)
+		b.label("x64")
 	}
-	fstatfsData := uint16(0)
-	var rest []traced
-	for _, t := range set {
-		if t.nr == sysFstatfs {
-			fstatfsData = t.data
-			continue
+	if a.window&0xffffffff != 0 {
+		return nil, fmt.Errorf("bpf: scratch window %#x of %s does not start at a 4 GiB boundary", a.window, a.name)
+	}
+	fstatfsNr, ok := a.nr["fstatfs"]
+	if !ok {
+		return nil, fmt.Errorf("bpf: no fstatfs on %s", a.name)
+	}
+	var leaves []filterLeaf
+	seen := map[int]string{}
+	add := func(l filterLeaf, what string) error {
+		if other, dup := seen[l.nr]; dup {
+			return fmt.Errorf("bpf: syscall %d is both %s and %s", l.nr, other, what)
 		}
-		rest = append(rest, t)
+		seen[l.nr] = what
+		leaves = append(leaves, l)
+		return nil
 	}
-	// if A == fstatfs: goto fstatfs
-	b.jump(bpfJeqK, sysFstatfs, "fstatfs", "")
-	emitTree(b, rest)
+	for _, t := range s.traced {
+		if t.nr == fstatfsNr {
+			continue // below, with the probe
+		}
+		if err := add(filterLeaf{nr: t.nr, code: bpfRetK, k: retTrace | uint32(t.data)}, "traced"); err != nil {
+			return nil, err
+		}
+	}
+	if !s.allowIOUring {
+		for _, name := range ioUringSyscalls {
+			nr, ok := a.nr[name]
+			if !ok {
+				return nil, fmt.Errorf("bpf: no %s on %s", name, a.name)
+			}
+			if err := add(filterLeaf{nr: nr, code: bpfRetK, k: actENOSYS}, name); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for i := range windowGuards {
+		g := &windowGuards[i]
+		nr, ok := a.nr[g.name]
+		if !ok {
+			return nil, fmt.Errorf("bpf: no %s on %s", g.name, a.name)
+		}
+		if err := add(filterLeaf{nr: nr, code: bpfJa, ja: "guard-" + g.name}, g.name); err != nil {
+			return nil, err
+		}
+	}
+	if err := add(filterLeaf{nr: fstatfsNr, code: bpfJa, ja: "fstatfs"}, "fstatfs"); err != nil {
+		return nil, err
+	}
+	sort.Slice(leaves, func(i, j int) bool { return leaves[i].nr < leaves[j].nr })
+	emitTree(b, leaves)
+
 	// fstatfs: if args[0] == probeFD: return TRACE|probe
 	b.label("fstatfs")
 	b.stmt(bpfLdAbsW, offArg0Lo)
 	b.jump(bpfJeqK, probeFDLo, "", "fstatfs-real")
 	b.stmt(bpfLdAbsW, offArg0Hi)
-	b.jump(bpfJeqK, 0xffffffff, "probe", "fstatfs-real")
-	b.label("probe")
+	b.jump(bpfJeqK, 0xffffffff, "", "fstatfs-real")
 	b.stmt(bpfRetK, retTrace|dataProbe)
 	b.label("fstatfs-real")
-	if fstatfsData != 0 {
-		b.stmt(bpfRetK, retTrace|uint32(fstatfsData))
-	} else {
-		b.stmt(bpfRetK, retAllow)
+	fstatfs := uint32(retAllow)
+	for _, t := range s.traced {
+		if t.nr == fstatfsNr {
+			fstatfs = retTrace | uint32(t.data)
+		}
 	}
-	for _, t := range rest {
-		b.label(fmt.Sprintf("trace-%d", t.nr))
-		b.stmt(bpfRetK, retTrace|uint32(t.data))
+	b.stmt(bpfRetK, fstatfs)
+
+	for i := range windowGuards {
+		emitGuard(b, &windowGuards[i], a.window)
 	}
-	b.label("allow")
-	b.stmt(bpfRetK, retAllow)
 	return b.assemble()
 }
 
-// emitTree emits a binary search over set (sorted by nr) that jumps to
-// trace-<nr> on a match and to allow otherwise.
-func emitTree(b *bpfBuilder, set []traced) {
-	if len(set) <= 4 {
-		for _, t := range set {
-			// if A == nr: goto trace-nr
-			b.jump(bpfJeqK, uint32(t.nr), fmt.Sprintf("trace-%d", t.nr), "")
+// emitTree emits a binary search over leaves (sorted by nr): A == nr runs
+// the leaf's instruction, a number that is no leaf returns ALLOW.
+func emitTree(b *bpfBuilder, leaves []filterLeaf) {
+	if len(leaves) <= 4 {
+		for _, l := range leaves {
+			// if A != nr: skip the next instruction
+			b.jump(bpfJeqK, uint32(l.nr), "", fmt.Sprintf("not-%d", l.nr))
+			if l.code == bpfJa {
+				// goto block
+				b.jumpAlways(l.ja)
+			} else {
+				// return k
+				b.stmt(l.code, l.k)
+			}
+			b.label(fmt.Sprintf("not-%d", l.nr))
 		}
-		// goto allow
-		b.insns = append(b.insns, bpfInsn{code: unix.BPF_JMP | unix.BPF_JA, ja: "allow"})
+		// return ALLOW
+		b.stmt(bpfRetK, retAllow)
 		return
 	}
-	mid := len(set) / 2
-	right := fmt.Sprintf("ge-%d", set[mid].nr)
-	// if A >= set[mid].nr: goto right half
-	b.jump(bpfJgeK, uint32(set[mid].nr), right, "")
-	emitTree(b, set[:mid])
+	mid := len(leaves) / 2
+	right := fmt.Sprintf("ge-%d", leaves[mid].nr)
+	// if A >= leaves[mid].nr: goto right half
+	b.jump(bpfJgeK, uint32(leaves[mid].nr), right, "")
+	emitTree(b, leaves[:mid])
 	b.label(right)
-	emitTree(b, set[mid:])
+	emitTree(b, leaves[mid:])
+}
+
+// emitGuard emits the block of one guarded syscall: for each span, in
+// order, return ERRNO(windowErrno) when it overlaps the window; then
+// return ALLOW. Arguments are 64-bit: both halves are loaded and the end
+// of a span is added with the carry, in BPF's 32-bit ALU.
+func emitGuard(b *bpfBuilder, g *windowGuard, window uint64) {
+	windowHi := uint32(window >> 32)
+	b.label("guard-" + g.name)
+	for i, sp := range g.spans {
+		next := fmt.Sprintf("%s-%d-next", g.name, i)
+		deny := fmt.Sprintf("%s-%d-deny", g.name, i)
+		if sp.flagArg != noArg {
+			// if !(args[flagArg] & flagMask): next span
+			b.stmt(bpfLdAbsW, offArgLo(sp.flagArg))
+			b.stmt(bpfAndK, sp.flagMask)
+			b.jump(bpfJeqK, 0, next, "")
+		}
+		if sp.nonZero {
+			// if args[addr] == 0 (the kernel picks the address): next span
+			b.stmt(bpfLdAbsW, offArgLo(sp.addr))
+			b.jump(bpfJeqK, 0, "", fmt.Sprintf("%s-%d-nz", g.name, i))
+			b.stmt(bpfLdAbsW, offArgHi(sp.addr))
+			b.jump(bpfJeqK, 0, next, "")
+			b.label(fmt.Sprintf("%s-%d-nz", g.name, i))
+		}
+		if sp.len != lenToEnd {
+			// end = args[addr] + length, 64-bit:
+			// X = low word of the length
+			if sp.len == lenOne {
+				b.stmt(bpfLdxImm, 1)
+			} else {
+				b.stmt(bpfLdAbsW, offArgLo(sp.len))
+				b.stmt(bpfTax, 0)
+			}
+			// M[0] = A = low(addr) + X
+			b.stmt(bpfLdAbsW, offArgLo(sp.addr))
+			b.stmt(bpfAddX, 0)
+			b.stmt(bpfSt, 0)
+			// carry = A < X: X = carry
+			b.jump(bpfJgeX, 0, fmt.Sprintf("%s-%d-nc", g.name, i), "")
+			b.stmt(bpfLdImm, 1)
+			b.jumpAlways(fmt.Sprintf("%s-%d-c", g.name, i))
+			b.label(fmt.Sprintf("%s-%d-nc", g.name, i))
+			b.stmt(bpfLdImm, 0)
+			b.label(fmt.Sprintf("%s-%d-c", g.name, i))
+			b.stmt(bpfTax, 0)
+			// X = high word of the length + carry
+			if sp.len == lenOne {
+				b.stmt(bpfLdImm, 0)
+			} else {
+				b.stmt(bpfLdAbsW, offArgHi(sp.len))
+			}
+			b.stmt(bpfAddX, 0)
+			b.stmt(bpfTax, 0)
+			// A = high(addr) + X = high word of the end
+			b.stmt(bpfLdAbsW, offArgHi(sp.addr))
+			b.stmt(bpfAddX, 0)
+			// if end <= window start: next span (the start's low word is 0)
+			b.jump(bpfJgtK, windowHi, fmt.Sprintf("%s-%d-lt", g.name, i), "")
+			b.jump(bpfJeqK, windowHi, "", next)
+			b.stmt(bpfLdMem, 0)
+			b.jump(bpfJeqK, 0, next, "")
+			b.label(fmt.Sprintf("%s-%d-lt", g.name, i))
+		}
+		// if start >= window end: next span; else deny
+		b.stmt(bpfLdAbsW, offArgHi(sp.addr))
+		b.jump(bpfJgtK, windowHi, next, "")
+		b.jump(bpfJeqK, windowHi, "", deny)
+		b.stmt(bpfLdAbsW, offArgLo(sp.addr))
+		b.jump(bpfJgeK, scratchWindowSize, next, "")
+		b.label(deny)
+		// return ERRNO(windowErrno)
+		b.stmt(bpfRetK, actWindow)
+		b.label(next)
+	}
+	// return ALLOW
+	b.stmt(bpfRetK, retAllow)
 }
 
 // encodeFilter serializes a program for the shim (native byte order, the

@@ -18,8 +18,8 @@ type counters struct {
 }
 
 type callCounters struct {
-	stops, rewrites, passes atomic.Uint64
-	nanos                   atomic.Int64
+	stops, rewrites, passes, fails atomic.Uint64
+	nanos                          atomic.Int64
 }
 
 // otherIndex counts syscalls outside the table (stop-every-syscall mode).
@@ -62,6 +62,7 @@ func (c *counters) snapshot() Stats {
 			Stops:    st,
 			Rewrites: pc.rewrites.Load(),
 			Passes:   pc.passes.Load(),
+			Fails:    pc.fails.Load(),
 			Time:     time.Duration(pc.nanos.Load()),
 		})
 	}

@@ -35,6 +35,29 @@ func ptraceGetEventMsg(pid int) (uint64, error) {
 	return msg, err
 }
 
+// syscallInfo is struct ptrace_syscall_info (Linux 5.3) as
+// PTRACE_GET_SYSCALL_INFO fills it at a syscall-enter stop.
+type syscallInfo struct {
+	op      uint8
+	_       [3]uint8
+	arch    uint32
+	ip      uint64
+	sp      uint64
+	nr      uint64
+	args    [6]uint64
+	retData uint32
+	_       uint32
+}
+
+func ptraceGetSyscallInfo(pid int, info *syscallInfo) error {
+	_, _, e := unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_GET_SYSCALL_INFO, uintptr(pid),
+		unsafe.Sizeof(*info), uintptr(unsafe.Pointer(info)), 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
 // ptraceGetRegSet reads or writes one register set (NT_PRSTATUS, ...).
 func ptraceRegSet(req, pid, which int, p unsafe.Pointer, size uintptr) error {
 	iov := unix.Iovec{Base: (*byte)(p)}
@@ -92,8 +115,10 @@ func readMem(pid int, addr uint64, buf []byte) error {
 	return perr
 }
 
-// writeMem writes buf into the tracee at addr. Only used for nodeboot's own
-// scratch slots and for statfs results the kernel has just written.
+// writeMem writes buf into the tracee at addr, as the tracee could itself
+// (process_vm_writev respects page protection). Only used for statfs
+// results the kernel has just written; scratch memory is written through
+// addrSpace.write.
 func writeMem(pid int, addr uint64, buf []byte) error {
 	if len(buf) == 0 {
 		return nil
@@ -107,6 +132,41 @@ func writeMem(pid int, addr uint64, buf []byte) error {
 	}
 	_, perr := unix.PtracePokeData(pid, uintptr(addr), buf)
 	return perr
+}
+
+// pwriteFull writes b at offset off of fd: for /proc/PID/mem the offset is
+// the tracee address, and the write ignores page protection (FOLL_FORCE),
+// as ptrace's own writes do. A raw syscall, for the reason processVM gives.
+func pwriteFull(fd int, b []byte, off uint64) error {
+	for len(b) > 0 {
+		n, _, e := unix.RawSyscall6(unix.SYS_PWRITE64, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+			uintptr(off), 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return e
+		}
+		if n == 0 {
+			return unix.EIO
+		}
+		b = b[n:]
+		off += uint64(n)
+	}
+	return nil
+}
+
+// pokeMem writes b at addr with PTRACE_POKEDATA, which ignores page
+// protection too: the fallback when /proc/PID/mem cannot be opened.
+func pokeMem(pid int, addr uint64, b []byte) error {
+	n, err := unix.PtracePokeData(pid, uintptr(addr), b)
+	if err != nil {
+		return err
+	}
+	if n != len(b) {
+		return unix.EIO
+	}
+	return nil
 }
 
 // processVM is process_vm_readv or process_vm_writev of one buffer. It is a

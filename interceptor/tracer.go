@@ -62,11 +62,23 @@ type Tracer struct {
 	threads   map[int]*thread
 	stopAll   bool // ModePtrace in effect: every syscall stops
 	needPaths bool // redirect rules or a FileServer: read path arguments
-	startup   bool // until the command's exec (or the shim's exit)
-	oldOrder  bool // seccomp stop comes before syscall-enter stop
-	statusR   int  // read end of the shim's status pipe, or -1
-	regs      regs
-	buf       []byte
+	// spec is what the seccomp filter decides; the tracer decides the same
+	// itself when every syscall stops.
+	spec     filterSpec
+	startup  bool // until the command's exec (or the shim's exit)
+	oldOrder bool // seccomp stop comes before syscall-enter stop
+	// noSyscallInfo: PTRACE_GET_SYSCALL_INFO failed once (before Linux
+	// 5.3, gVisor); stop-every-syscall mode reads registers instead.
+	noSyscallInfo bool
+	statusR       int // read end of the shim's status pipe, or -1
+	regs          regs
+	buf           []byte
+	// how is the copy of openat2's struct open_how of the call being
+	// entered (in howBuf), or empty.
+	how    []byte
+	howBuf []byte
+	// warned are the causes already logged (warnOnce).
+	warned    map[string]bool
 	stopStart time.Time
 	// spin: the last stop came within spinFor of the one before it, so
 	// the next wait polls before it sleeps (see waitStop).
@@ -118,6 +130,8 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 		alive:   map[int]struct{}{},
 		threads: map[int]*thread{},
 		buf:     make([]byte, pathMax),
+		howBuf:  make([]byte, pathMax),
+		warned:  map[string]bool{},
 		startup: true,
 		statusR: -1,
 	}
@@ -125,14 +139,18 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 	t.res = newResolver(t.m, cfg.Files, log, cfg.OnFault)
 	t.res.tids = t.tracedTids
 	t.obs, _ = cfg.Files.(ProcessObserver)
-	var prog []byte
-	modeByte := byte(shimModePtrace)
-	if cfg.Mode != ModePtrace {
-		p, err := buildFilter(filterSet(needs{
+	t.spec = filterSpec{
+		traced: filterSet(needs{
 			paths:   t.needPaths,
 			fsTypes: t.m.hasFSTypes() || cfg.Observe != nil,
 			observe: cfg.Observe != nil,
-		}))
+		}),
+		allowIOUring: cfg.AllowIOUring,
+	}
+	var prog []byte
+	modeByte := byte(shimModePtrace)
+	if cfg.Mode != ModePtrace {
+		p, err := buildFilter(&nativeArch, t.spec)
 		if err != nil {
 			return nil, fmt.Errorf("build seccomp filter: %w", err)
 		}
