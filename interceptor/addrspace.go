@@ -170,6 +170,9 @@ type thread struct {
 	probe bool
 	// call is the syscall in progress that needs work at its exit.
 	call *pendingCall
+	// view is the resolver's cache of the thread's root and mount
+	// namespace.
+	view traceeView
 }
 
 func (th *thread) attachSpace(a *addrSpace) {

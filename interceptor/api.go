@@ -97,6 +97,12 @@ type Config struct {
 	// It is consulted before the redirect rules.
 	Files FileServer
 
+	// OnFault, when set, is called on the tracer thread once per fault:
+	// a condition under which some calls must fail (a redirect's host tree
+	// gone). Whoever runs the tracer should then stop the program. It must
+	// return quickly.
+	OnFault func(Fault)
+
 	// Observe, when set, is called on the tracer thread at the exit of
 	// every path syscall and statfs/fstatfs, with its outcome. Every such
 	// call then costs two stops: it is for discovery, not production.

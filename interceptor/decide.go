@@ -1,7 +1,11 @@
 package interceptor
 
 import (
+	"strconv"
+	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // decision is the resolver's answer for one path argument of a syscall: what
@@ -44,46 +48,218 @@ type decision struct {
 }
 
 // decide resolves path argument i of entry e (raw: its bytes, read once
-// from the tracee; r: the registers at syscall entry) and decides what the
-// kernel must see. It may call the FileServer's Serve, which must then run
-// once per call: the caller has mapped scratch memory before, so nothing
-// makes the thread enter the syscall again after decide.
+// from the tracee, nil for a NULL pointer; r: the registers at syscall
+// entry) and decides what the kernel must see. It may call the
+// FileServer's Serve, which must then run once per call: the caller has
+// mapped scratch memory before, so nothing makes the thread enter the
+// syscall again after decide.
 func (t *Tracer) decide(th *thread, e *entry, i int, raw []byte, r *regs) decision {
-	a := e.paths[i]
+	rs := t.res
 	d := decision{kernelPath: string(raw), rule: -1}
-	guest, ok := t.resolve(th, raw, a.dirfd, r)
-	if !ok {
+	s := t.semantics(th, e, i, r)
+	q := pathQuery{tid: th.tid, tgid: th.tgidOr(), raw: string(raw), follow: s.follow, resolve: s.resolve,
+		dirfd: unix.AT_FDCWD}
+	if a := e.paths[i]; a.dirfd != noArg {
+		q.dirfd = int(int32(r.arg(int(a.dirfd))))
+	}
+	if len(raw) == 0 {
+		// No path: the call acts on the dirfd's own object (AT_EMPTY_PATH,
+		// utimensat's NULL path) or fails by itself.
+		if (raw == nil && e.name == "utimensat") || s.emptyPath {
+			d.errno = rs.decideFd(th, q.dirfd, s)
+		}
 		return d
 	}
-	d.guest = guest
-	create := a.create || t.creates(th, e, r)
-	var host string
-	if t.cfg.Files != nil && t.cfg.Files.Serves(guest) {
-		req := &FileRequest{PID: th.tid, TGID: t.tgidOf(th), Op: fileOp(e, r), Syscall: e.name, Guest: guest,
-			Create: create, Write: t.writes(th, e, r)}
-		host = t.cfg.Files.Serve(req)
-		req.Host = host
-		if req.WantExit {
-			d.req = req
+	lk := rs.resolve(th, q)
+	defer lk.release()
+	if lk.errno != 0 {
+		d.errno = lk.errno
+		return d
+	}
+	if !lk.known {
+		if lk.hold {
+			rs.warnOnce("unknown:"+e.name, "cannot tell which file a path names; the call fails with EACCES",
+				"pid", th.tid, "syscall", e.name, "path", q.raw)
+			d.errno = unix.EACCES
 		}
+		return d
+	}
+	d.guest = lk.canon
+	if s.write && t.tracedMem(lk.canon) {
+		// /proc/PID/mem writes ignore page protection: another tracee's
+		// scratch memory would be writable through it.
+		rs.warnOnce("mem:"+itoa(th.tid), "a traced process opened another traced process's memory for writing; refused (EACCES)",
+			"pid", th.tid, "path", lk.canon)
+		d.errno = unix.EACCES
+		return d
+	}
+	if t.cfg.Files != nil {
+		if done, ok := t.decideServed(th, e, s, lk, raw, &d); ok {
+			return done
+		}
+	}
+	if lk.rule < 0 {
+		// No redirect covers it: the path as the tracee gave it (or where
+		// a host tree's symlink led).
+		if lk.viaHost {
+			d.kernelPath, d.rewritten = lk.text, true
+		}
+		return d
+	}
+	if lk.treeGone {
+		d.errno = unix.ENOENT
+		return d
+	}
+	d.rule = rs.m.redirectIdx[lk.rule]
+	if !lk.hostHas {
+		switch {
+		case !s.changes():
+			// A read of a file the tree lacks goes to the real file.
+			if lk.viaHost {
+				d.kernelPath, d.rewritten = lk.text, true
+			}
+			d.rule = -1
+			return d
+		case s.source || s.op == OpUnlink || s.op == OpRmdir:
+			if lk.exists {
+				// Removing or moving the real file: never.
+				d.errno = unix.EACCES
+				return d
+			}
+		default:
+			// Copy the real file up (parents at least), then write there.
+			file := lk.exists && (!s.create || s.op == OpOpen)
+			if file && (s.write || s.op == OpTruncate) && !s.excl {
+				if errno := rs.realRefuses(th.tid, lk); errno != 0 {
+					d.errno = errno
+					return d
+				}
+			}
+			if errno := rs.copyUp(lk, file, !s.trunc); errno != 0 {
+				d.errno = errno
+				return d
+			}
+		}
+	}
+	return t.rewrite(th, d, lk.hostPath, raw)
+}
+
+// decideServed asks the FileServer about lk's path, or the guest path an
+// object inside a redirect's host tree serves; ok=false when it does not
+// serve it or leaves it to the rules.
+func (t *Tracer) decideServed(th *thread, e *entry, s callSemantics, lk *lookup, raw []byte, d *decision) (decision, bool) {
+	rs := t.res
+	g := lk.canon
+	if !t.cfg.Files.Serves(g) {
+		j, rel, ok := rs.m.inHostTree(g)
+		if !ok || !t.cfg.Files.Serves(rs.m.guestOf(j, rel)) {
+			return decision{}, false
+		}
+		g = rs.m.guestOf(j, rel)
+	}
+	req := &FileRequest{PID: th.tid, TGID: t.tgidOf(th), Op: s.op, Syscall: e.name, Guest: g,
+		Create: s.create, Write: s.write}
+	host := t.cfg.Files.Serve(req)
+	req.Host = host
+	if req.WantExit {
+		d.req = req
 	}
 	if host == "" {
-		h, rule, ok := t.m.redirect(guest)
-		if !ok || !hostServes(h, create) {
-			return d
-		}
-		host, d.rule = h, rule
+		return decision{}, false
 	}
-	if len(host) >= pathMax {
+	d.guest = g
+	if host == lk.canon && !lk.viaHost {
+		// The tracee names the served file itself.
+		return *d, true
+	}
+	return t.rewrite(th, *d, host, raw), true
+}
+
+// rewrite makes d send the kernel to host (a path in nodeboot's view),
+// expressed in th's view.
+func (t *Tracer) rewrite(th *thread, d decision, host string, raw []byte) decision {
+	rs := t.res
+	v := rs.viewOf(th)
+	kp, ok := rs.inView(th, v, host)
+	if ok && !v.same && !rs.sameInViews(th, host, kp) {
+		ok = false
+	}
+	if !ok {
+		rs.warnOnce("view:"+itoa(th.tgidOr()), "a redirected file is out of reach of a process with a root or mount namespace of its own; the call fails with EACCES",
+			"pid", th.tid, "path", d.guest, "host", host)
+		d.errno = unix.EACCES
 		return d
 	}
-	if mustBeDir(raw) {
-		// CleanPath dropped a trailing "/" or "/.": keep the kernel's
-		// ENOTDIR for a file named that way.
-		host += "/"
+	if mustBeDir(raw) && !strings.HasSuffix(kp, "/") {
+		// A trailing "/" (or "/.") keeps the kernel's ENOTDIR for a file
+		// named that way.
+		kp += "/"
 	}
-	d.kernelPath, d.host, d.rewritten = host, host, true
+	if len(kp) >= pathMax {
+		d.errno = unix.ENAMETOOLONG
+		return d
+	}
+	d.kernelPath, d.host, d.rewritten = kp, host, true
 	return d
+}
+
+// decideFd decides a call that changes the object of the tracee's fd
+// itself (AT_EMPTY_PATH): it fails when that object is a real file a rule
+// covers, which cannot be sent to the tree.
+func (rs *resolver) decideFd(th *thread, fd int, s callSemantics) unix.Errno {
+	if !s.changes() || fd < 0 {
+		return 0
+	}
+	obj, e := sysOpenat(unix.AT_FDCWD, rs.cp.of("/proc/"+itoa(th.tid)+"/fd/"+itoa(fd)), unix.O_PATH)
+	if e != 0 {
+		return 0 // not open: the kernel says EBADF
+	}
+	defer sysClose(obj)
+	c, ok := rs.canonOf(obj, th.tid)
+	if !ok {
+		if rs.holds(obj) {
+			return unix.EACCES
+		}
+		return 0
+	}
+	if _, _, covered := rs.m.cover(c); covered {
+		if _, _, inTree := rs.m.inHostTree(c); !inTree {
+			return unix.EACCES
+		}
+	}
+	return 0
+}
+
+// tracedMem reports whether canon is the mem file of a traced process or
+// thread (/proc/PID/mem, /proc/PID/task/TID/mem).
+func (t *Tracer) tracedMem(canon string) bool {
+	rest, ok := strings.CutPrefix(canon, "/proc/")
+	if !ok || !strings.HasSuffix(rest, "/mem") {
+		return false
+	}
+	c := strings.Split(rest, "/")
+	var id string
+	switch {
+	case len(c) == 2:
+		id = c[0]
+	case len(c) == 4 && c[1] == "task":
+		id = c[2]
+	default:
+		return false
+	}
+	n, err := strconv.Atoi(id)
+	if err != nil {
+		return false
+	}
+	if _, ok := t.threads[n]; ok {
+		return true
+	}
+	for _, th := range t.threads {
+		if th.tgid == n {
+			return true
+		}
+	}
+	return false
 }
 
 // hasPathArg reports whether a call of e with registers r passes a path
@@ -95,4 +271,14 @@ func hasPathArg(e *entry, r *regs) bool {
 		}
 	}
 	return false
+}
+
+// tracedTids lists the traced threads (the resolver translates pids of
+// other pid namespaces' procfs to them). Tracer goroutine only.
+func (t *Tracer) tracedTids() []int {
+	out := make([]int, 0, len(t.threads))
+	for tid := range t.threads {
+		out = append(out, tid)
+	}
+	return out
 }

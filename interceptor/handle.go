@@ -159,7 +159,16 @@ func (t *Tracer) enter(th *thread, e *entry) {
 	}
 	for i, a := range e.paths {
 		addr := r.arg(int(a.idx))
-		if addr == 0 || !readPaths {
+		if !readPaths {
+			continue
+		}
+		if addr == 0 {
+			// A NULL path: utimensat's "the dirfd's own file"; other
+			// calls fail by themselves (EFAULT).
+			if d := t.decide(th, e, i, nil, r); d.errno != 0 {
+				t.fail(th, &call, d.errno)
+				return
+			}
 			continue
 		}
 		raw, ok, err := readString(th.tid, addr, t.buf)
@@ -177,12 +186,10 @@ func (t *Tracer) enter(th *thread, e *entry) {
 			t.fail(th, &call, errno)
 			return
 		}
-		d := decision{rule: -1}
-		if len(raw) > 0 {
-			d = t.decide(th, e, i, raw, r)
-		}
 		// An empty path names nothing (ENOENT), or the dirfd's own file
-		// with AT_EMPTY_PATH: it is copied like any other.
+		// with AT_EMPTY_PATH (decide refuses changing a covered one): it is
+		// copied like any other.
+		d := t.decide(th, e, i, raw, r)
 		if d.req != nil {
 			call.files = append(call.files, d.req)
 		}
@@ -621,15 +628,6 @@ func fileOp(e *entry, r *regs) FileOp {
 	return e.op
 }
 
-// writes reports whether an open-family call opens for writing.
-func (t *Tracer) writes(th *thread, e *entry, r *regs) bool {
-	if e.op == OpOpen && e.flags == noArg {
-		return true // creat: O_CREAT|O_WRONLY|O_TRUNC
-	}
-	flags, ok := t.openFlags(th, e, r)
-	return ok && (flags&unix.O_ACCMODE != unix.O_RDONLY || flags&unix.O_TRUNC != 0)
-}
-
 // openFlags returns the open(2) flags of an open-family call: an argument,
 // or the first field of openat2's struct open_how.
 func (t *Tracer) openFlags(th *thread, e *entry, r *regs) (uint64, bool) {
@@ -648,55 +646,6 @@ func (t *Tracer) openFlags(th *thread, e *entry, r *regs) (uint64, bool) {
 	return flags, true
 }
 
-// creates reports whether an open-family call has O_CREAT.
-func (t *Tracer) creates(th *thread, e *entry, r *regs) bool {
-	flags, ok := t.openFlags(th, e, r)
-	return ok && flags&unix.O_CREAT != 0
-}
-
-// hostServes reports whether the redirected path should be used: it exists
-// below HOST, or the call creates it and its parent exists there.
-func hostServes(host string, create bool) bool {
-	if lstatExists(host) {
-		return true
-	}
-	if !create {
-		return false
-	}
-	i := len(host) - 1
-	for i > 0 && host[i] != '/' {
-		i--
-	}
-	parent := host[:i]
-	if parent == "" {
-		parent = "/"
-	}
-	var st unix.Stat_t
-	return fstatatRaw(parent, &st, 0) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
-}
-
-// resolve turns a path argument into the clean absolute path the calling
-// thread names: relative to its cwd or to the dirfd, with /proc/self and
-// /proc/thread-self replaced by the caller's own /proc entries.
-func (t *Tracer) resolve(th *thread, raw []byte, dirfdArg int8, r *regs) (string, bool) {
-	var p string
-	if raw[0] == '/' {
-		p = rules.CleanPath(string(raw))
-	} else {
-		var base string
-		if dirfdArg != noArg && int32(r.arg(int(dirfdArg))) != unix.AT_FDCWD {
-			base = t.fdPath(th, int32(r.arg(int(dirfdArg))))
-		} else {
-			base = readlink("/proc/" + strconv.Itoa(th.tid) + "/cwd")
-		}
-		if base == "" || base[0] != '/' {
-			return "", false
-		}
-		p = rules.CleanPath(base + "/" + string(raw))
-	}
-	return t.procSelf(th, p), true
-}
-
 // fdPath is the path an fd of the thread refers to, or "".
 func (t *Tracer) fdPath(th *thread, fd int32) string {
 	if fd < 0 {
@@ -705,19 +654,6 @@ func (t *Tracer) fdPath(th *thread, fd int32) string {
 	p := readlink("/proc/" + strconv.Itoa(th.tid) + "/fd/" + strconv.Itoa(int(fd)))
 	if p == "" || p[0] != '/' {
 		return ""
-	}
-	return p
-}
-
-// procSelf replaces a leading /proc/self or /proc/thread-self by the
-// caller's /proc/TGID or /proc/TGID/task/TID.
-func (t *Tracer) procSelf(th *thread, p string) string {
-	const self, threadSelf = "/proc/self", "/proc/thread-self"
-	switch {
-	case rules.HasPathPrefix(p, self):
-		return "/proc/" + strconv.Itoa(t.tgidOf(th)) + p[len(self):]
-	case rules.HasPathPrefix(p, threadSelf):
-		return "/proc/" + strconv.Itoa(t.tgidOf(th)) + "/task/" + strconv.Itoa(th.tid) + p[len(threadSelf):]
 	}
 	return p
 }

@@ -93,6 +93,14 @@ func needReadOnlyMount(t *testing.T, tr *fakeTree) {
 	}
 }
 
+// linkOnlyGuest makes T/only-guest-alias, a hard link to G/only-guest.
+func linkOnlyGuest(t *testing.T, tr *fakeTree) {
+	t.Helper()
+	if err := os.Link(tr.G+"/only-guest", tr.T+"/only-guest-alias"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func syscallCases(ngroupsMax string) []sysCase {
 	const mt = "1000000000" // an mtime no file of the tree has
 	return []sysCase{
@@ -237,8 +245,10 @@ func syscallCases(ngroupsMax string) []sysCase {
 			check: func(c fsCheck) { c.dir("{G}/edir-both"); c.file("{H}/edir-both/h-entry", "h") }},
 		{name: "unlink/host-file", args: []string{"unlink", "{G}/both"}, want: wantOK("ret", "0"),
 			check: func(c fsCheck) { c.missing("{H}/both"); c.file("{G}/both", "guest-both") }},
-		{name: "unlink/guest-only-uses-real", args: []string{"unlink", "{G}/only-guest"}, want: wantOK("ret", "0"),
-			check: func(c fsCheck) { c.missing("{G}/only-guest") }},
+		// Removing a file only the real side has would change the real
+		// files: refused.
+		{name: "unlink/guest-only-EACCES", args: []string{"unlink", "{G}/only-guest"}, want: wantErrno("EACCES"),
+			check: func(c fsCheck) { c.file("{G}/only-guest", "guest-only"); c.missing("{H}/only-guest") }},
 		{name: "unlink/neither-ENOENT", args: []string{"unlink", "{G}/nothing"}, want: wantErrno("ENOENT")},
 		{name: "unlinkat/dirfd-relative", args: []string{"unlinkat", "{T}", "guest/both", "0"}, want: wantOK("ret", "0"),
 			check: func(c fsCheck) { c.missing("{H}/both"); c.file("{G}/both", "guest-both") }},
@@ -351,8 +361,10 @@ func syscallCases(ngroupsMax string) []sysCase {
 		// rule covers) shows up as IN_MODIFY.
 		{name: "inotify_add_watch/host-file", args: []string{"inotify_add_watch", "{G}/both", "{H}/both"},
 			want: wantOK("modify", "1")},
-		{name: "inotify_add_watch/guest-only-uses-real", args: []string{"inotify_add_watch", "{G}/only-guest", "{G}/only-guest"},
-			want: wantOK("modify", "1")},
+		// The watch is on the real file; it is changed through a hard link
+		// no rule covers (a write through G would be copied up).
+		{name: "inotify_add_watch/guest-only-uses-real", setup: linkOnlyGuest,
+			args: []string{"inotify_add_watch", "{G}/only-guest", "{T}/only-guest-alias"}, want: wantOK("modify", "1")},
 		{name: "inotify_add_watch/neither-ENOENT", args: []string{"inotify_add_watch", "{G}/nothing"}, want: wantErrno("ENOENT")},
 
 		// After chdir into a redirected directory the process is in the

@@ -42,6 +42,7 @@ const ptraceOptions = 0 |
 type Tracer struct {
 	cfg  Config
 	m    *matcher
+	res  *resolver
 	log  *slog.Logger
 	cnt  *counters
 	root int
@@ -137,6 +138,8 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 		statusR: -1,
 	}
 	t.needPaths = len(t.m.redirects) > 0 || cfg.Files != nil || cfg.Observe != nil
+	t.res = newResolver(t.m, cfg.Files, log, cfg.OnFault)
+	t.res.tids = t.tracedTids
 	t.obs, _ = cfg.Files.(ProcessObserver)
 	t.spec = filterSpec{
 		traced: filterSet(needs{
