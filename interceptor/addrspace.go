@@ -154,6 +154,8 @@ type thread struct {
 	slotHolds [2]string
 	slotKnown [2]bool
 
+	// held: stopped at its first stop until its parent's clone event.
+	held bool
 	// inSyscall toggles at syscall stops in stop-every-syscall mode.
 	inSyscall bool
 	// awaitExit: the thread was resumed with PTRACE_SYSCALL from a seccomp

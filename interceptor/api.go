@@ -83,6 +83,10 @@ type Config struct {
 	// of the host, redirected or not, and the rules do not apply to it.
 	AllowIOUring bool
 
+	// noWindowGuards lets the tracee unmap and remap scratch memory: for
+	// the tests of what the tracer does when it is gone anyway.
+	noWindowGuards bool
+
 	// Logger receives the tracer's own diagnostics (nil: discard).
 	Logger *slog.Logger
 	// OnRewrite, when set, is called on the tracer thread for every path or

@@ -459,6 +459,12 @@ func (t *Tracer) exit(th *thread) {
 		if err := restoreArgs(th.tid, call, r); err != nil && err != unix.ESRCH {
 			t.log.Warn("restore registers", "pid", th.tid, "err", err)
 		}
+		if ret == -int64(unix.EFAULT) && call.kind == pendRewrite {
+			// The kernel could not read the slot: the region may be gone.
+			// The next call writes the slot again, and a failed write
+			// maps scratch anew.
+			th.slotKnown = [2]bool{}
+		}
 	}
 	for _, req := range call.files {
 		t.cfg.Files.Done(req, ret)

@@ -67,6 +67,8 @@ type Tracer struct {
 	spec     filterSpec
 	startup  bool // until the command's exec (or the shim's exit)
 	oldOrder bool // seccomp stop comes before syscall-enter stop
+	// held counts new tracees stopped until their parent's event.
+	held int
 	// noSyscallInfo: PTRACE_GET_SYSCALL_INFO failed once (before Linux
 	// 5.3, gVisor); stop-every-syscall mode reads registers instead.
 	noSyscallInfo bool
@@ -145,7 +147,8 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 			fsTypes: t.m.hasFSTypes() || cfg.Observe != nil,
 			observe: cfg.Observe != nil,
 		}),
-		allowIOUring: cfg.AllowIOUring,
+		allowIOUring:   cfg.AllowIOUring,
+		noWindowGuards: cfg.noWindowGuards,
 	}
 	var prog []byte
 	modeByte := byte(shimModePtrace)
@@ -493,9 +496,12 @@ func (t *Tracer) loop() {
 			continue
 		}
 		th := t.threads[tid]
-		if th == nil {
-			// A new child's first stop can come before its parent's
-			// fork/clone event; the event fills in what is unknown.
+		fresh := th == nil
+		if fresh {
+			// A new child's first stop often comes before its parent's
+			// fork/clone event (the kernel adds it at the head of the
+			// tracer's list, which wait4 walks first); the event fills in
+			// what is unknown.
 			th = t.addThread(tid, 0, newAddrSpace())
 			th.spaceGuessed = true
 		}
@@ -520,6 +526,15 @@ func (t *Tracer) loop() {
 					t.resume(th, 0)
 				}
 			default:
+				if fresh {
+					// The first stop of a new tracee whose parent's
+					// event has not come yet: it stays stopped until
+					// then (cloneEvent), so that its first syscall
+					// already knows its address space and scratch.
+					th.held = true
+					t.held++
+					continue
+				}
 				// The first stop of a new tracee, or the end of a
 				// group-stop (SIGCONT).
 				t.resume(th, 0)
@@ -547,8 +562,25 @@ func (t *Tracer) resume(th *thread, sig int) {
 	}
 }
 
+// release resumes a new tracee held at its first stop.
+func (t *Tracer) release(th *thread) {
+	th.held = false
+	t.held--
+	t.resume(th, 0)
+}
+
 // threadGone forgets a thread that exited or was killed.
 func (t *Tracer) threadGone(tid int, ws unix.WaitStatus) {
+	if t.held > 0 {
+		// A parent killed (SIGKILL) in clone never reports its event:
+		// any exit releases the new tracees still waiting for one, on
+		// their guessed address space, rather than leave one stopped.
+		for _, h := range t.threads {
+			if h.held && h.tid != tid {
+				t.release(h)
+			}
+		}
+	}
 	if th := t.threads[tid]; th != nil {
 		th.detachSpace()
 		delete(t.threads, tid)
@@ -657,6 +689,9 @@ func (t *Tracer) cloneEvent(parent *thread, event int) {
 			th.attachSpace(space)
 		}
 		th.spaceGuessed = false
+		if th.held {
+			t.release(th)
+		}
 	} else {
 		t.addThread(child, tgid, space)
 	}
