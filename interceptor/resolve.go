@@ -297,7 +297,7 @@ func (rs *resolver) fast(th *thread, q pathQuery, lk *lookup) bool {
 		}
 		p = base + "/" + p
 	}
-	p = rs.procSelfText(th, p)
+	p = rs.procSelfText(th, p, q.follow)
 	if len(p) >= pathMax {
 		return false
 	}
@@ -321,7 +321,11 @@ func (rs *resolver) fast(th *thread, q pathQuery, lk *lookup) bool {
 		}
 	case unix.ENOENT, unix.ENOTDIR:
 		// Missing (or a file named as a directory): no symlink came
-		// before the component that failed, so the text is the path.
+		// before the component that failed, so the text is the path;
+		// unless ".." comes after it, which the kernel never reaches.
+		if hasDotDot(p) {
+			return false
+		}
 	case unix.ENOSYS:
 		rs.noOpenat2 = true
 		return rs.fastReadlink(p, int(flags), lk)
@@ -388,15 +392,16 @@ func (rs *resolver) baseText(th *thread, dirfd int) (string, bool) {
 // namespace (then the tracer's pids name the same processes there). Other
 // spellings (/proc//self, /proc/./self) reach the symlink, and the slow walk
 // replaces it.
-func (rs *resolver) procSelfText(th *thread, p string) string {
+func (rs *resolver) procSelfText(th *thread, p string, follow bool) string {
 	const self, threadSelf = "/proc/self", "/proc/thread-self"
 	if !strings.HasPrefix(p, "/proc/") || !rs.ours().procOurs {
 		return p
 	}
+	// A trailing "self" itself (lstat, readlink) is the symlink.
 	switch {
-	case strings.HasPrefix(p, self) && (len(p) == len(self) || p[len(self)] == '/'):
+	case strings.HasPrefix(p, self) && (len(p) == len(self) && follow || len(p) > len(self) && p[len(self)] == '/'):
 		return "/proc/" + strconv.Itoa(th.tgidOr()) + p[len(self):]
-	case strings.HasPrefix(p, threadSelf) && (len(p) == len(threadSelf) || p[len(threadSelf)] == '/'):
+	case strings.HasPrefix(p, threadSelf) && (len(p) == len(threadSelf) && follow || len(p) > len(threadSelf) && p[len(threadSelf)] == '/'):
 		return "/proc/" + strconv.Itoa(th.tgidOr()) + "/task/" + strconv.Itoa(th.tid) + p[len(threadSelf):]
 	}
 	return p
@@ -473,6 +478,12 @@ func (rs *resolver) slow(th *thread, q pathQuery, lk *lookup, links *int) {
 	}
 	canon := res.canon
 	known := canon != ""
+	if !known && res.exists && res.mode&unix.S_IFMT != unix.S_IFDIR && res.parent >= 0 {
+		// A file: its directory's path and its name.
+		if c, ok := rs.canonOf(res.parent, th.tid); ok {
+			canon, known = joinCanon(c, res.pname), true
+		}
+	}
 	if !known {
 		canon, known = rs.canonOf(res.fd, th.tid)
 	}
@@ -563,6 +574,10 @@ type walkResult struct {
 	// canon is fd's canonical path when the walk could keep it ("" when
 	// not known).
 	canon string
+	// parent and pname: where an existing object was found by name (-1
+	// after a magic link).
+	parent int
+	pname  string
 }
 
 // walk resolves path from start (an O_PATH directory, or -1 for the root)
@@ -614,6 +629,25 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 	}
 	rest := splitPath(path)
 	mustDir := endsDir(path)
+	// parent and pname: the directory the current object was looked up
+	// in, and its name there (a file cannot be climbed from with "..";
+	// its canonical path is its parent's and its name).
+	parent, pname := -1, ""
+	leave := func() {
+		w.drop(parent)
+		parent = -1
+	}
+	// missing ends the walk at a name that is not there (or not a
+	// directory): the rest is the tail, unless ".." follows, which the
+	// kernel never gets to.
+	missing := func(tail []string, e unix.Errno) walkResult {
+		for _, c := range tail {
+			if c == ".." {
+				return walkResult{errno: e}
+			}
+		}
+		return walkResult{fd: cur, canon: canon, tail: tail}
+	}
 	for len(rest) > 0 {
 		name := rest[0]
 		rest = rest[1:]
@@ -628,6 +662,7 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 			if curMode&unix.S_IFMT != unix.S_IFDIR {
 				return walkResult{errno: unix.ENOTDIR}
 			}
+			leave()
 			if e := w.dotdot(&cur, &canon, &curID, &curMode); e != 0 {
 				return walkResult{errno: e}
 			}
@@ -638,8 +673,7 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 		}
 		child, e := sysOpenat(cur, rs.cp.of(name), unix.O_PATH|unix.O_NOFOLLOW)
 		if e == unix.ENOENT {
-			tail := append([]string{name}, rest...)
-			return walkResult{fd: cur, canon: canon, tail: tail}
+			return missing(append([]string{name}, rest...), unix.ENOENT)
 		}
 		if e != 0 {
 			return walkResult{errno: e}
@@ -669,11 +703,14 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 		}
 		if !followIt {
 			if !last && st.Mode&unix.S_IFMT != unix.S_IFDIR {
-				return walkResult{errno: unix.ENOTDIR}
+				// Not a directory: nothing below it (ENOTDIR), as a
+				// missing name.
+				w.drop(child)
+				return missing(append([]string{name}, rest...), unix.ENOTDIR)
 			}
-			prev := cur
+			w.drop(parent)
+			parent, pname = cur, name
 			cur, canon, curID, curMode = child, childCanon, childID, st.Mode
-			w.drop(prev)
 			continue
 		}
 		// A symlink to follow.
@@ -706,6 +743,7 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 				return walkResult{errno: unix.EXDEV}
 			}
 			w.drop(child)
+			leave()
 			jump, e := sysOpenat(cur, rs.cp.of(name), unix.O_PATH)
 			if e != 0 {
 				return walkResult{errno: e}
@@ -745,6 +783,7 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 		rest = append(splitPath(target), rest...)
 		if target[0] == '/' {
 			prev := cur
+			leave()
 			if e := toRoot(); e != 0 {
 				return walkResult{errno: e}
 			}
@@ -752,9 +791,17 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 		}
 	}
 	if mustDir && curMode&unix.S_IFMT != unix.S_IFDIR {
-		return walkResult{errno: unix.ENOTDIR}
+		// A file named as a directory: as a missing name of its parent.
+		if parent < 0 {
+			return walkResult{errno: unix.ENOTDIR}
+		}
+		c := ""
+		if canon != "" {
+			c = parentCanon(canon)
+		}
+		return walkResult{fd: parent, canon: c, tail: []string{pname}}
 	}
-	return walkResult{fd: cur, exists: true, mode: curMode, canon: canon}
+	return walkResult{fd: cur, exists: true, mode: curMode, canon: canon, parent: parent, pname: pname}
 }
 
 // dotdot moves to the parent as follow_dotdot does: never above the root
@@ -1122,4 +1169,14 @@ func (rs *resolver) sameInViews(th *thread, p, tp string) bool {
 	// canonical path (its path in nodeboot's view) leads to p.
 	return theirs.known && theirs.canon == rules.CleanPath(p) &&
 		sysStatx(unix.AT_FDCWD, rs.cp.of(p), unix.AT_SYMLINK_NOFOLLOW, &st) != 0
+}
+
+// hasDotDot reports whether p has a ".." component.
+func hasDotDot(p string) bool {
+	for _, c := range splitPath(p) {
+		if c == ".." {
+			return true
+		}
+	}
+	return false
 }
