@@ -222,6 +222,9 @@ const (
 	// pendInject: the thread runs an injected mmap; at its exit, record the
 	// new region and make the thread run its own syscall again.
 	pendInject
+	// pendWatch: a call that may change the caller's root or mount
+	// namespace; at its exit the resolver drops its cached views again.
+	pendWatch
 	// pendFail: the call was skipped at its entry; its exit returns
 	// -errno.
 	pendFail

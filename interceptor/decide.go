@@ -1,6 +1,7 @@
 package interceptor
 
 import (
+	"encoding/binary"
 	"strconv"
 	"strings"
 	"syscall"
@@ -281,4 +282,88 @@ func (t *Tracer) tracedTids() []int {
 		out = append(out, tid)
 	}
 	return out
+}
+
+// watchEnter handles the entry of chroot, pivot_root, setns or unshare:
+// cached views are dropped now (another thread may make a path call while
+// this one runs) and again at the exit (views computed meanwhile saw the
+// state before the change).
+func (t *Tracer) watchEnter(th *thread, call *pendingCall) {
+	t.res.bump()
+	t.cnt.perCall[call.index].passes.Add(1)
+	call.kind = pendWatch
+	th.call = call
+	th.awaitExit = true
+	th.sawEnter = false
+	t.resume(th, 0)
+}
+
+// handleEnter handles open_by_handle_at(mount_fd, handle, flags): the file
+// a handle names has no path to rewrite, so a handle of a file a rule
+// covers is refused (EACCES).
+func (t *Tracer) handleEnter(th *thread, call *pendingCall) {
+	r := &t.regs
+	if t.needPaths {
+		if errno := t.res.decideHandle(th, int(int32(r.arg(0))), r.arg(1)); errno != 0 {
+			t.fail(th, call, errno)
+			return
+		}
+	}
+	t.cnt.perCall[call.index].passes.Add(1)
+	if t.stopAll {
+		th.passed = call.index + 1
+	}
+	t.resume(th, 0)
+}
+
+// maxHandleSize is MAX_HANDLE_SZ.
+const maxHandleSize = 128
+
+// decideHandle opens the handle at addr (relative to the tracee's
+// mount_fd) itself, O_PATH, and refuses it when its file is a real file a
+// rule covers, or one whose path cannot be told on a filesystem that could
+// hold one. Handles the kernel would refuse pass to the kernel.
+func (rs *resolver) decideHandle(th *thread, mountFd int, addr uint64) unix.Errno {
+	var hdr [8]byte
+	if mountFd < 0 && mountFd != unix.AT_FDCWD || readMem(th.tid, addr, hdr[:]) != nil {
+		return 0
+	}
+	size := binary.NativeEndian.Uint32(hdr[:4])
+	typ := int32(binary.NativeEndian.Uint32(hdr[4:]))
+	if size == 0 || size > maxHandleSize {
+		return 0
+	}
+	b := make([]byte, size)
+	if readMem(th.tid, addr+8, b) != nil {
+		return 0
+	}
+	link := "/proc/" + itoa(th.tid) + "/cwd"
+	if mountFd != unix.AT_FDCWD {
+		link = "/proc/" + itoa(th.tid) + "/fd/" + itoa(mountFd)
+	}
+	mfd, e := sysOpenat(unix.AT_FDCWD, rs.cp.of(link), unix.O_PATH)
+	if e != 0 {
+		return 0
+	}
+	defer sysClose(mfd)
+	fd, err := unix.OpenByHandleAt(mfd, unix.NewFileHandle(typ, b), unix.O_PATH|unix.O_CLOEXEC)
+	if err != nil {
+		return 0
+	}
+	defer unix.Close(fd)
+	c, ok := rs.canonOf(fd, th.tid)
+	if !ok {
+		if rs.holds(fd) {
+			return unix.EACCES
+		}
+		return 0
+	}
+	if _, _, covered := rs.m.cover(c); covered {
+		if _, _, inTree := rs.m.inHostTree(c); !inTree {
+			rs.warnOnce("handle:"+c, "open_by_handle_at of a file a rule covers is refused (EACCES): a handle cannot be redirected",
+				"pid", th.tid, "path", c)
+			return unix.EACCES
+		}
+	}
+	return 0
 }

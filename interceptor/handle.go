@@ -137,6 +137,14 @@ func (t *Tracer) enter(th *thread, e *entry) {
 		changed [2]bool // newPath[i] names another file than the tracee's path
 	)
 	call.index = idx
+	switch e.kind {
+	case kindWatch:
+		t.watchEnter(th, &call)
+		return
+	case kindHandle:
+		t.handleEnter(th, &call)
+		return
+	}
 	readPaths := t.needPaths || (e.kind == kindStatfs && t.m.needPathForFSType())
 	if readPaths && hasPathArg(e, r) && !th.hasSlot() && !t.takeSlot(th) {
 		// There is no free scratch slot in this address space: map a
@@ -420,6 +428,12 @@ func (t *Tracer) exit(th *thread) {
 	c := &t.cnt.perCall[call.index]
 	c.stops.Add(1)
 	defer func() { c.nanos.Add(int64(time.Since(t.stopStart))) }()
+	if call.kind == pendWatch {
+		// The root or mount namespace may have changed meanwhile.
+		t.res.bump()
+		t.resume(th, 0)
+		return
+	}
 	r := &t.regs
 	if call.kind == pendInject || call.statfs || len(call.files) > 0 || len(call.observed) > 0 ||
 		(needRegsToRestore && call.kind != pendFail) || (needRegsToSetReturn && call.kind == pendFail && !call.compat) {

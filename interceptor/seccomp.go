@@ -96,6 +96,11 @@ func filterSet(n needs) []traced {
 		case kindFstatfs:
 			need = n.fsTypes
 			exit = need
+		case kindWatch, kindHandle:
+			// Only paths need them: views and handles matter to the
+			// resolver alone.
+			need = n.paths
+			exit = need
 		}
 		if !need {
 			continue

@@ -12,6 +12,13 @@ const (
 	kindStatfs
 	// kindFstatfs: rewrite the statfs result's f_type of an fd.
 	kindFstatfs
+	// kindWatch: the call may change the caller's root or mount namespace
+	// (chroot, pivot_root, setns, unshare): the resolver's cached views
+	// are dropped at its entry and again at its exit.
+	kindWatch
+	// kindHandle: open_by_handle_at names a file without a path; the
+	// resolver opens the handle itself to learn which file it is.
+	kindHandle
 )
 
 // noArg marks an absent argument index.
@@ -77,6 +84,16 @@ func fstatfsCall(nr int) entry {
 		why: "rewrite f_type by --fstype"}
 }
 
+func watchCall(nr int, name string) entry {
+	return entry{nr: nr, name: name, kind: kindWatch, flags: noArg, statfsBuf: noArg,
+		why: "may change the root or mount namespace: drop the resolver's cached views"}
+}
+
+func handleCall(nr int) entry {
+	return entry{nr: nr, name: "open_by_handle_at", kind: kindHandle, flags: 2, statfsBuf: noArg,
+		why: "names a file by handle: refused when a rule covers the file (no redirect by handle)"}
+}
+
 // opByName gives the operation of every syscall of the tables, by name
 // (the names are the same on every arch).
 var opByName = map[string]FileOp{
@@ -97,6 +114,8 @@ var opByName = map[string]FileOp{
 	"setxattr": OpSetattr, "lsetxattr": OpSetattr, "removexattr": OpSetattr, "lremovexattr": OpSetattr,
 	"setxattrat": OpSetattr, "removexattrat": OpSetattr,
 	"inotify_add_watch": OpWatch, "chdir": OpOther,
+	"chroot": OpOther, "pivot_root": OpOther, "setns": OpOther, "unshare": OpOther,
+	"open_by_handle_at": OpOpen,
 }
 
 // table maps syscall numbers of this arch to entries; built from the

@@ -40,6 +40,11 @@ var archEntries = []entry{
 	pathCall(unix.SYS_REMOVEXATTRAT, "removexattrat", at(0, 1)),
 	pathCall(unix.SYS_INOTIFY_ADD_WATCH, "inotify_add_watch", p(1)),
 	pathCall(unix.SYS_CHDIR, "chdir", p(0)),
+	watchCall(unix.SYS_CHROOT, "chroot"),
+	watchCall(unix.SYS_PIVOT_ROOT, "pivot_root"),
+	watchCall(unix.SYS_SETNS, "setns"),
+	watchCall(unix.SYS_UNSHARE, "unshare"),
+	handleCall(unix.SYS_OPEN_BY_HANDLE_AT),
 	statfsCall(unix.SYS_STATFS),
 	fstatfsCall(unix.SYS_FSTATFS),
 }
