@@ -96,7 +96,8 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 		Path: cfg.Path, Args: cfg.Args, Env: cfg.Env, Dir: cfg.Dir,
 		Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr,
 		Rules: rules, Mode: cfg.Mode, KeepEnv: cfg.KeepEnv, Setpgid: cfg.Setpgid,
-		Logger: cfg.Logger, OnRewrite: cfg.OnRewrite, Observe: cfg.Observe,
+		AllowIOUring: cfg.Profile.AllowIOUring,
+		Logger:       cfg.Logger, OnRewrite: cfg.OnRewrite, Observe: cfg.Observe,
 		Files: k,
 	})
 	if err != nil {

@@ -157,9 +157,10 @@ func TestYAMLRoundTrip(t *testing.T) {
 			{Path: "/proc/sys/d", Dir: true, Mode: "0700"},
 			{Path: "/proc/sys/e", CopyFromHost: true, Content: "no"},
 		},
-		Dynamic:   []Dynamic{{Path: "/dev/kmsg", Kind: KindKmsg, Reason: "null"}},
-		Redirects: []string{"/proc/sys", "/dev/kmsg"},
-		FSTypes:   []string{"9p=ext4"},
+		Dynamic:      []Dynamic{{Path: "/dev/kmsg", Kind: KindKmsg, Reason: "null"}},
+		Redirects:    []string{"/proc/sys", "/dev/kmsg"},
+		FSTypes:      []string{"9p=ext4"},
+		AllowIOUring: true,
 	}
 	profiles := []*Profile{tricky}
 	for _, in := range List() {

@@ -9,7 +9,7 @@ import (
 
 // YAML returns p as a profile document that Parse reads back to the same
 // entries. Keys come in the order of the reference (name, description,
-// base, files, dynamic, redirects, fstypes) and content strings are
+// base, files, dynamic, redirects, fstypes, allowIOUring) and content strings are
 // double-quoted, so "1\n" stays "1\n" instead of becoming a block scalar.
 // A merged profile starts with a comment listing its chain.
 func (p *Profile) YAML() []byte {
@@ -72,6 +72,9 @@ func (p *Profile) YAML() []byte {
 		for _, s := range p.FSTypes {
 			b.WriteString("  - " + strconv.Quote(s) + "\n")
 		}
+	}
+	if p.AllowIOUring {
+		b.WriteString("allowIOUring: true\n")
 	}
 	return b.Bytes()
 }

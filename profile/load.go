@@ -277,6 +277,9 @@ func merge(base, child *Profile) *Profile {
 		}
 		out.FSTypes = append(out.FSTypes, s)
 	}
+	// Allowed when any profile of the chain allows it: a base whose
+	// programs need io_uring keeps working when extended.
+	out.AllowIOUring = base.AllowIOUring || child.AllowIOUring
 	return out
 }
 

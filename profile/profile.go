@@ -38,6 +38,12 @@ type Profile struct {
 	// FSTypes rewrite what statfs reports, in the syntax of --fstype:
 	// FROM=TO, where FROM is an absolute path or a filesystem type.
 	FSTypes []string `json:"fstypes,omitempty"`
+	// AllowIOUring lets the traced programs use io_uring, which nodeboot
+	// refuses by default (ENOSYS): the operations of a ring run in the
+	// kernel without a syscall the tracer sees, so an io_uring open of a
+	// redirected path reaches the host's file, not the tree's. Only for
+	// programs that cannot run without it. See interceptor.Config.
+	AllowIOUring bool `json:"allowIOUring,omitempty"`
 
 	// Source says where the profile was read from: "builtin:NAME" or a
 	// file path. Empty for a profile built in memory.
