@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/nodeboot/nodeboot/interceptor/rules"
 
@@ -65,8 +66,9 @@ type resolver struct {
 	// noOpenat2: the kernel has no openat2 (before 5.6, gVisor); the fast
 	// path then checks with readlink instead.
 	noOpenat2 bool
-	// noFast disables the fast path (tests compare both answers).
-	noFast bool
+	// noFast and noText disable the fast path and the text walk (tests
+	// compare the answers of every way).
+	noFast, noText bool
 
 	// epoch changes whenever a traced thread may have changed its root or
 	// mount namespace (chroot, pivot_root, setns, unshare); thread views
@@ -222,8 +224,6 @@ type lookup struct {
 	// exists: the real object exists (obj is its O_PATH fd).
 	exists bool
 	obj    int
-	// mode is the real object's st_mode.
-	mode uint16
 	// text is the path, in the tracee's view, that reaches the object
 	// without the host tree: the raw path, or the path a host tree's
 	// symlink led to (viaHost).
@@ -315,10 +315,6 @@ func (rs *resolver) fast(th *thread, q pathQuery, lk *lookup) bool {
 	case 0:
 		lk.fds = append(lk.fds, fd)
 		lk.obj, lk.exists = fd, true
-		var st unix.Statx_t
-		if fdStatx(fd, &st) == 0 {
-			lk.mode = st.Mode
-		}
 	case unix.ENOENT, unix.ENOTDIR:
 		// Missing (or a file named as a directory): no symlink came
 		// before the component that failed, so the text is the path;
@@ -354,10 +350,6 @@ func (rs *resolver) fastReadlink(p string, flags int, lk *lookup) bool {
 		return false
 	}
 	lk.obj, lk.exists = fd, true
-	var st unix.Statx_t
-	if fdStatx(fd, &st) == 0 {
-		lk.mode = st.Mode
-	}
 	lk.known, lk.canon = true, clean
 	return true
 }
@@ -423,6 +415,9 @@ func endsDir(p string) bool {
 
 // slow resolves q with the walker.
 func (rs *resolver) slow(th *thread, q pathQuery, lk *lookup, links *int) {
+	if q.resolve == 0 && !rs.noText && rs.viewOf(th).same && rs.textWalk(th, q, lk, links) {
+		return
+	}
 	w := walker{rs: rs, th: th, flags: q.resolve, links: *links, root: -1, scope: -1, same: rs.viewOf(th).same}
 	defer func() { *links = w.links }()
 	defer w.closeAll(lk)
@@ -474,7 +469,6 @@ func (rs *resolver) slow(th *thread, q pathQuery, lk *lookup, links *int) {
 	lk.exists = res.exists
 	if res.exists {
 		lk.obj = res.fd
-		lk.mode = res.mode
 	}
 	canon := res.canon
 	known := canon != ""
@@ -495,6 +489,163 @@ func (rs *resolver) slow(th *thread, q pathQuery, lk *lookup, links *int) {
 		canon = rules.CleanPath(canon + "/" + strings.Join(res.tail, "/"))
 	}
 	lk.known, lk.canon = true, canon
+}
+
+// textWalk is the slow walk for a thread whose view is nodeboot's, done on
+// text: in the same view a path with no symlink in it names the same object
+// for the tracer and the tracee, so each component costs one readlinkat
+// of the path so far (EINVAL: not a symlink) instead of an open, a statx
+// and a close. A symlink on a procfs (a magic link, or "self" of a procfs
+// other than /proc) hands the lookup to the walker: ok=false, and lk and
+// links are untouched.
+func (rs *resolver) textWalk(th *thread, q pathQuery, lk *lookup, links *int) bool {
+	p := "/"
+	if q.raw[0] != '/' {
+		base, ok := rs.baseText(th, q.dirfd)
+		if !ok {
+			return false
+		}
+		p = base
+	}
+	n := *links
+	rest := splitPath(q.raw)
+	mustDir := endsDir(q.raw)
+	// dir: p is known to be a directory (not after a name step).
+	dir := true
+	isDir := func() (bool, bool) {
+		if dir {
+			return true, true
+		}
+		var st unix.Statx_t
+		if sysStatx(unix.AT_FDCWD, rs.cp.of(p), unix.AT_SYMLINK_NOFOLLOW, &st) != 0 {
+			return false, false
+		}
+		return st.Mode&unix.S_IFMT == unix.S_IFDIR, true
+	}
+	finishMissing := func(tail []string, e unix.Errno) bool {
+		for _, c := range tail {
+			if c == ".." {
+				lk.errno = e
+				*links = n
+				return true
+			}
+		}
+		lk.known, lk.canon = true, rules.CleanPath(joinNames(p, tail))
+		*links = n
+		return true
+	}
+	for len(rest) > 0 {
+		name := rest[0]
+		rest = rest[1:]
+		last := len(rest) == 0
+		if name == "." || name == ".." {
+			d, ok := isDir()
+			if !ok {
+				return false
+			}
+			if !d {
+				return finishMissing(append([]string{name}, rest...), unix.ENOTDIR)
+			}
+			if name == ".." {
+				p = parentCanon(p)
+			}
+			continue
+		}
+		if p == "/proc" && (name == "self" || name == "thread-self") && rs.ours().procOurs && (!last || q.follow || mustDir) {
+			// nodeboot's /proc: the caller's own entries.
+			n++
+			t := strconv.Itoa(th.tgidOr())
+			if name == "thread-self" {
+				t += "/task/" + strconv.Itoa(th.tid)
+			}
+			rest = append(splitPath(t), rest...)
+			continue
+		}
+		next := joinCanon(p, name)
+		if len(next) >= pathMax || len(name) > 255 {
+			return false
+		}
+		m, e := sysReadlinkat(unix.AT_FDCWD, rs.cp.of(next), rs.link)
+		switch e {
+		case unix.EINVAL: // there, not a symlink
+			p, dir = next, false
+			continue
+		case unix.ENOENT:
+			return finishMissing(append([]string{name}, rest...), unix.ENOENT)
+		case unix.ENOTDIR:
+			return finishMissing(append([]string{name}, rest...), unix.ENOTDIR)
+		case 0:
+		default:
+			return false // the walker finds out
+		}
+		if !(!last || q.follow || mustDir) {
+			p, dir = next, false // the symlink itself
+			continue
+		}
+		var sfs unix.Statfs_t
+		if rs.statfsPath(p, &sfs) != 0 || sfs.Type == unix.PROC_SUPER_MAGIC {
+			return false
+		}
+		if i, rel, ok := rs.m.cover(next); ok && rs.trees[i].fd >= 0 && rs.hostHasRel(i, rel) {
+			// The tree hides the real symlink (see walker.hostOverrides).
+			lk.known, lk.canon = true, rules.CleanPath(joinNames(next, rest))
+			*links = n
+			return true
+		}
+		n++
+		if n > maxSymlinks {
+			lk.errno = unix.ELOOP
+			*links = n
+			return true
+		}
+		if m == 0 {
+			lk.errno = unix.ENOENT
+			*links = n
+			return true
+		}
+		target := string(rs.link[:m])
+		if last && strings.HasSuffix(target, "/") {
+			mustDir = true
+		}
+		if target[0] == '/' {
+			p = "/"
+		}
+		dir = true
+		rest = append(splitPath(target), rest...)
+	}
+	fd, e := sysOpenat(unix.AT_FDCWD, rs.cp.of(p), unix.O_PATH|unix.O_NOFOLLOW)
+	if e != 0 {
+		return false // changed meanwhile: the walker decides
+	}
+	if mustDir {
+		var st unix.Statx_t
+		if fdStatx(fd, &st) != 0 || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			sysClose(fd)
+			i := strings.LastIndexByte(p, '/')
+			name := p[i+1:]
+			p = parentCanon(p)
+			return finishMissing([]string{name}, unix.ENOTDIR)
+		}
+	}
+	lk.fds = append(lk.fds, fd)
+	lk.obj, lk.exists, lk.known, lk.canon = fd, true, true, p
+	*links = n
+	return true
+}
+
+// statfsPath is statfs of a path, raw.
+func (rs *resolver) statfsPath(p string, st *unix.Statfs_t) unix.Errno {
+	_, _, e := unix.RawSyscall(unix.SYS_STATFS, uintptr(unsafe.Pointer(rs.cp.of(p))), uintptr(unsafe.Pointer(st)), 0)
+	return e
+}
+
+// hostHasRel reports whether redirect i's tree has rel (a symlink counts).
+func (rs *resolver) hostHasRel(i int, rel string) bool {
+	if rel == "" {
+		return true
+	}
+	var st unix.Statx_t
+	return sysStatx(rs.trees[i].fd, rs.cp2.of(rel), unix.AT_SYMLINK_NOFOLLOW, &st) == 0
 }
 
 // walker is one slow walk in a tracee's view.
