@@ -482,8 +482,21 @@ func (rs *resolver) slow(th *thread, q pathQuery, lk *lookup, links *int) {
 		canon, known = rs.canonOf(res.fd, th.tid)
 	}
 	if !known {
-		lk.hold = rs.holds(res.fd)
-		return
+		// A file unlinked meanwhile (reached through /proc/PID/fd) has no
+		// path: no rule can cover it.
+		lk.hold = rs.holds(res.fd) && !(res.exists && unlinked(res.fd))
+		if lk.hold || res.exists || res.vtext == "" {
+			return
+		}
+		// A name missing in a filesystem nodeboot does not have (a tmpfs
+		// of the tracee's own namespace): nothing there is a real file a
+		// rule covers, and a missing one is named by the tracee's path,
+		// as nodeboot would see it from the tracee's root.
+		r := rs.viewOf(th).rootCanon
+		if r == "" {
+			return
+		}
+		canon, known = joinNames(r, splitPath(res.vtext)), true
 	}
 	if len(res.tail) > 0 {
 		canon = rules.CleanPath(canon + "/" + strings.Join(res.tail, "/"))
@@ -729,6 +742,8 @@ type walkResult struct {
 	// after a magic link).
 	parent int
 	pname  string
+	// vtext is fd's path in the tracee's view, "" when not known.
+	vtext string
 }
 
 // walk resolves path from start (an O_PATH directory, or -1 for the root)
@@ -739,6 +754,9 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 	var canon string
 	var curID fileID
 	var curMode uint16
+	// vtext is the path in the tracee's own view ("" once unknown: after a
+	// magic link, from a dirfd or cwd, inside a RESOLVE_IN_ROOT scope).
+	vtext := ""
 	setCur := func(fd int, c string) unix.Errno {
 		var st unix.Statx_t
 		if e := fdStatx(fd, &st); e != 0 {
@@ -755,6 +773,7 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 			if w.flags&unix.RESOLVE_NO_XDEV != 0 && cur >= 0 && curID.mnt != w.scopeID.mnt {
 				return unix.EXDEV
 			}
+			vtext = ""
 			return setCur(w.scope, w.scopeCanon())
 		}
 		fd, e := w.rootFd()
@@ -768,6 +787,7 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 		if w.same {
 			c = "/"
 		}
+		vtext = "/"
 		return setCur(fd, c)
 	}
 	cur = -1
@@ -797,7 +817,7 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 				return walkResult{errno: e}
 			}
 		}
-		return walkResult{fd: cur, canon: canon, tail: tail}
+		return walkResult{fd: cur, canon: canon, tail: tail, vtext: vtext}
 	}
 	for len(rest) > 0 {
 		name := rest[0]
@@ -814,8 +834,12 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 				return walkResult{errno: unix.ENOTDIR}
 			}
 			leave()
+			was := curID
 			if e := w.dotdot(&cur, &canon, &curID, &curMode); e != 0 {
 				return walkResult{errno: e}
+			}
+			if vtext != "" && curID != was {
+				vtext = parentCanon(vtext)
 			}
 			continue
 		}
@@ -862,6 +886,9 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 			w.drop(parent)
 			parent, pname = cur, name
 			cur, canon, curID, curMode = child, childCanon, childID, st.Mode
+			if vtext != "" {
+				vtext = joinCanon(vtext, name)
+			}
 			continue
 		}
 		// A symlink to follow.
@@ -895,6 +922,7 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 			}
 			w.drop(child)
 			leave()
+			vtext = ""
 			jump, e := sysOpenat(cur, rs.cp.of(name), unix.O_PATH)
 			if e != 0 {
 				return walkResult{errno: e}
@@ -950,7 +978,10 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 		if canon != "" {
 			c = parentCanon(canon)
 		}
-		return walkResult{fd: parent, canon: c, tail: []string{pname}}
+		if vtext != "" {
+			vtext = parentCanon(vtext)
+		}
+		return walkResult{fd: parent, canon: c, tail: []string{pname}, vtext: vtext}
 	}
 	return walkResult{fd: cur, exists: true, mode: curMode, canon: canon, parent: parent, pname: pname}
 }
@@ -1330,4 +1361,10 @@ func hasDotDot(p string) bool {
 		}
 	}
 	return false
+}
+
+// unlinked reports whether fd's object is a file with no name left.
+func unlinked(fd int) bool {
+	var st unix.Statx_t
+	return fdStatx(fd, &st) == 0 && st.Nlink == 0 && st.Mode&unix.S_IFMT != unix.S_IFDIR
 }
