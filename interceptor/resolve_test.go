@@ -40,6 +40,7 @@ func init() {
 //	private            make every mount private (the namespace is new)
 //	bind SRC DST       bind-mount SRC on DST
 //	proc DST           mount a procfs on DST
+//	tmpfs DST          mount a tmpfs on DST
 //	fd PATH            open PATH (O_PATH) and report its number
 //	tree PATH          open_tree(PATH, OPEN_TREE_CLONE) and report its number
 //	chdir DIR / chroot DIR
@@ -58,6 +59,8 @@ func resolveHelper(steps string) {
 			err = unix.Mount(f[1], f[2], "", unix.MS_BIND, "")
 		case "proc":
 			err = unix.Mount("proc", f[1], "proc", 0, "")
+		case "tmpfs":
+			err = unix.Mount("tmpfs", f[1], "tmpfs", 0, "")
 		case "fd":
 			var fd int
 			fd, err = unix.Open(f[1], unix.O_PATH, 0)
@@ -198,7 +201,8 @@ type resolveCase struct {
 	nofol   bool
 	resolve uint64
 	// want: "canon PATH", "missing PATH" (known, not existing), "errno
-	// NAME", "unknown" (not known; hold says the call would fail).
+	// NAME", "unknown held" (not known: the call fails), "unknown" (not
+	// known, and nothing a rule covers can be there).
 	want string
 	// host: "" (no rule), "has PATH" (tree has it), "lacks PATH".
 	host string
@@ -219,6 +223,8 @@ func describeLookup(lk *lookup) (want, host, via string) {
 	switch {
 	case lk.errno != 0:
 		want = "errno " + unix.ErrnoName(lk.errno)
+	case !lk.known && lk.hold:
+		want = "unknown held"
 	case !lk.known:
 		want = "unknown"
 	case lk.exists:
@@ -347,8 +353,16 @@ func expandFds(cases []resolveCase, v viewProc) []resolveCase {
 func TestResolveSameView(t *testing.T) {
 	requireRoot(t, "the resolver opens another process's /proc/PID/root and fds")
 	tr := newResolveTree(t)
-	v := startView(t, 0, "chdir "+tr.T, "fd "+tr.T, "fd "+tr.G+"/f", "fd /proc")
-	cases := expandFds(sameViewCases(), v)
+	if err := os.WriteFile(tr.T+"/h/deleted", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v := startView(t, 0, "chdir "+tr.T, "fd "+tr.T, "fd "+tr.G+"/f", "fd /proc", "fd "+tr.T+"/h/deleted")
+	if err := os.Remove(tr.T + "/h/deleted"); err != nil {
+		t.Fatal(err)
+	}
+	cases := expandFds(append(sameViewCases(),
+		// Same filesystem as the guest, but unlinked: no rule covers it.
+		resolveCase{name: "deleted-file", path: "/proc/self/fd/{fd3}", dirfd: -1, want: "unknown"}), v)
 	for _, way := range []string{"fast", "text", "walker"} {
 		t.Run(way, func(t *testing.T) {
 			rs := newTestResolver(t, tr.rules(), v.pid)
@@ -439,7 +453,7 @@ func TestResolveOtherViews(t *testing.T) {
 	})
 	t.Run("mount-namespace", func(t *testing.T) {
 		v := startView(t, unix.CLONE_NEWNS, "private", "bind "+tr.G+" "+tr.T+"/aux/b", "proc "+tr.T+"/aux/p",
-			"bind /proc/sys "+tr.T+"/aux/s", "tree "+tr.G, "chdir "+tr.T)
+			"bind /proc/sys "+tr.T+"/aux/s", "tree "+tr.G, "chdir "+tr.T, "tmpfs /proc")
 		rs := newTestResolver(t, tr.rules(), v.pid)
 		runResolveCases(t, rs, v, tr, expandFds([]resolveCase{
 			{name: "plain", path: "{G}/f", dirfd: -1, want: "canon {G}/f", host: "has {Tree}/f"},
@@ -450,7 +464,11 @@ func TestResolveOtherViews(t *testing.T) {
 				want: "missing /proc/sys/kernel/nodeboot-test", host: "lacks {T}/procsys"},
 			{name: "own-procfs-self", path: "{T}/aux/p/self/comm", dirfd: -1, want: "canon /proc/{pid}/comm"},
 			{name: "bind-of-proc-sys", path: "{T}/aux/s/kernel/ostype", dirfd: -1, want: "canon /proc/sys/kernel/ostype"},
-			{name: "open-tree-clone", path: "f", dirfd: 0, want: "unknown"},
+			{name: "open-tree-clone", path: "f", dirfd: 0, want: "unknown held"},
+			// /proc is a tmpfs in the helper's namespace (the last step): a
+			// name missing there is the tracee's path.
+			{name: "private-tmpfs-over-proc", path: "/proc/sys/kernel/nodeboot-test", dirfd: -1,
+				want: "missing /proc/sys/kernel/nodeboot-test", host: "lacks {T}/procsys"},
 		}, v))
 		th := &thread{tid: v.pid, tgid: v.pid}
 		if got := rs.viewOf(th); got.same || got.rootCanon != "/" {
