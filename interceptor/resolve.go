@@ -78,6 +78,8 @@ type resolver struct {
 
 	trees  []hostTree // by matcher index
 	faults func(Fault)
+	// mounts caches nodeboot's mount table by device (ourMounts).
+	mounts map[uint64][]mountEntry
 	// tids lists the traced threads (procPidPath).
 	tids   func() []int
 	warned map[string]bool
