@@ -61,11 +61,16 @@ func (rs *resolver) openTrees() {
 	}
 }
 
-// closeTrees closes the host roots (the tracer has ended).
+// closeTrees closes the host roots and the mount table the resolver
+// watches (the tracer has ended).
 func (rs *resolver) closeTrees() {
 	for i := range rs.trees {
 		sysClose(rs.trees[i].fd)
 		rs.trees[i].fd = -1
+	}
+	if rs.alias.valid {
+		sysClose(rs.alias.watch)
+		rs.alias = aliasTable{}
 	}
 }
 

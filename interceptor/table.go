@@ -13,8 +13,9 @@ const (
 	// kindFstatfs: rewrite the statfs result's f_type of an fd.
 	kindFstatfs
 	// kindWatch: the call may change the caller's root or mount namespace
-	// (chroot, pivot_root, setns, unshare): the resolver's cached views
-	// are dropped at its entry and again at its exit.
+	// (chroot, pivot_root, setns, unshare) or the mount table (mount,
+	// umount2, move_mount): the resolver's cached views are dropped at its
+	// entry and again at its exit.
 	kindWatch
 	// kindHandle: open_by_handle_at names a file without a path; the
 	// resolver opens the handle itself to learn which file it is.
@@ -115,6 +116,7 @@ var opByName = map[string]FileOp{
 	"setxattrat": OpSetattr, "removexattrat": OpSetattr,
 	"inotify_add_watch": OpWatch, "chdir": OpOther,
 	"chroot": OpOther, "pivot_root": OpOther, "setns": OpOther, "unshare": OpOther,
+	"mount": OpOther, "umount2": OpOther, "move_mount": OpOther,
 	"open_by_handle_at": OpOpen,
 }
 
