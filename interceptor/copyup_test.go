@@ -42,7 +42,11 @@ func TestIntegrationCopyUp(t *testing.T) {
 		{name: "chmod", args: []string{"chmod", "{G}/sub/dir/file", "600"}, want: wantOK("ret", "0"),
 			check: func(c fsCheck) { c.mode("{H}/sub/dir/file", 0o600); c.file("{H}/sub/dir/file", "real content") }},
 		{name: "create-makes-parents", args: []string{"open", "{G}/sub/dir/new", "wc", "n"}, want: wantOK("wrote", "1"),
-			check: func(c fsCheck) { c.file("{H}/sub/dir/new", "n"); c.mode("{H}/sub/dir", 0o710); c.missing("{H}/sub/dir/file") }},
+			check: func(c fsCheck) {
+				c.file("{H}/sub/dir/new", "n")
+				c.mode("{H}/sub/dir", 0o710)
+				c.missing("{H}/sub/dir/file")
+			}},
 		{name: "mkdir-makes-parents", args: []string{"mkdir", "{G}/sub/dir/newdir"}, want: wantOK("ret", "0"),
 			check: func(c fsCheck) { c.dir("{H}/sub/dir/newdir"); c.missing("{G}/sub/dir/newdir") }},
 		{name: "read-goes-to-the-real-file", args: []string{"open", "{G}/sub/dir/file", "r"}, want: wantOK("data", "real content"),
