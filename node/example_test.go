@@ -26,7 +26,10 @@ func Example() {
 		K3s:     "/usr/local/bin/k3s",
 		Profile: p,
 		K3sArgs: []string{"--disable=traefik"},
-		OnEvent: func(e node.Event) { log.Print(e) },
+		// Restart k3s whenever it exits or stays not Ready (the zero
+		// value gives up at the first reason to restart).
+		MaxRestarts: node.Unlimited,
+		OnEvent:     func(e node.Event) { log.Print(e) },
 	})
 	if err != nil {
 		log.Fatal(err)
