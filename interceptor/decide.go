@@ -95,7 +95,7 @@ func (t *Tracer) decide(th *thread, e *entry, i int, raw []byte, r *regs) decisi
 		return d
 	}
 	if t.cfg.Files != nil {
-		if done, ok := t.decideServed(th, e, s, lk, raw, &d); ok {
+		if done, ok := t.decideServed(th, e, s, lk, raw, q, &d); ok {
 			return done
 		}
 	}
@@ -142,13 +142,13 @@ func (t *Tracer) decide(th *thread, e *entry, i int, raw []byte, r *regs) decisi
 			}
 		}
 	}
-	return t.rewrite(th, d, lk.hostPath, raw)
+	return t.rewrite(th, d, lk.hostPath, raw, q)
 }
 
 // decideServed asks the FileServer about lk's path, or the guest path an
 // object inside a redirect's host tree serves; ok=false when it does not
 // serve it or leaves it to the rules.
-func (t *Tracer) decideServed(th *thread, e *entry, s callSemantics, lk *lookup, raw []byte, d *decision) (decision, bool) {
+func (t *Tracer) decideServed(th *thread, e *entry, s callSemantics, lk *lookup, raw []byte, q pathQuery, d *decision) (decision, bool) {
 	rs := t.res
 	g := lk.canon
 	if !t.cfg.Files.Serves(g) {
@@ -173,13 +173,28 @@ func (t *Tracer) decideServed(th *thread, e *entry, s callSemantics, lk *lookup,
 		// The tracee names the served file itself.
 		return *d, true
 	}
-	return t.rewrite(th, *d, host, raw), true
+	return t.rewrite(th, *d, host, raw, q), true
 }
 
 // rewrite makes d send the kernel to host (a path in nodeboot's view),
-// expressed in th's view.
-func (t *Tracer) rewrite(th *thread, d decision, host string, raw []byte) decision {
+// expressed in th's view; for openat2 with RESOLVE_BENEATH or
+// RESOLVE_IN_ROOT, relative to the dirfd, which the kernel still applies.
+func (t *Tracer) rewrite(th *thread, d decision, host string, raw []byte, q pathQuery) decision {
 	rs := t.res
+	if q.resolve&(unix.RESOLVE_BENEATH|unix.RESOLVE_IN_ROOT) != 0 {
+		rel, errno := rs.inScope(th, q.dirfd, host)
+		if errno != 0 {
+			rs.warnOnce("scope:"+itoa(th.tgidOr()), "a redirected file is outside the directory openat2 is confined to; the call fails with EXDEV",
+				"pid", th.tid, "path", d.guest, "host", host)
+			d.errno = errno
+			return d
+		}
+		if mustBeDir(raw) && !strings.HasSuffix(rel, "/") {
+			rel += "/"
+		}
+		d.kernelPath, d.host, d.rewritten = rel, host, true
+		return d
+	}
 	v := rs.viewOf(th)
 	kp, ok := rs.inView(th, v, host)
 	if ok && !v.same && !rs.sameInViews(th, host, kp) {
@@ -202,6 +217,33 @@ func (t *Tracer) rewrite(th *thread, d decision, host string, raw []byte) decisi
 	}
 	d.kernelPath, d.host, d.rewritten = kp, host, true
 	return d
+}
+
+// inScope expresses host relative to the tracee's dirfd (or cwd), which
+// confines an openat2 with RESOLVE_BENEATH or RESOLVE_IN_ROOT; EXDEV when
+// host lies outside it.
+func (rs *resolver) inScope(th *thread, dirfd int, host string) (string, unix.Errno) {
+	link := "/proc/" + itoa(th.tid) + "/cwd"
+	if dirfd != unix.AT_FDCWD {
+		link = "/proc/" + itoa(th.tid) + "/fd/" + itoa(dirfd)
+	}
+	fd, e := sysOpenat(unix.AT_FDCWD, rs.cp.of(link), unix.O_PATH)
+	if e != 0 {
+		return "", unix.EBADF
+	}
+	defer sysClose(fd)
+	scope, ok := rs.canonOf(fd, th.tid)
+	switch {
+	case !ok:
+		return "", unix.EXDEV
+	case host == scope:
+		return ".", 0
+	case scope == "/":
+		return host[1:], 0
+	case strings.HasPrefix(host, scope) && host[len(scope)] == '/':
+		return host[len(scope)+1:], 0
+	}
+	return "", unix.EXDEV
 }
 
 // decideFd decides a call that changes the object of the tracee's fd
@@ -341,14 +383,26 @@ func (rs *resolver) decideHandle(th *thread, mountFd int, addr uint64) unix.Errn
 	if mountFd != unix.AT_FDCWD {
 		link = "/proc/" + itoa(th.tid) + "/fd/" + itoa(mountFd)
 	}
-	mfd, e := sysOpenat(unix.AT_FDCWD, rs.cp.of(link), unix.O_PATH)
+	// open_by_handle_at takes no O_PATH fd for the mount: reopen it.
+	mfd, e := sysOpenat(unix.AT_FDCWD, rs.cp.of(link), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY)
 	if e != 0 {
+		pfd, pe := sysOpenat(unix.AT_FDCWD, rs.cp.of(link), unix.O_PATH)
+		if pe != 0 {
+			return 0 // not open: the kernel says EBADF
+		}
+		defer sysClose(pfd)
+		if rs.holds(pfd) {
+			return unix.EACCES // cannot look: refused
+		}
 		return 0
 	}
 	defer sysClose(mfd)
 	fd, err := unix.OpenByHandleAt(mfd, unix.NewFileHandle(typ, b), unix.O_PATH|unix.O_CLOEXEC)
 	if err != nil {
-		return 0
+		if toErrno(err) == unix.ESTALE || toErrno(err) == unix.EINVAL || !rs.holds(mfd) {
+			return 0 // the kernel refuses it too, or nothing covered can be there
+		}
+		return unix.EACCES
 	}
 	defer unix.Close(fd)
 	c, ok := rs.canonOf(fd, th.tid)

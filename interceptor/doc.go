@@ -21,6 +21,23 @@
 // other goroutines only read atomic counters (Stats) and send signals
 // (Signal, Kill), which need no ptrace.
 //
+// # Deciding on the object
+//
+// Rules name files, not strings. For every path argument, decide (decide.go)
+// asks the resolver (resolve.go, mount.go) which file the kernel will reach
+// for the calling thread, in that thread's own view (root, cwd, dirfds,
+// symlinks, procfs magic links, openat2's RESOLVE flags, its mount
+// namespace), and where that file is in nodeboot's view (its canonical
+// path). The rules and the FileServer decide on that path; the host tree of
+// a redirect is an overlay on its guest (copyup.go: copy-up before changes,
+// the tree-gone fault). The decision is the exact path the kernel must
+// resolve, in the thread's view, or an errno the call fails with: when a
+// rule matches and cannot be honoured, the call fails; it never reaches the
+// real file. Most calls take the fast path: one openat2 with
+// RESOLVE_NO_SYMLINKS, for a thread whose root and mount namespace are
+// nodeboot's (cached per thread until a chroot, pivot_root, setns or
+// unshare).
+//
 // # Scratch memory: what the kernel reads
 //
 // A path is never written into the tracee's own buffers, and the kernel

@@ -45,11 +45,32 @@ func (rs *resolver) canonOf(fd, tid int) (string, bool) {
 	if textOK && rs.names(text, id) {
 		return text, true
 	}
-	if st.Nlink == 0 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return rs.placeByMount(fd, id, text, textOK, tid)
+	}
+	if st.Nlink == 0 || !textOK {
 		// Unlinked (a deleted file, a memfd): no path names it.
 		return "", false
 	}
-	return rs.placeByMount(fd, id, text, textOK, tid)
+	// A file cannot be climbed from: find its directory by the text, which
+	// is the path from the root of its mount namespace, in the thread's
+	// view (where it was reached), and check that the name there is it.
+	i := strings.LastIndexByte(text, '/')
+	dir, name := text[:max(i, 1)], text[i+1:]
+	dfd, e := sysOpenat(unix.AT_FDCWD, rs.cp2.of("/proc/"+strconv.Itoa(tid)+"/root"+dir), unix.O_PATH|unix.O_DIRECTORY)
+	if e != 0 {
+		return "", false
+	}
+	defer sysClose(dfd)
+	var ns unix.Statx_t
+	if name == "" || sysStatx(dfd, rs.cp2.of(name), unix.AT_SYMLINK_NOFOLLOW, &ns) != 0 || !idOf(&ns).sameInode(id) {
+		return "", false
+	}
+	c, ok := rs.canonOf(dfd, tid)
+	if !ok {
+		return "", false
+	}
+	return joinCanon(c, name), true
 }
 
 // fdText is the text of /proc/self/fd/FD: the object's path as seen from
@@ -207,27 +228,45 @@ func (rs *resolver) procPidPath(root int, rootID fileID, inFS, path string) (str
 	if n, e := sysReadlinkat(root, rs.cp2.of("self"), rs.link); e == 0 && string(rs.link[:n]) == strconv.Itoa(unix.Getpid()) {
 		return path, true
 	}
-	fd, e := sysOpenat(root, rs.cp2.of(comps[0]+"/stat"), unix.O_RDONLY)
-	if e != 0 {
+	id, ok := rs.translatePid(root, comps[0])
+	if !ok {
 		return "", false
+	}
+	if len(comps) >= 3 && comps[1] == "task" && isDigits(comps[2]) {
+		tid, ok := rs.translatePid(root, comps[0]+"/task/"+comps[2])
+		if !ok {
+			return "", false
+		}
+		comps[2] = strconv.Itoa(tid)
+	}
+	comps[0] = strconv.Itoa(id)
+	return "/" + strings.Join(comps, "/"), true
+}
+
+// translatePid finds the traced thread that the procfs at root shows as
+// dir (PID or PID/task/TID): the one whose innermost pid is that number and
+// that started at the same time.
+func (rs *resolver) translatePid(root int, dir string) (int, bool) {
+	fd, e := sysOpenat(root, rs.cp2.of(dir+"/stat"), unix.O_RDONLY)
+	if e != 0 {
+		return 0, false
 	}
 	start, ok := readStartTime(fd)
 	sysClose(fd)
 	if !ok {
-		return "", false
+		return 0, false
 	}
-	want, _ := strconv.Atoi(comps[0])
+	want, _ := strconv.Atoi(dir[strings.LastIndexByte(dir, '/')+1:])
 	for _, id := range rs.candidates() {
 		pids := nsPids(id)
 		if len(pids) == 0 || pids[len(pids)-1] != want {
 			continue
 		}
 		if t, ok := procStartTime("/proc/"+strconv.Itoa(id)+"/stat", rs); ok && t == start {
-			comps[0] = strconv.Itoa(id)
-			return "/" + strings.Join(comps, "/"), true
+			return id, true
 		}
 	}
-	return "", false
+	return 0, false
 }
 
 // candidates lists the traced threads the resolver may translate pids to

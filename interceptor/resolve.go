@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/nodeboot/nodeboot/interceptor/rules"
 
@@ -65,8 +66,9 @@ type resolver struct {
 	// noOpenat2: the kernel has no openat2 (before 5.6, gVisor); the fast
 	// path then checks with readlink instead.
 	noOpenat2 bool
-	// noFast disables the fast path (tests compare both answers).
-	noFast bool
+	// noFast and noText disable the fast path and the text walk (tests
+	// compare the answers of every way).
+	noFast, noText bool
 
 	// epoch changes whenever a traced thread may have changed its root or
 	// mount namespace (chroot, pivot_root, setns, unshare); thread views
@@ -222,8 +224,6 @@ type lookup struct {
 	// exists: the real object exists (obj is its O_PATH fd).
 	exists bool
 	obj    int
-	// mode is the real object's st_mode.
-	mode uint16
 	// text is the path, in the tracee's view, that reaches the object
 	// without the host tree: the raw path, or the path a host tree's
 	// symlink led to (viaHost).
@@ -297,7 +297,7 @@ func (rs *resolver) fast(th *thread, q pathQuery, lk *lookup) bool {
 		}
 		p = base + "/" + p
 	}
-	p = rs.procSelfText(th, p)
+	p = rs.procSelfText(th, p, q.follow)
 	if len(p) >= pathMax {
 		return false
 	}
@@ -315,13 +315,13 @@ func (rs *resolver) fast(th *thread, q pathQuery, lk *lookup) bool {
 	case 0:
 		lk.fds = append(lk.fds, fd)
 		lk.obj, lk.exists = fd, true
-		var st unix.Statx_t
-		if fdStatx(fd, &st) == 0 {
-			lk.mode = st.Mode
-		}
 	case unix.ENOENT, unix.ENOTDIR:
 		// Missing (or a file named as a directory): no symlink came
-		// before the component that failed, so the text is the path.
+		// before the component that failed, so the text is the path;
+		// unless ".." comes after it, which the kernel never reaches.
+		if hasDotDot(p) {
+			return false
+		}
 	case unix.ENOSYS:
 		rs.noOpenat2 = true
 		return rs.fastReadlink(p, int(flags), lk)
@@ -350,10 +350,6 @@ func (rs *resolver) fastReadlink(p string, flags int, lk *lookup) bool {
 		return false
 	}
 	lk.obj, lk.exists = fd, true
-	var st unix.Statx_t
-	if fdStatx(fd, &st) == 0 {
-		lk.mode = st.Mode
-	}
 	lk.known, lk.canon = true, clean
 	return true
 }
@@ -388,15 +384,16 @@ func (rs *resolver) baseText(th *thread, dirfd int) (string, bool) {
 // namespace (then the tracer's pids name the same processes there). Other
 // spellings (/proc//self, /proc/./self) reach the symlink, and the slow walk
 // replaces it.
-func (rs *resolver) procSelfText(th *thread, p string) string {
+func (rs *resolver) procSelfText(th *thread, p string, follow bool) string {
 	const self, threadSelf = "/proc/self", "/proc/thread-self"
 	if !strings.HasPrefix(p, "/proc/") || !rs.ours().procOurs {
 		return p
 	}
+	// A trailing "self" itself (lstat, readlink) is the symlink.
 	switch {
-	case strings.HasPrefix(p, self) && (len(p) == len(self) || p[len(self)] == '/'):
+	case strings.HasPrefix(p, self) && (len(p) == len(self) && follow || len(p) > len(self) && p[len(self)] == '/'):
 		return "/proc/" + strconv.Itoa(th.tgidOr()) + p[len(self):]
-	case strings.HasPrefix(p, threadSelf) && (len(p) == len(threadSelf) || p[len(threadSelf)] == '/'):
+	case strings.HasPrefix(p, threadSelf) && (len(p) == len(threadSelf) && follow || len(p) > len(threadSelf) && p[len(threadSelf)] == '/'):
 		return "/proc/" + strconv.Itoa(th.tgidOr()) + "/task/" + strconv.Itoa(th.tid) + p[len(threadSelf):]
 	}
 	return p
@@ -418,6 +415,9 @@ func endsDir(p string) bool {
 
 // slow resolves q with the walker.
 func (rs *resolver) slow(th *thread, q pathQuery, lk *lookup, links *int) {
+	if q.resolve == 0 && !rs.noText && rs.viewOf(th).same && rs.textWalk(th, q, lk, links) {
+		return
+	}
 	w := walker{rs: rs, th: th, flags: q.resolve, links: *links, root: -1, scope: -1, same: rs.viewOf(th).same}
 	defer func() { *links = w.links }()
 	defer w.closeAll(lk)
@@ -469,21 +469,196 @@ func (rs *resolver) slow(th *thread, q pathQuery, lk *lookup, links *int) {
 	lk.exists = res.exists
 	if res.exists {
 		lk.obj = res.fd
-		lk.mode = res.mode
 	}
 	canon := res.canon
 	known := canon != ""
+	if !known && res.exists && res.mode&unix.S_IFMT != unix.S_IFDIR && res.parent >= 0 {
+		// A file: its directory's path and its name.
+		if c, ok := rs.canonOf(res.parent, th.tid); ok {
+			canon, known = joinCanon(c, res.pname), true
+		}
+	}
 	if !known {
 		canon, known = rs.canonOf(res.fd, th.tid)
 	}
 	if !known {
-		lk.hold = rs.holds(res.fd)
-		return
+		// A file unlinked meanwhile (reached through /proc/PID/fd) has no
+		// path: no rule can cover it.
+		lk.hold = rs.holds(res.fd) && !(res.exists && unlinked(res.fd))
+		if lk.hold || res.exists || res.vtext == "" {
+			return
+		}
+		// A name missing in a filesystem nodeboot does not have (a tmpfs
+		// of the tracee's own namespace): nothing there is a real file a
+		// rule covers, and a missing one is named by the tracee's path,
+		// as nodeboot would see it from the tracee's root.
+		r := rs.viewOf(th).rootCanon
+		if r == "" {
+			return
+		}
+		canon, known = joinNames(r, splitPath(res.vtext)), true
 	}
 	if len(res.tail) > 0 {
 		canon = rules.CleanPath(canon + "/" + strings.Join(res.tail, "/"))
 	}
 	lk.known, lk.canon = true, canon
+}
+
+// textWalk is the slow walk for a thread whose view is nodeboot's, done on
+// text: in the same view a path with no symlink in it names the same object
+// for the tracer and the tracee, so each component costs one readlinkat
+// of the path so far (EINVAL: not a symlink) instead of an open, a statx
+// and a close. A symlink on a procfs (a magic link, or "self" of a procfs
+// other than /proc) hands the lookup to the walker: ok=false, and lk and
+// links are untouched.
+func (rs *resolver) textWalk(th *thread, q pathQuery, lk *lookup, links *int) bool {
+	p := "/"
+	if q.raw[0] != '/' {
+		base, ok := rs.baseText(th, q.dirfd)
+		if !ok {
+			return false
+		}
+		p = base
+	}
+	n := *links
+	rest := splitPath(q.raw)
+	mustDir := endsDir(q.raw)
+	// dir: p is known to be a directory (not after a name step).
+	dir := true
+	isDir := func() (bool, bool) {
+		if dir {
+			return true, true
+		}
+		var st unix.Statx_t
+		if sysStatx(unix.AT_FDCWD, rs.cp.of(p), unix.AT_SYMLINK_NOFOLLOW, &st) != 0 {
+			return false, false
+		}
+		return st.Mode&unix.S_IFMT == unix.S_IFDIR, true
+	}
+	finishMissing := func(tail []string, e unix.Errno) bool {
+		for _, c := range tail {
+			if c == ".." {
+				lk.errno = e
+				*links = n
+				return true
+			}
+		}
+		lk.known, lk.canon = true, rules.CleanPath(joinNames(p, tail))
+		*links = n
+		return true
+	}
+	for len(rest) > 0 {
+		name := rest[0]
+		rest = rest[1:]
+		last := len(rest) == 0
+		if name == "." || name == ".." {
+			d, ok := isDir()
+			if !ok {
+				return false
+			}
+			if !d {
+				return finishMissing(append([]string{name}, rest...), unix.ENOTDIR)
+			}
+			if name == ".." {
+				p = parentCanon(p)
+			}
+			continue
+		}
+		if p == "/proc" && (name == "self" || name == "thread-self") && rs.ours().procOurs && (!last || q.follow || mustDir) {
+			// nodeboot's /proc: the caller's own entries.
+			n++
+			t := strconv.Itoa(th.tgidOr())
+			if name == "thread-self" {
+				t += "/task/" + strconv.Itoa(th.tid)
+			}
+			rest = append(splitPath(t), rest...)
+			continue
+		}
+		next := joinCanon(p, name)
+		if len(next) >= pathMax || len(name) > 255 {
+			return false
+		}
+		m, e := sysReadlinkat(unix.AT_FDCWD, rs.cp.of(next), rs.link)
+		switch e {
+		case unix.EINVAL: // there, not a symlink
+			p, dir = next, false
+			continue
+		case unix.ENOENT:
+			return finishMissing(append([]string{name}, rest...), unix.ENOENT)
+		case unix.ENOTDIR:
+			return finishMissing(append([]string{name}, rest...), unix.ENOTDIR)
+		case 0:
+		default:
+			return false // the walker finds out
+		}
+		if !(!last || q.follow || mustDir) {
+			p, dir = next, false // the symlink itself
+			continue
+		}
+		var sfs unix.Statfs_t
+		if rs.statfsPath(p, &sfs) != 0 || sfs.Type == unix.PROC_SUPER_MAGIC {
+			return false
+		}
+		if i, rel, ok := rs.m.cover(next); ok && rs.trees[i].fd >= 0 && rs.hostHasRel(i, rel) {
+			// The tree hides the real symlink (see walker.hostOverrides).
+			lk.known, lk.canon = true, rules.CleanPath(joinNames(next, rest))
+			*links = n
+			return true
+		}
+		n++
+		if n > maxSymlinks {
+			lk.errno = unix.ELOOP
+			*links = n
+			return true
+		}
+		if m == 0 {
+			lk.errno = unix.ENOENT
+			*links = n
+			return true
+		}
+		target := string(rs.link[:m])
+		if last && strings.HasSuffix(target, "/") {
+			mustDir = true
+		}
+		if target[0] == '/' {
+			p = "/"
+		}
+		dir = true
+		rest = append(splitPath(target), rest...)
+	}
+	fd, e := sysOpenat(unix.AT_FDCWD, rs.cp.of(p), unix.O_PATH|unix.O_NOFOLLOW)
+	if e != 0 {
+		return false // changed meanwhile: the walker decides
+	}
+	if mustDir {
+		var st unix.Statx_t
+		if fdStatx(fd, &st) != 0 || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			sysClose(fd)
+			i := strings.LastIndexByte(p, '/')
+			name := p[i+1:]
+			p = parentCanon(p)
+			return finishMissing([]string{name}, unix.ENOTDIR)
+		}
+	}
+	lk.fds = append(lk.fds, fd)
+	lk.obj, lk.exists, lk.known, lk.canon = fd, true, true, p
+	*links = n
+	return true
+}
+
+// statfsPath is statfs of a path, raw.
+func (rs *resolver) statfsPath(p string, st *unix.Statfs_t) unix.Errno {
+	_, _, e := unix.RawSyscall(unix.SYS_STATFS, uintptr(unsafe.Pointer(rs.cp.of(p))), uintptr(unsafe.Pointer(st)), 0)
+	return e
+}
+
+// hostHasRel reports whether redirect i's tree has rel (a symlink counts).
+func (rs *resolver) hostHasRel(i int, rel string) bool {
+	if rel == "" {
+		return true
+	}
+	var st unix.Statx_t
+	return sysStatx(rs.trees[i].fd, rs.cp2.of(rel), unix.AT_SYMLINK_NOFOLLOW, &st) == 0
 }
 
 // walker is one slow walk in a tracee's view.
@@ -563,6 +738,12 @@ type walkResult struct {
 	// canon is fd's canonical path when the walk could keep it ("" when
 	// not known).
 	canon string
+	// parent and pname: where an existing object was found by name (-1
+	// after a magic link).
+	parent int
+	pname  string
+	// vtext is fd's path in the tracee's view, "" when not known.
+	vtext string
 }
 
 // walk resolves path from start (an O_PATH directory, or -1 for the root)
@@ -573,6 +754,9 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 	var canon string
 	var curID fileID
 	var curMode uint16
+	// vtext is the path in the tracee's own view ("" once unknown: after a
+	// magic link, from a dirfd or cwd, inside a RESOLVE_IN_ROOT scope).
+	vtext := ""
 	setCur := func(fd int, c string) unix.Errno {
 		var st unix.Statx_t
 		if e := fdStatx(fd, &st); e != 0 {
@@ -589,6 +773,7 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 			if w.flags&unix.RESOLVE_NO_XDEV != 0 && cur >= 0 && curID.mnt != w.scopeID.mnt {
 				return unix.EXDEV
 			}
+			vtext = ""
 			return setCur(w.scope, w.scopeCanon())
 		}
 		fd, e := w.rootFd()
@@ -602,6 +787,7 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 		if w.same {
 			c = "/"
 		}
+		vtext = "/"
 		return setCur(fd, c)
 	}
 	cur = -1
@@ -614,6 +800,25 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 	}
 	rest := splitPath(path)
 	mustDir := endsDir(path)
+	// parent and pname: the directory the current object was looked up
+	// in, and its name there (a file cannot be climbed from with "..";
+	// its canonical path is its parent's and its name).
+	parent, pname := -1, ""
+	leave := func() {
+		w.drop(parent)
+		parent = -1
+	}
+	// missing ends the walk at a name that is not there (or not a
+	// directory): the rest is the tail, unless ".." follows, which the
+	// kernel never gets to.
+	missing := func(tail []string, e unix.Errno) walkResult {
+		for _, c := range tail {
+			if c == ".." {
+				return walkResult{errno: e}
+			}
+		}
+		return walkResult{fd: cur, canon: canon, tail: tail, vtext: vtext}
+	}
 	for len(rest) > 0 {
 		name := rest[0]
 		rest = rest[1:]
@@ -628,8 +833,13 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 			if curMode&unix.S_IFMT != unix.S_IFDIR {
 				return walkResult{errno: unix.ENOTDIR}
 			}
+			leave()
+			was := curID
 			if e := w.dotdot(&cur, &canon, &curID, &curMode); e != 0 {
 				return walkResult{errno: e}
+			}
+			if vtext != "" && curID != was {
+				vtext = parentCanon(vtext)
 			}
 			continue
 		}
@@ -638,8 +848,7 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 		}
 		child, e := sysOpenat(cur, rs.cp.of(name), unix.O_PATH|unix.O_NOFOLLOW)
 		if e == unix.ENOENT {
-			tail := append([]string{name}, rest...)
-			return walkResult{fd: cur, canon: canon, tail: tail}
+			return missing(append([]string{name}, rest...), unix.ENOENT)
 		}
 		if e != 0 {
 			return walkResult{errno: e}
@@ -669,11 +878,17 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 		}
 		if !followIt {
 			if !last && st.Mode&unix.S_IFMT != unix.S_IFDIR {
-				return walkResult{errno: unix.ENOTDIR}
+				// Not a directory: nothing below it (ENOTDIR), as a
+				// missing name.
+				w.drop(child)
+				return missing(append([]string{name}, rest...), unix.ENOTDIR)
 			}
-			prev := cur
+			w.drop(parent)
+			parent, pname = cur, name
 			cur, canon, curID, curMode = child, childCanon, childID, st.Mode
-			w.drop(prev)
+			if vtext != "" {
+				vtext = joinCanon(vtext, name)
+			}
 			continue
 		}
 		// A symlink to follow.
@@ -706,6 +921,8 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 				return walkResult{errno: unix.EXDEV}
 			}
 			w.drop(child)
+			leave()
+			vtext = ""
 			jump, e := sysOpenat(cur, rs.cp.of(name), unix.O_PATH)
 			if e != 0 {
 				return walkResult{errno: e}
@@ -745,6 +962,7 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 		rest = append(splitPath(target), rest...)
 		if target[0] == '/' {
 			prev := cur
+			leave()
 			if e := toRoot(); e != 0 {
 				return walkResult{errno: e}
 			}
@@ -752,9 +970,20 @@ func (w *walker) walk(start int, startCanon, path string, follow bool) walkResul
 		}
 	}
 	if mustDir && curMode&unix.S_IFMT != unix.S_IFDIR {
-		return walkResult{errno: unix.ENOTDIR}
+		// A file named as a directory: as a missing name of its parent.
+		if parent < 0 {
+			return walkResult{errno: unix.ENOTDIR}
+		}
+		c := ""
+		if canon != "" {
+			c = parentCanon(canon)
+		}
+		if vtext != "" {
+			vtext = parentCanon(vtext)
+		}
+		return walkResult{fd: parent, canon: c, tail: []string{pname}, vtext: vtext}
 	}
-	return walkResult{fd: cur, exists: true, mode: curMode, canon: canon}
+	return walkResult{fd: cur, exists: true, mode: curMode, canon: canon, parent: parent, pname: pname}
 }
 
 // dotdot moves to the parent as follow_dotdot does: never above the root
@@ -1122,4 +1351,20 @@ func (rs *resolver) sameInViews(th *thread, p, tp string) bool {
 	// canonical path (its path in nodeboot's view) leads to p.
 	return theirs.known && theirs.canon == rules.CleanPath(p) &&
 		sysStatx(unix.AT_FDCWD, rs.cp.of(p), unix.AT_SYMLINK_NOFOLLOW, &st) != 0
+}
+
+// hasDotDot reports whether p has a ".." component.
+func hasDotDot(p string) bool {
+	for _, c := range splitPath(p) {
+		if c == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// unlinked reports whether fd's object is a file with no name left.
+func unlinked(fd int) bool {
+	var st unix.Statx_t
+	return fdStatx(fd, &st) == 0 && st.Nlink == 0 && st.Mode&unix.S_IFMT != unix.S_IFDIR
 }
