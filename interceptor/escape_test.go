@@ -416,6 +416,7 @@ func TestIntegrationScratchGone(t *testing.T) {
 			if len(r.notes) != 3 || r.notes[0] == "open 1 after munmap: ok" && r.notes[1] == "open 2 after munmap: ok" {
 				t.Errorf("want the first opens after munmap to fail, got notes %q", r.notes)
 			}
+			t.Logf("notes: %q", r.notes)
 			if err := onceInLog(r, "scratch memory of a traced process is gone"); err != nil {
 				t.Errorf("%v\n%s", err, r.describe())
 			}
