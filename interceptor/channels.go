@@ -27,6 +27,11 @@ func (t *Tracer) stopAllEnter(th *thread) {
 		if err == unix.ESRCH {
 			return
 		}
+		if err == nil && info.op == unix.PTRACE_SYSCALL_INFO_EXIT {
+			// The entry/exit toggle was off by one: the kernel knows.
+			t.stopAllExit(th)
+			return
+		}
 		if err != nil || info.op != unix.PTRACE_SYSCALL_INFO_ENTRY {
 			t.noSyscallInfo = true
 			t.log.Debug("PTRACE_GET_SYSCALL_INFO unavailable; reading registers at every syscall", "err", err, "op", info.op)

@@ -38,19 +38,47 @@
 // nodeboot's (cached per thread until a chroot, pivot_root, setns or
 // unshare).
 //
-// # Rewriting without touching the tracee's memory
+// # Scratch memory: what the kernel reads
 //
-// A rewritten path is never written into the tracee's own buffers: the
-// tracer maps scratch memory into each address space (an mmap injected at
-// the first syscall that needs it, chained when its slots run out) and gives
-// every thread its own slot, points the argument register at the slot, and
-// puts the original register back at syscall exit. The only tracee memory
-// the tracer writes besides its slots is the statfs result buffer, which the
-// kernel has just filled.
+// A path is never written into the tracee's own buffers, and the kernel
+// never reads a path from them either: every path argument the tracer
+// inspects, rewritten or not, is read once, decided on (decide), and copied
+// into the calling thread's slot of scratch memory, and the argument
+// register points there until the syscall's exit puts it back. Another
+// thread that changes the tracee's buffer in between changes nothing.
+//
+// Scratch regions are mapped by an mmap injected at the first syscall that
+// needs one (MAP_FIXED_NOREPLACE, PROT_READ) in a fixed window of the
+// address space (window.go), and the tracer writes them through
+// /proc/PID/mem, which ignores page protection. The tracee cannot write
+// them, and the seccomp filter (or the tracer itself, in ptrace mode)
+// refuses the calls that would unmap, remap or reprotect the window with
+// EPERM, as for a sealed mapping. The only tracee memory the tracer writes
+// besides its slots is the statfs result buffer, which the kernel has just
+// filled.
+//
+// # Fail closed
+//
+// When a call needs a rewrite that cannot be made (no scratch memory: the
+// mmap failed or was refused; a write to it failed; decide says the call
+// must fail), the syscall is skipped at its entry (number -1) and returns
+// -errno, set at the entry stop and again at its exit stop. Nothing is
+// turned off for the address space or inherited: the next call tries again.
+// Each cause is logged once per trace.
+//
+// # Other channels
+//
+// The filter answers ENOSYS to syscalls of another ABI (i386 through
+// int 0x80, x32, arm32) and to io_uring unless Config.AllowIOUring. In
+// ptrace mode the tracer applies the same decisions (filterSpec.decide) and
+// clears CLONE_UNTRACED in clone's flags and in a copy of clone3's struct;
+// in seccomp mode an untraced child keeps the filter, and its traced
+// syscalls fail with ENOSYS (SECCOMP_RET_TRACE without a tracer).
 //
 // # Lifecycle of a thread
 //
-//	new (clone/fork/vfork event, or its first stop, whichever comes first)
+//	new (clone/fork/vfork event, or its first stop, whichever comes first;
+//	     a first stop waits for the event before the thread runs on)
 //	  -> running: seccomp stops (or every syscall stop in ptrace mode),
 //	     signal-delivery stops (re-injected), group-stops (PTRACE_LISTEN),
 //	     exec events (the address space starts empty again)

@@ -4,6 +4,7 @@ package interceptor
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/nodeboot/nodeboot/interceptor/rules"
 )
@@ -193,7 +195,7 @@ func runEscape(t *testing.T, bin string, e *escapeEnv, mode Mode, ctx, name stri
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	res := runTraced(t, cfg)
+	res := runTracedWithin(t, cfg, 3*time.Minute)
 	r := escapeResult{mode: mode, ctx: ctx, run: res, logs: logMu.String()}
 	what := fmt.Sprintf("[%v] escape -%s %s", mode, ctx, name)
 	e.checkHost(t, what)
@@ -229,6 +231,26 @@ func runEscape(t *testing.T, bin string, e *escapeEnv, mode Mode, ctx, name stri
 		}
 	}
 	return r
+}
+
+// runTracedWithin is runTraced with a deadline of d instead of 30 s: the
+// race case runs 100,000 opens, which take 5-12 s on a busy 2-core machine
+// and more when other test suites share it.
+func runTracedWithin(t *testing.T, cfg Config, d time.Duration) runResult {
+	t.Helper()
+	stdout, stderr := &outBuffer{}, &outBuffer{}
+	cfg.Stdout, cfg.Stderr = stdout, stderr
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	tr, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Start %s: %v", describeRun(cfg), err)
+	}
+	exit, werr := tr.Wait()
+	if ctx.Err() != nil {
+		t.Fatalf("%s: not done within %v\nstdout:\n%s\nstderr:\n%s", describeRun(cfg), d, stdout, stderr)
+	}
+	return runResult{exit: exit, waitErr: werr, stdout: stdout.String(), stderr: stderr.String(), stats: tr.Stats(), pid: tr.PID()}
 }
 
 type syncWriter struct {
@@ -394,6 +416,7 @@ func TestIntegrationScratchGone(t *testing.T) {
 			if len(r.notes) != 3 || r.notes[0] == "open 1 after munmap: ok" && r.notes[1] == "open 2 after munmap: ok" {
 				t.Errorf("want the first opens after munmap to fail, got notes %q", r.notes)
 			}
+			t.Logf("notes: %q", r.notes)
 			if err := onceInLog(r, "scratch memory of a traced process is gone"); err != nil {
 				t.Errorf("%v\n%s", err, r.describe())
 			}

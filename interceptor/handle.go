@@ -56,19 +56,7 @@ func (t *Tracer) syscallStop(th *thread) {
 			t.stopAllEnter(th)
 			return
 		}
-		th.inSyscall = false
-		if th.call == nil {
-			if th.passed > 0 {
-				// The exit of a table syscall that needed no work.
-				t.cnt.perCall[th.passed-1].stops.Add(1)
-				th.passed = 0
-			} else {
-				t.countOther()
-			}
-			t.resume(th, 0)
-			return
-		}
-		t.exit(th)
+		t.stopAllExit(th)
 		return
 	}
 	if th.call == nil {
@@ -85,6 +73,23 @@ func (t *Tracer) syscallStop(th *thread) {
 		return
 	}
 	t.exit(th)
+}
+
+// stopAllExit handles a syscall-exit stop in stop-every-syscall mode.
+func (t *Tracer) stopAllExit(th *thread) {
+	th.inSyscall = false
+	if th.call != nil {
+		t.exit(th)
+		return
+	}
+	if th.passed > 0 {
+		// The exit of a table syscall that needed no work.
+		t.cnt.perCall[th.passed-1].stops.Add(1)
+		th.passed = 0
+	} else {
+		t.countOther()
+	}
+	t.resume(th, 0)
 }
 
 // probeStop reads the stop that follows the shim's probe seccomp stop:

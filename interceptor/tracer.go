@@ -582,6 +582,10 @@ func (t *Tracer) threadGone(tid int, ws unix.WaitStatus) {
 		}
 	}
 	if th := t.threads[tid]; th != nil {
+		if th.held {
+			th.held = false
+			t.held--
+		}
 		th.detachSpace()
 		delete(t.threads, tid)
 		// A thread group leader is reported last, when its whole group is
