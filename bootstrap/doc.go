@@ -30,9 +30,8 @@
 //     root must be a directory owned by the effective user and writable by
 //     nobody else, every directory above it must belong to root or to the
 //     effective user and be writable by others only when sticky (/tmp), and
-//     a symlink on the way is followed only when root or the effective user
-//     made it, so another user can neither swap a component nor plant a
-//     link. root may not be /, lie under /proc, /sys or /dev, or sit on a
+//     no symlink on the way is followed, so another user can neither swap
+//     a component nor plant a link. root may not be /, lie under /proc, /sys or /dev, or sit on a
 //     kernel filesystem (procfs, sysfs, cgroup, ...). Otherwise Seed fails
 //     before writing anything, with an error that names the directory and
 //     the fix.

@@ -196,7 +196,7 @@ func writeDataFile(dataDir string, elems []string, name string, data []byte, per
 	if err != nil {
 		return "", fmt.Errorf("data dir %s: %w", dataDir, err)
 	}
-	t, _, err := openPrivate(abs, "k3s's --data-dir must be a directory")
+	t, _, err := openPrivate(abs, "k3s's --data-dir", true)
 	if err != nil {
 		return "", fmt.Errorf("k3s data dir (another user could plant the kubelet configuration k3s trusts): %w", err)
 	}

@@ -418,8 +418,8 @@ func TestSeedUnsafeRoot(t *testing.T) {
 				}
 				return l
 			},
-			is:       ErrOutsideTree,
-			wantMsgs: []string{"/sys is under /sys"},
+			is:       ErrSymlink,
+			wantMsgs: []string{`root is a symlink to "/sys"`, "follows no symlink in --root", "pass the real directory"},
 		},
 		{
 			name: "a file",

@@ -79,7 +79,7 @@ func openRoot(root string) (_ *tree, created bool, _ error) {
 	if err := checkRootPath(abs); err != nil {
 		return nil, false, err
 	}
-	t, created, err := openPrivate(abs, "choose a directory for --root")
+	t, created, err := openPrivate(abs, "--root", false)
 	if err != nil {
 		return nil, false, err
 	}
@@ -89,11 +89,12 @@ func openRoot(root string) (_ *tree, created bool, _ error) {
 // openPrivate opens (creating it 0700, with missing parents 0755) the
 // directory abs that nodeboot fills: as sshd's StrictModes, neither it nor
 // a directory above it may be replaceable by another user, it must be
-// ours and writable only by us, and a symlink on the way is followed only
-// when root or we made it (safefs.OpenDir). The resolved path must not be
-// on the real kernel's files. fix ends the message for a non-directory.
-func openPrivate(abs, fix string) (*tree, bool, error) {
-	d, err := safefs.OpenDir(abs, safefs.DirOptions{Create: true, Perm: 0o700, ParentPerm: 0o755})
+// ours and writable only by us, and a symlink on the way is refused, or
+// with followLinks followed only when root or we made it (safefs.OpenDir). The resolved path must not be
+// on the real kernel's files. what names the directory in messages
+// ("--root"); followLinks is safefs.DirOptions.FollowLinks.
+func openPrivate(abs, what string, followLinks bool) (*tree, bool, error) {
+	d, err := safefs.OpenDir(abs, safefs.DirOptions{Create: true, Perm: 0o700, ParentPerm: 0o755, FollowLinks: followLinks})
 	var ue *safefs.UnsafePathError
 	var te *safefs.TypeError
 	switch {
@@ -103,8 +104,11 @@ func openPrivate(abs, fix string) (*tree, bool, error) {
 			msg += "; " + ue.Fix
 		}
 		return nil, false, &TreeError{Path: ue.Path, Err: ErrUnsafeRoot, Msg: msg}
+	case errors.As(err, &te) && te.Link:
+		return nil, false, &TreeError{Path: te.Path, Err: ErrSymlink,
+			Msg: "is " + te.What + "; nodeboot follows no symlink in " + what + " (it could lead anywhere); pass the real directory"}
 	case errors.As(err, &te):
-		return nil, false, &TreeError{Path: te.Path, Err: ErrConflict, Msg: "is " + te.What + ", not a directory; " + fix}
+		return nil, false, &TreeError{Path: te.Path, Err: ErrConflict, Msg: "is " + te.What + ", not a directory; choose a directory for " + what}
 	case err != nil:
 		return nil, false, err
 	}

@@ -11,9 +11,9 @@
 //     caller, and may be writable by others only when it is sticky (then
 //     the next component's owner is checked, and only its owner can replace
 //     it). The last directory must belong to the caller and be writable by
-//     nobody else. A symlink on the way is followed only when nobody but
-//     root or the caller could have made it; one that another user could
-//     have planted is refused.
+//     nobody else. A symlink on the way is refused; callers that must
+//     accept one (a data directory moved to another disk) follow it only
+//     when nobody but root or the caller could have made it.
 //   - Below a checked directory, entries are reached through directory
 //     descriptors opened with O_NOFOLLOW, one component at a time (WalkAt),
 //     so a symlink planted inside the tree is never followed. Go's os.Root

@@ -61,7 +61,7 @@ type TypeError struct {
 
 func (e *TypeError) Error() string {
 	if e.Link {
-		return fmt.Sprintf("%s is %s; nodeboot does not follow symlinks here", e.Path, e.What)
+		return fmt.Sprintf("%s is %s; nodeboot follows no symlink here (pass the real path)", e.Path, e.What)
 	}
 	return fmt.Sprintf("%s is %s, not %s", e.Path, e.What, e.Want)
 }

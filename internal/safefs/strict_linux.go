@@ -25,6 +25,11 @@ type DirOptions struct {
 	Create     bool
 	Perm       uint32
 	ParentPerm uint32
+	// FollowLinks follows a symlink on the way when root or the caller
+	// owns it (its directory is checked already, so nobody else could
+	// have made it). Without it every symlink is refused (ErrSymlink).
+	// A symlink owned by anyone else is always refused (ErrUnsafePath).
+	FollowLinks bool
 }
 
 // Dir is a directory opened by OpenDir. Access below it goes through FD
@@ -65,16 +70,18 @@ func (d *Dir) Close() error {
 //     ours, and the next component's owner is checked in turn;
 //   - the last directory belongs to the caller and is writable by nobody
 //     else;
-//   - a symlink on the way is followed only when it belongs to root or to
-//     the caller (its directory is checked already, so nobody else could
-//     have made it); the kernel never follows one: OpenDir reads the link
-//     and walks its target with the same checks.
+//   - a symlink on the way is refused; with opts.FollowLinks it is
+//     followed when it belongs to root or to the caller (its directory is
+//     checked already, so nobody else could have made it). The kernel
+//     never follows one: OpenDir reads the link and walks its target with
+//     the same checks.
 //
 // Components are opened one at a time with openat(O_NOFOLLOW) and checked
 // on the open descriptor, so nothing can be swapped between the check and
 // the use. With opts.Create, missing directories are made. Errors: an
-// *UnsafePathError (ErrUnsafePath), a *TypeError when a component is not a
-// directory, a *fs.PathError otherwise (fs.ErrNotExist without Create).
+// *UnsafePathError (ErrUnsafePath), a *TypeError when a component is a
+// symlink (ErrSymlink) or not a directory (ErrWrongType), a *fs.PathError
+// otherwise (fs.ErrNotExist without Create).
 func OpenDir(path string, opts DirOptions) (*Dir, error) {
 	if path == "" {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: unix.ENOENT}
@@ -126,8 +133,11 @@ func OpenDir(path string, opts DirOptions) (*Dir, error) {
 		case unix.S_IFLNK:
 			if uid := int(st.Uid); uid != 0 && uid != w.euid {
 				return nil, &UnsafePathError{Path: full,
-					Why: fmt.Sprintf("is a symlink made by uid %d, who could point it anywhere", uid),
+					Why: fmt.Sprintf("is a symlink owned by uid %d, who could point it anywhere", uid),
 					Fix: "nodeboot follows only symlinks of root or of you; pass the real directory"}
+			}
+			if !w.opts.FollowLinks {
+				return nil, &TypeError{Path: full, What: Describe(w.cur, name, st.Mode), Want: "a directory", Link: true}
 			}
 			if links++; links > maxLinks {
 				return nil, &fs.PathError{Op: "open", Path: abs, Err: unix.ELOOP}
@@ -335,7 +345,7 @@ func (w *walker) enter(name, full string, st unix.Stat_t, last, created bool) er
 func (w *walker) checkParent(path string, st *unix.Stat_t) error {
 	if uid := int(st.Uid); uid != 0 && uid != w.euid {
 		return &UnsafePathError{Path: path,
-			Why: fmt.Sprintf("belongs to uid %d, who could replace what is below it", uid),
+			Why: fmt.Sprintf("is owned by uid %d, who could replace what is below it", uid),
 			Fix: "choose a directory whose every parent belongs to root or to you"}
 	}
 	if st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0 {
@@ -350,7 +360,7 @@ func (w *walker) checkParent(path string, st *unix.Stat_t) error {
 func (w *walker) checkLast(path string, st *unix.Stat_t) error {
 	if uid := int(st.Uid); uid != w.euid {
 		return &UnsafePathError{Path: path,
-			Why: fmt.Sprintf("belongs to uid %d, not to you (uid %d), so that user could change what nodeboot writes there", uid, w.euid),
+			Why: fmt.Sprintf("is owned by uid %d, not by you (uid %d), so that user could change what nodeboot writes there", uid, w.euid),
 			Fix: fmt.Sprintf("chown %d %s, or choose a directory of your own", w.euid, path)}
 	}
 	if st.Mode&0o022 != 0 {

@@ -46,6 +46,7 @@ func TestOpenDir(t *testing.T) {
 	tests := []struct {
 		name     string
 		root     bool // needs root
+		follow   bool // FollowLinks
 		setup    setup
 		create   bool
 		wantPath func(base string) string // "" keeps the input
@@ -64,7 +65,16 @@ func TestOpenDir(t *testing.T) {
 			mkdir(t, filepath.Join(base, "d"), 0o700)
 			return base + "/x/../d"
 		}, create: true, wantPath: func(base string) string { return filepath.Join(base, "d") }},
-		{name: "our own symlink is followed",
+		{name: "a symlink is refused",
+			setup: func(t *testing.T, base string) string {
+				mkdir(t, filepath.Join(base, "real"), 0o700)
+				if err := os.Symlink("real", filepath.Join(base, "link")); err != nil {
+					t.Fatal(err)
+				}
+				return filepath.Join(base, "link")
+			},
+			is: ErrSymlink, wantMsgs: []string{`link is a symlink to "real"`, "pass the real path"}},
+		{name: "our own symlink is followed", follow: true,
 			setup: func(t *testing.T, base string) string {
 				mkdir(t, filepath.Join(base, "real"), 0o700)
 				if err := os.Symlink("real", filepath.Join(base, "link")); err != nil {
@@ -73,7 +83,7 @@ func TestOpenDir(t *testing.T) {
 				return filepath.Join(base, "link")
 			},
 			wantPath: func(base string) string { return filepath.Join(base, "real") }},
-		{name: "a relative symlink with dot-dot",
+		{name: "a relative symlink with dot-dot", follow: true,
 			setup: func(t *testing.T, base string) string {
 				mkdir(t, filepath.Join(base, "real"), 0o700)
 				mkdir(t, filepath.Join(base, "sub"), 0o755)
@@ -89,7 +99,7 @@ func TestOpenDir(t *testing.T) {
 				lchown(t, d, other)
 				return filepath.Join(d, "data")
 			},
-			is: ErrUnsafePath, wantMsgs: []string{"theirs belongs to uid 65534"}},
+			is: ErrUnsafePath, wantMsgs: []string{"theirs is owned by uid 65534"}},
 		{name: "group-writable parent", create: true,
 			setup: func(t *testing.T, base string) string {
 				return filepath.Join(mkdir(t, filepath.Join(base, "shared"), 0o775), "data")
@@ -107,8 +117,8 @@ func TestOpenDir(t *testing.T) {
 				lchown(t, d, other)
 				return d
 			},
-			is: ErrUnsafePath, wantMsgs: []string{"data belongs to uid 65534, not to you"}},
-		{name: "a symlink planted by another user", root: true, create: true,
+			is: ErrUnsafePath, wantMsgs: []string{"data is owned by uid 65534, not by you"}},
+		{name: "a symlink planted by another user", root: true, create: true, follow: true,
 			setup: func(t *testing.T, base string) string {
 				tmp := mkdir(t, filepath.Join(base, "tmp"), 0o777|fs.ModeSticky)
 				target := mkdir(t, filepath.Join(base, "target"), 0o700)
@@ -119,7 +129,7 @@ func TestOpenDir(t *testing.T) {
 				lchown(t, l, other)
 				return l
 			},
-			is: ErrUnsafePath, wantMsgs: []string{"data is a symlink made by uid 65534", "pass the real directory"}},
+			is: ErrUnsafePath, wantMsgs: []string{"data is a symlink owned by uid 65534", "pass the real directory"}},
 		{name: "world-writable itself",
 			setup: func(t *testing.T, base string) string { return mkdir(t, filepath.Join(base, "d"), 0o777) },
 			is:    ErrUnsafePath, wantMsgs: []string{"writable by every user (mode 0777)", "chmod go-w"}},
@@ -145,7 +155,7 @@ func TestOpenDir(t *testing.T) {
 			}
 			base := t.TempDir()
 			path := tt.setup(t, base)
-			d, err := OpenDir(path, DirOptions{Create: tt.create})
+			d, err := OpenDir(path, DirOptions{Create: tt.create, FollowLinks: tt.follow})
 			if tt.is != nil {
 				if err == nil {
 					d.Close()
@@ -225,7 +235,7 @@ func TestOpenDirSymlinkLoop(t *testing.T) {
 	if err := os.Symlink("a", filepath.Join(base, "b")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenDir(filepath.Join(base, "a"), DirOptions{}); !errors.Is(err, unix.ELOOP) {
+	if _, err := OpenDir(filepath.Join(base, "a"), DirOptions{FollowLinks: true}); !errors.Is(err, unix.ELOOP) {
 		t.Errorf("OpenDir of a symlink loop = %v, want ELOOP", err)
 	}
 }
