@@ -308,28 +308,41 @@ func writeAll(fd int, data []byte) error {
 	return nil
 }
 
-// ReadFileAt reads the regular file name in dirfd, at most limit bytes,
-// without following a symlink at name and without blocking on a FIFO.
-// Errors: a *TypeError (ErrSymlink) for a symlink, a *NotRegularError for
-// another non-regular file, a *TooLargeError when it holds more than limit
-// bytes, a *fs.PathError otherwise (fs.ErrNotExist for a missing file);
-// path names the file in them.
-func ReadFileAt(dirfd int, name, path string, limit int) ([]byte, error) {
+// OpenRegularAt opens the regular file name in dirfd for reading, without
+// following a symlink at name and without blocking on a FIFO, and returns
+// its descriptor (the caller closes it) and its stat. Errors: a *TypeError
+// (ErrSymlink) for a symlink, a *NotRegularError for another non-regular
+// file, a *fs.PathError otherwise (fs.ErrNotExist for a missing file); path
+// names the file in them.
+func OpenRegularAt(dirfd int, name, path string, st *unix.Stat_t) (int, error) {
 	fd, err := Openat(dirfd, name, readFlags, 0)
 	if err != nil {
 		if err == unix.ELOOP {
-			return nil, &TypeError{Path: path, What: Describe(dirfd, name, unix.S_IFLNK), Want: "a regular file", Link: true}
+			return -1, &TypeError{Path: path, What: Describe(dirfd, name, unix.S_IFLNK), Want: "a regular file", Link: true}
 		}
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+		return -1, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, &fs.PathError{Op: "fstat", Path: path, Err: err}
+	if err := unix.Fstat(fd, st); err != nil {
+		unix.Close(fd)
+		return -1, &fs.PathError{Op: "fstat", Path: path, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, &NotRegularError{Path: path, What: describeType(st.Mode)}
+		unix.Close(fd)
+		return -1, &NotRegularError{Path: path, What: describeType(st.Mode)}
 	}
+	return fd, nil
+}
+
+// ReadFileAt reads the regular file name in dirfd, at most limit bytes
+// (OpenRegularAt says what is refused). A file holding more than limit
+// bytes gives a *TooLargeError.
+func ReadFileAt(dirfd int, name, path string, limit int) ([]byte, error) {
+	var st unix.Stat_t
+	fd, err := OpenRegularAt(dirfd, name, path, &st)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
 	if st.Size > int64(limit) {
 		return nil, &TooLargeError{Path: path, Limit: int64(limit)}
 	}
