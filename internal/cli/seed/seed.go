@@ -13,6 +13,7 @@ import (
 
 	"github.com/nodeboot/nodeboot/bootstrap"
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
+	"github.com/nodeboot/nodeboot/internal/safefs"
 	"github.com/nodeboot/nodeboot/profile"
 )
 
@@ -29,8 +30,11 @@ const description = `Writes the fake tree of kernel files that a profile describ
 the guest path /proc/sys/kernel/panic becomes DIR/proc/sys/kernel/panic.
 Nothing outside DIR is written; the real /proc and /sys are never touched.
 
-DIR is created with mode 0700 when it does not exist. An existing DIR must be
-owned by you and not writable by others. Symlinks inside the tree are never
+DIR is created with mode 0700 when it does not exist. As sshd's StrictModes
+asks of ~/.ssh, DIR must be owned by you and writable by nobody else, every
+directory above it must belong to root or to you (and be writable by others
+only when sticky, as /tmp), and no symlink in the path is followed: another
+user cannot swap the tree under you. Symlinks inside the tree are never
 followed, and every file is written to a temporary file and renamed into place.
 
 Running seed again is safe: entries that match the profile are left alone
@@ -115,14 +119,15 @@ func (f *flagpole) run(ctx context.Context, logger *slog.Logger, streams cmdutil
 }
 
 // LoadProfile loads the profile named by --profile. A name or file that
-// does not exist is a usage error (exit 2); a profile that does not parse is
-// a failure (exit 1). Other commands that take --profile share it.
+// does not exist, or names no regular file (a FIFO would hang the read,
+// /dev/zero never end it), is a usage error (exit 2); a profile that does
+// not parse is a failure (exit 1). Other commands that take --profile share it.
 func LoadProfile(ref string) (*profile.Profile, error) {
 	p, err := profile.Load(ref)
 	if err == nil {
 		return p, nil
 	}
-	if errors.Is(err, profile.ErrNotFound) || errors.Is(err, fs.ErrNotExist) || ref == "" {
+	if errors.Is(err, profile.ErrNotFound) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, safefs.ErrNotRegular) || ref == "" {
 		// The message names the profile already: `profile "k4s": no
 		// built-in profile by that name (...)`.
 		return nil, cmdutil.UsageErrorf("%v", err)
