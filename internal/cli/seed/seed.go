@@ -7,7 +7,9 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -103,7 +105,15 @@ func (f *flagpole) run(ctx context.Context, logger *slog.Logger, streams cmdutil
 		return err
 	}
 	logger.Debug("seeding", "root", f.Root, "profile", p.Name, "chain", strings.Join(p.Chain, " <- "), "force", f.Force)
+	// SIGINT or SIGTERM stops seeding between two entries, so that no
+	// temporary file is left behind.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	rep, err := bootstrap.Seed(ctx, f.Root, p, bootstrap.SeedOptions{Force: f.Force})
+	if err != nil && ctx.Err() != nil {
+		writeEntries(streams.Out, rep)
+		return fmt.Errorf("seed %s: stopped (%v); the entries listed were written, the others were not", f.Root, context.Cause(ctx))
+	}
 	if rep.RootCreated {
 		logger.Info("created the root directory", "dir", rep.Root, "mode", "0700")
 	}
