@@ -43,7 +43,7 @@ func TestOpen(t *testing.T) {
 		{"existing", real, ""},
 		{"symlink", link, "is a symlink"},
 		{"world-writable", open, "chmod go-w " + open},
-		{"a file", file, "is not a directory"},
+		{"a file", file, "is a regular file, not a directory"},
 		{"empty", "", "pass --data-dir"},
 	}
 	for _, tt := range tests {
