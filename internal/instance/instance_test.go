@@ -43,6 +43,8 @@ func TestOpen(t *testing.T) {
 		{"existing", real, ""},
 		{"symlink", link, "is a symlink"},
 		{"world-writable", open, "chmod go-w " + open},
+		{"under a world-writable directory", filepath.Join(open, "data"), open + " is writable by every user (mode 0777), who could replace what is below it"},
+		{"under a symlink", filepath.Join(link, "data"), "follows no symlink in its data dir"},
 		{"a file", file, "is a regular file, not a directory"},
 		{"empty", "", "pass --data-dir"},
 	}
