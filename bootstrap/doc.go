@@ -1,9 +1,11 @@
 // Package bootstrap brings a node up inside a sandbox. The lifecycle is a
 // list of steps that share one root directory: seed (write the fake tree a
 // profile describes), launch (k3s under the interceptor, with the arguments
-// K3sArgs gives), and supervise (restart with backoff when k3s exits or the
+// PlanK3s gives), and supervise (restart with backoff when k3s exits or the
 // node stays unhealthy; package health watches it). Waiting for readiness
-// and applying manifests (package manifests) are driven by "nodeboot up".
+// and applying manifests (package manifests) are package node's, which
+// runs these steps for "nodeboot up" and for Go programs. PlanK3s decides
+// k3s's command line: it is the one place that reads what K3S-ARGS mean.
 // Install fetches a pinned k3s release and verifies its checksum.
 //
 // # Launching

@@ -15,6 +15,13 @@
 //	  events.jsonl           one JSON Event per line, appended
 //	  nodeboot.marker        makes the directory a nodeboot data dir
 //
+// This package owns the files, not what is in them: state.json and the
+// lines of events.jsonl are package node's State and Event, whose formats
+// are public ("nodeboot status --output json" prints them). It is under
+// internal/ because its mechanics (the lock handed to a detached child,
+// the PID file, how files are written) are nodeboot's own and may change;
+// programs use package node.
+//
 // One supervisor per data directory: Lock takes an exclusive, non-blocking
 // flock on nodeboot.lock and keeps the descriptor for the life of the
 // process, so the kernel releases the lock when the supervisor dies, however

@@ -17,7 +17,6 @@ import (
 	"github.com/nodeboot/nodeboot/bootstrap"
 	"github.com/nodeboot/nodeboot/interceptor"
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
-	"github.com/nodeboot/nodeboot/internal/cli/seed"
 	"github.com/nodeboot/nodeboot/profile"
 )
 
@@ -103,7 +102,7 @@ func (f *flagpole) run(ctx context.Context, argv []string, logger *slog.Logger, 
 			return cmdutil.UsageErrorf("discover: --output %q exists; pass --force to overwrite it, or choose another file", f.Output)
 		}
 	}
-	base, err := seed.LoadProfile(f.Base)
+	base, err := cmdutil.LoadProfile(f.Base)
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
-	"github.com/nodeboot/nodeboot/internal/cli/up/config"
 	"github.com/nodeboot/nodeboot/internal/instance"
 )
 
@@ -57,13 +56,13 @@ Exit status: 0 when nothing is left running, 1 on failure.`
 // NewCommand returns the "down" command.
 func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
 	f := &flagpole{}
-	return config.WithConfig(&cli.Command{
+	return cmdutil.WithConfig(&cli.Command{
 		Name:        "down",
 		Usage:       "stop the node's supervisor and k3s",
 		UsageText:   "nodeboot down [--data-dir DIR] [--timeout DURATION] [--purge [--purge-k3s]]",
 		Description: description,
 		Flags: []cli.Flag{
-			config.DataDirFlag(&f.DataDir),
+			cmdutil.DataDirFlag(&f.DataDir),
 			&cli.DurationFlag{
 				Name: "timeout", Value: 60 * time.Second, EnvVars: []string{"NODEBOOT_DOWN_TIMEOUT"}, Destination: &f.Timeout,
 				Usage: "after SIGTERM, wait this long (`DURATION`) for the supervisor to stop k3s, then SIGKILL it",

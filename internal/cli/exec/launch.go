@@ -13,7 +13,6 @@ import (
 	"github.com/nodeboot/nodeboot/bootstrap"
 	"github.com/nodeboot/nodeboot/interceptor"
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
-	"github.com/nodeboot/nodeboot/internal/cli/seed"
 	"github.com/nodeboot/nodeboot/internal/safefs"
 )
 
@@ -46,7 +45,7 @@ func profileFlags(f *flagpole) []cli.Flag {
 // closes the virtual kernel and removes a temporary root; call it once the
 // command has ended.
 func (f *flagpole) launch(ctx context.Context, cfg interceptor.Config, logger *slog.Logger) (tracer, func(), error) {
-	p, err := seed.LoadProfile(f.Profile)
+	p, err := cmdutil.LoadProfile(f.Profile)
 	if err != nil {
 		return nil, nil, err
 	}

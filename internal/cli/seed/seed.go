@@ -2,10 +2,8 @@ package seed
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os/signal"
 	"strings"
@@ -15,8 +13,6 @@ import (
 
 	"github.com/nodeboot/nodeboot/bootstrap"
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
-	"github.com/nodeboot/nodeboot/internal/safefs"
-	"github.com/nodeboot/nodeboot/profile"
 )
 
 // flagpole holds the flags of "nodeboot seed".
@@ -100,7 +96,7 @@ func (f *flagpole) run(ctx context.Context, logger *slog.Logger, streams cmdutil
 	if f.Root == "" {
 		return cmdutil.UsageErrorf("seed: --root is missing; pass --root DIR (or set NODEBOOT_ROOT), e.g. --root /var/lib/nodeboot/root")
 	}
-	p, err := LoadProfile(f.Profile)
+	p, err := cmdutil.LoadProfile(f.Profile)
 	if err != nil {
 		return err
 	}
@@ -126,23 +122,6 @@ func (f *flagpole) run(ctx context.Context, logger *slog.Logger, streams cmdutil
 		logger.Info("some entries differ from the profile and were kept; use --force to reset them", "kept", n)
 	}
 	return nil
-}
-
-// LoadProfile loads the profile named by --profile. A name or file that
-// does not exist, or names no regular file (a FIFO would hang the read,
-// /dev/zero never end it), is a usage error (exit 2); a profile that does
-// not parse is a failure (exit 1). Other commands that take --profile share it.
-func LoadProfile(ref string) (*profile.Profile, error) {
-	p, err := profile.Load(ref)
-	if err == nil {
-		return p, nil
-	}
-	if errors.Is(err, profile.ErrNotFound) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, safefs.ErrNotRegular) || ref == "" {
-		// The message names the profile already: `profile "k4s": no
-		// built-in profile by that name (...)`.
-		return nil, cmdutil.UsageErrorf("%v", err)
-	}
-	return nil, err
 }
 
 // writeEntries prints one line per entry: "ACTION PATH (DETAIL)", where a

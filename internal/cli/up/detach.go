@@ -17,6 +17,7 @@ import (
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
 	"github.com/nodeboot/nodeboot/internal/cli/progress"
 	"github.com/nodeboot/nodeboot/internal/instance"
+	"github.com/nodeboot/nodeboot/node"
 )
 
 // envLockFD tells a detached supervisor which descriptor holds the data
@@ -41,7 +42,7 @@ const pollPeriod = 250 * time.Millisecond
 // lock first, so a second "up" fails here at once, and hands it to the
 // child. With --wait it then follows the child's events.
 func (p *plan) detach(ctx context.Context, logger *slog.Logger, streams cmdutil.IOStreams) error {
-	in, err := instance.Open(p.in.Dir)
+	in, err := instance.Open(p.node.DataDir)
 	if err != nil {
 		return fmt.Errorf("up: %w", err)
 	}
@@ -107,8 +108,9 @@ func (p *plan) detach(ctx context.Context, logger *slog.Logger, streams cmdutil.
 		close(exited)
 	}()
 	// state.json of an earlier run must not answer for this one.
-	if err := in.WriteState(&instance.State{Phase: instance.PhaseSeeding, PhaseSince: start, DataDir: in.Dir,
-		NodeName: p.nodeName, Role: p.f.Role, K3s: p.k3s, StartedAt: start, UpdatedAt: start, SupervisorPID: pid}); err != nil {
+	if err := in.WriteState(&node.State{Phase: node.PhaseSeeding, PhaseSince: start, DataDir: in.Dir,
+		NodeName: p.node.NodeName, Role: p.node.Role, K3s: p.node.K3s, Kubeconfig: p.node.Kubeconfig,
+		StartedAt: start, UpdatedAt: start, SupervisorPID: pid}); err != nil {
 		return fmt.Errorf("up: %w", err)
 	}
 	in.Unlock() // the child holds the lock through its own descriptor
@@ -161,12 +163,12 @@ func (p *plan) follow(ctx context.Context, in *instance.Instance, pid int, exite
 
 	var (
 		off        int64
-		lastHealth *instance.Health
+		lastHealth *node.Health
 		lastReason string
 	)
 	// drain shows new events; it returns the end of waiting, if any.
 	drain := func() (done bool, err error) {
-		evs, next, rerr := in.ReadEvents(off)
+		evs, next, rerr := node.ReadEvents(in.Dir, off)
 		if rerr != nil {
 			return true, fmt.Errorf("up --wait: %w", rerr)
 		}
@@ -176,20 +178,20 @@ func (p *plan) follow(ctx context.Context, in *instance.Instance, pid int, exite
 			if e.Health != nil {
 				lastHealth = e.Health
 			}
-			if e.Reason != "" && e.Kind != instance.KindHealth {
+			if e.Reason != "" && e.Kind != node.KindHealth {
 				lastReason = e.Reason
 			}
-			if e.Kind != instance.KindPhase {
+			if e.Kind != node.KindPhase {
 				continue
 			}
 			switch {
 			case e.Phase.Done():
 				return true, nil
-			case e.Phase == instance.PhaseManifestsFailed:
+			case e.Phase == node.PhaseManifestsFailed:
 				return true, fmt.Errorf("up --wait: the node is Ready but applying the manifests failed: %s; the supervisor (pid %d) keeps running the node", e.Message, pid)
-			case e.Phase == instance.PhaseFailed:
+			case e.Phase == node.PhaseFailed:
 				return true, fmt.Errorf("up --wait: the supervisor (pid %d) gave up: %s", pid, e.Message)
-			case e.Phase == instance.PhaseStopped:
+			case e.Phase == node.PhaseStopped:
 				return true, fmt.Errorf("up --wait: the supervisor (pid %d) was stopped before the node was Ready", pid)
 			}
 		}
@@ -206,7 +208,7 @@ func (p *plan) follow(ctx context.Context, in *instance.Instance, pid int, exite
 				return err
 			}
 			reason := lastReason
-			if st, err := in.ReadState(); err == nil && st.LastError != "" {
+			if st, err := node.ReadState(in.Dir); err == nil && st.LastError != "" {
 				reason = st.LastError
 			}
 			if reason == "" {
@@ -219,7 +221,7 @@ func (p *plan) follow(ctx context.Context, in *instance.Instance, pid int, exite
 				status = healthLine(lastHealth)
 			}
 			return cli.Exit(fmt.Sprintf("up --wait: node %s not Ready after %s: %s; the supervisor (pid %d) keeps running: see `nodeboot status --data-dir %s`, stop it with `nodeboot down --data-dir %s`",
-				p.nodeName, p.f.Timeout, status, pid, in.Dir, in.Dir), cmdutil.ExitNotReady)
+				p.node.NodeName, p.f.Timeout, status, pid, in.Dir, in.Dir), cmdutil.ExitNotReady)
 		case <-ctx.Done():
 			return fmt.Errorf("up --wait: interrupted; the supervisor (pid %d) keeps running: stop it with `nodeboot down --data-dir %s`", pid, in.Dir)
 		}
@@ -227,8 +229,8 @@ func (p *plan) follow(ctx context.Context, in *instance.Instance, pid int, exite
 }
 
 // healthLine is a health report on one line: "NotReady KubeletNotReady: msg".
-func healthLine(h *instance.Health) string {
-	s := h.State
+func healthLine(h *node.Health) string {
+	s := string(h.State)
 	if h.Reason != "" {
 		s += " " + h.Reason
 	}

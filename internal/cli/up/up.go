@@ -18,12 +18,10 @@ import (
 	"github.com/urfave/cli/v2/altsrc"
 
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
-	"github.com/nodeboot/nodeboot/internal/cli/seed"
-	"github.com/nodeboot/nodeboot/internal/cli/up/config"
 	"github.com/nodeboot/nodeboot/internal/instance"
 	"github.com/nodeboot/nodeboot/internal/safefs"
 	"github.com/nodeboot/nodeboot/manifests"
-	"github.com/nodeboot/nodeboot/profile"
+	"github.com/nodeboot/nodeboot/node"
 )
 
 // flagpole holds the flags of "nodeboot up".
@@ -112,7 +110,7 @@ func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
 		Description:     description,
 		HideHelpCommand: true,
 		Flags: []cli.Flag{
-			config.DataDirFlag(&f.DataDir),
+			cmdutil.DataDirFlag(&f.DataDir),
 			str("k3s", "K3S", "the k3s binary (`PATH`); default: k3s on $PATH, else DATA-DIR/bin/k3s", "", &f.K3s, "k3s"),
 			str("profile", "PROFILE", "the fake kernel's profile: a built-in name or a YAML file (`NAME|FILE`)", "k3s", &f.Profile, "k3s"),
 			str("role", "ROLE", "`ROLE`: server (k3s server) or agent (k3s agent, with --server and --token)", "server", &f.Role, "k3s"),
@@ -142,27 +140,22 @@ func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
 			return f.run(cCtx.Context, cCtx.Args().Slice(), logger, streams)
 		},
 	}
-	return config.WithConfig(cmd, true)
+	return cmdutil.WithConfig(cmd, true)
 }
 
-// plan is the checked configuration of one "up".
+// plan is the checked configuration of one "up": the node to start and
+// what the library makes of it.
 type plan struct {
-	f        *flagpole
-	in       *instance.Instance
-	k3s      string
-	profile  *profile.Profile
-	nodeName string
-	userArgs []string
-	objs     []manifests.Object
-	// k3sDataDir is k3s's data dir: DATA-DIR/k3s, or the one K3S-ARGS name.
-	k3sDataDir string
+	f    *flagpole
+	cfg  node.Config
+	node *node.Plan
 }
 
 // check validates the flags and resolves what they name. It changes
 // nothing on disk, so that a detaching "up" reports bad input in the
-// foreground.
+// foreground. What K3S-ARGS may say is the library's to decide
+// (node.Check, bootstrap.PlanK3s); its refusals are usage errors.
 func (f *flagpole) check(args []string) (*plan, error) {
-	p := &plan{f: f, userArgs: args}
 	switch f.Role {
 	case "server", "agent":
 	default:
@@ -194,32 +187,34 @@ func (f *flagpole) check(args []string) (*plan, error) {
 	if err != nil {
 		return nil, cmdutil.UsageErrorf("up: %v", err)
 	}
-	p.in = in
-	p.k3sDataDir = userK3sDataDir(args)
-	if p.k3sDataDir == "" {
-		p.k3sDataDir = in.K3sDataDir()
-	}
-	if p.k3s, err = findK3s(f.K3s, in); err != nil {
+	k3s, err := findK3s(f.K3s, in)
+	if err != nil {
 		return nil, err
 	}
-	if p.profile, err = seed.LoadProfile(f.Profile); err != nil {
+	prof, err := cmdutil.LoadProfile(f.Profile)
+	if err != nil {
 		return nil, err
 	}
-	p.nodeName = f.NodeName
-	if p.nodeName == "" {
-		h, err := os.Hostname()
-		if err != nil {
-			return nil, fmt.Errorf("up: no --node-name and no hostname: %w; pass --node-name NAME", err)
-		}
-		p.nodeName = strings.ToLower(h)
-	}
+	var objs []manifests.Object
 	if paths := f.Manifests.Value(); len(paths) > 0 {
-		if p.objs, err = manifests.Load(paths); err != nil {
+		if objs, err = manifests.Load(paths); err != nil {
 			return nil, fmt.Errorf("up: %w", err)
 		}
 	}
 	if f.Smoke {
-		p.objs = append(p.objs, manifests.Smoke()...)
+		objs = append(objs, manifests.Smoke()...)
+	}
+	p := &plan{f: f, cfg: node.Config{
+		DataDir: in.Dir, K3s: k3s, Profile: prof,
+		Role: node.Role(f.Role), Server: f.Server, Token: f.Token, NodeName: f.NodeName, K3sArgs: args,
+		Manifests: objs, ManifestsVia: node.ManifestsVia(f.ManifestsVia), ManifestTimeout: f.Timeout,
+		StartGrace: f.StartGrace, NotReadyGrace: f.NotReadyGrace, StopTimeout: f.StopTimeout, MaxRestarts: f.MaxRestarts,
+	}}
+	if p.node, err = node.Check(p.cfg); err != nil {
+		if errors.Is(err, node.ErrInvalidConfig) {
+			return nil, cmdutil.UsageErrorf("up: %v", err)
+		}
+		return nil, fmt.Errorf("up: %w", err)
 	}
 	return p, nil
 }
@@ -243,29 +238,6 @@ func findK3s(flag string, in *instance.Instance) (string, error) {
 		return "", fmt.Errorf("up: %s: %w", bin, err)
 	}
 	return "", fmt.Errorf("up: no k3s: not on $PATH and not at %s; run `nodeboot install --version V --data-dir %s` or pass --k3s PATH", bin, in.Dir)
-}
-
-// userK3sDataDir returns the --data-dir (-d) that K3S-ARGS pass to k3s, or "".
-func userK3sDataDir(args []string) string {
-	dir := ""
-	for i, a := range args {
-		switch {
-		case a == "--data-dir" || a == "-d" || a == "-data-dir":
-			if i+1 < len(args) {
-				dir = args[i+1]
-			}
-		case strings.HasPrefix(a, "--data-dir="):
-			dir = strings.TrimPrefix(a, "--data-dir=")
-		case strings.HasPrefix(a, "-d="):
-			dir = strings.TrimPrefix(a, "-d=")
-		}
-	}
-	if dir != "" {
-		if abs, err := filepath.Abs(dir); err == nil {
-			return abs
-		}
-	}
-	return dir
 }
 
 // run runs "up": detached (--detach, --wait) or as the supervisor.
