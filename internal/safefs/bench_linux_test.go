@@ -31,23 +31,30 @@ func benchDir(b *testing.B) int {
 }
 
 // pair runs ours and base alternately in rounds and reports both and their
-// ratio, so that a machine's load hits both alike.
+// ratio, so that a machine's load hits both alike. Ratios near 1 differ
+// by noise on a loaded machine: compare several runs (-count).
 func pair(b *testing.B, ours, base func(i int)) {
 	const rounds = 10
 	var tOurs, tBase int64
 	n := b.N/rounds + 1
 	b.ResetTimer()
-	for r := 0; r < rounds; r++ {
+	timed := func(f func(int), r int) int64 {
 		start := nanotime()
 		for i := 0; i < n; i++ {
-			base(r*n + i)
+			f(r*n + i)
 		}
-		tBase += nanotime() - start
-		start = nanotime()
-		for i := 0; i < n; i++ {
-			ours(r*n + i)
+		return nanotime() - start
+	}
+	for r := 0; r < rounds; r++ {
+		// Alternate which goes first, so that neither always meets a
+		// warmer cache or a quieter machine.
+		if r%2 == 0 {
+			tBase += timed(base, r)
+			tOurs += timed(ours, r)
+		} else {
+			tOurs += timed(ours, r)
+			tBase += timed(base, r)
 		}
-		tOurs += nanotime() - start
 	}
 	total := float64(n * rounds)
 	b.ReportMetric(float64(tOurs)/total, "ns/ours")
