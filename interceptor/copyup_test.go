@@ -142,3 +142,37 @@ func TestIntegrationTreeGone(t *testing.T) {
 		})
 	}
 }
+
+// TestIntegrationMissingHost: a redirect whose host is missing at the
+// start is no fault: reads go to the real file, and a write copies the real
+// file up as the host, which is the tree from then on.
+func TestIntegrationMissingHost(t *testing.T) {
+	requireIntegration(t)
+	sysc := traceeBin(t, "sysc")
+	for _, mode := range testModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			tr := newFakeTree(t)
+			host := tr.T + "/later"
+			var faults []Fault
+			cfg := func(args ...string) Config {
+				return Config{Path: sysc, Args: append([]string{"sysc"}, args...), Mode: mode,
+					Rules:   rules.Rules{Redirects: []rules.Redirect{{Guest: tr.G + "/only-guest", Host: host}}},
+					OnFault: func(f Fault) { faults = append(faults, f) }}
+			}
+			c := cfg("open", tr.G+"/only-guest", "r")
+			if got := parseKV(runTraced(t, c).stdout); got["data"] != "guest-only" {
+				t.Errorf("%s: read %q, want the real file", describeRun(c), got["data"])
+			}
+			c = cfg("open", tr.G+"/only-guest", "wc", "made")
+			if got := parseKV(runTraced(t, c).stdout); got["errno"] != "0" {
+				t.Errorf("%s: %v, want the file made as the host", describeRun(c), got)
+			}
+			chk := fsCheck{t: t, tr: tr, ctx: describeRun(c)}
+			chk.file(host, "madet-only") // "guest-only", copied, then "made" written over its start
+			chk.file("{G}/only-guest", "guest-only")
+			if len(faults) != 0 {
+				t.Errorf("faults %v, want none", faults)
+			}
+		})
+	}
+}

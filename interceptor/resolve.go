@@ -1225,6 +1225,9 @@ func (rs *resolver) overlay(th *thread, v *traceeView, q pathQuery, lk *lookup, 
 		return "", false
 	}
 	tr := &rs.trees[i]
+	if tr.fd < 0 {
+		return "", false // no tree (yet): it has no file
+	}
 	mustDir := endsDir(q.raw)
 	follow := q.follow || mustDir
 	base, comps := tr.fd, splitPath(rel)
