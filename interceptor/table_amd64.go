@@ -67,6 +67,10 @@ var archEntries = []entry{
 	watchCall(unix.SYS_UMOUNT2, "umount2"),
 	watchCall(unix.SYS_MOVE_MOUNT, "move_mount"),
 	handleCall(unix.SYS_OPEN_BY_HANDLE_AT),
+	fdChangeCall(unix.SYS_FCHMOD, "fchmod"),
+	fdChangeCall(unix.SYS_FCHOWN, "fchown"),
+	fdChangeCall(unix.SYS_FSETXATTR, "fsetxattr"),
+	fdChangeCall(unix.SYS_FREMOVEXATTR, "fremovexattr"),
 	statfsCall(unix.SYS_STATFS),
 	fstatfsCall(unix.SYS_FSTATFS),
 }
