@@ -126,8 +126,7 @@ var opByName = map[string]FileOp{
 	"inotify_add_watch": OpWatch, "chdir": OpOther,
 	"chroot": OpOther, "pivot_root": OpOther, "setns": OpOther, "unshare": OpOther,
 	"mount": OpOther, "umount2": OpOther, "move_mount": OpOther,
-	"open_by_handle_at": OpOpen,
-	"fchmod": OpSetattr, "fchown": OpSetattr, "fsetxattr": OpSetattr, "fremovexattr": OpSetattr,
+	"fchmod": OpSetattr, "fchown": OpSetattr, "fsetxattr": OpSetattr, "fremovexattr": OpSetattr, "open_by_handle_at": OpOpen,
 }
 
 // table maps syscall numbers of this arch to entries; built from the
