@@ -24,13 +24,19 @@ import (
 //     nodeboot's (the common case): one openat2(RESOLVE_NO_SYMLINKS) of
 //     the path proves that no symlink is on the way, and then the path's
 //     lexical form is the canonical path;
-//   - the slow walk (walker), component by component with O_PATH|O_NOFOLLOW
+//   - for such a thread, when a symlink is on the way, the text walk: one
+//     readlinkat per component of the path so far (textWalk);
+//   - otherwise the walker, component by component with O_PATH|O_NOFOLLOW
 //     from the thread's root, cwd or dirfd (opened through /proc/TID, whose
 //     magic links give the very objects, whatever their text says), as
 //     fs/namei.c does: symlinks followed (40 at most), ".." never above the
 //     root, procfs magic links jumped through, "self" and "thread-self" of a
 //     procfs replaced by the caller's ids in that procfs's pid namespace,
 //     openat2's RESOLVE_* flags honoured.
+//
+// A canonical path reached through an alias mount of nodeboot's own
+// namespace (a bind mount of a guest elsewhere, a second procfs) is moved
+// onto the guest's own mount (mount_alias.go).
 //
 // A redirect serves its guest tree from its host tree like an overlay: a
 // file the host tree has hides the real one, symlinks in the host tree
