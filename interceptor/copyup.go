@@ -13,11 +13,12 @@ import (
 
 // Host trees, copy-up and the tree-gone fault.
 //
-// A redirect's host tree is opened (O_PATH) when tracing starts, and every
-// call that would use it first checks that the host path still leads to
-// that very directory: a tree moved away, deleted or replaced makes the
-// calls under its guest fail with ENOENT (they must not fall through to the
-// real files) and is reported once through Config.OnFault.
+// A redirect's host tree is opened (O_PATH) when tracing starts (or when
+// it appears, if it was missing then), and every call that would use it
+// first checks that the host path still leads to that very directory: a
+// tree moved away, deleted or replaced makes the calls under its guest fail
+// with ENOENT (they must not fall through to the real files) and is
+// reported once through Config.OnFault.
 //
 // A call that changes a covered path whose host tree lacks the file copies
 // it up first: the missing parent directories are made in the tree as the
@@ -34,64 +35,88 @@ const copyUpMax = 16 << 20
 // hostTree is one redirect's host root.
 type hostTree struct {
 	path string
-	fd   int // O_PATH of the root when tracing started, -1 when missing
+	fd   int // O_PATH of the root, -1 while it does not exist
 	id   fileID
 	dir  bool
-	// gone: reported through OnFault already.
+	// gone: the root that was there is gone, and that was reported
+	// through OnFault.
 	gone bool
 }
 
-// openTrees opens every redirect's host root.
+// openTrees opens every redirect's host root. A root missing at the start
+// is taken when it appears (a file the command creates, or a tree made
+// later); until then the tree has no file.
 func (rs *resolver) openTrees() {
 	rs.trees = make([]hostTree, len(rs.m.redirects))
+	missing := 0
 	for i, r := range rs.m.redirects {
-		tr := &rs.trees[i]
-		tr.path, tr.fd = r.Host, -1
-		fd, e := sysOpenat(unix.AT_FDCWD, rs.cp.of(r.Host), unix.O_PATH)
-		if e != 0 {
-			rs.log.Warn("redirect host is missing: calls below its guest fail with ENOENT", "rule", r.String(), "err", e)
-			continue
+		rs.trees[i] = hostTree{path: r.Host, fd: -1}
+		if !rs.adoptTree(i) {
+			missing++
 		}
-		var st unix.Statx_t
-		if fdStatx(fd, &st) != 0 {
-			sysClose(fd)
-			continue
-		}
-		tr.fd, tr.id, tr.dir = fd, idOf(&st), st.Mode&unix.S_IFMT == unix.S_IFDIR
+	}
+	if missing > 0 {
+		// The caller (exec) warns about missing hosts once; this is for
+		// debugging.
+		rs.log.Debug("redirect hosts missing at the start: only what the command creates goes there", "missing", missing)
 	}
 }
 
-// closeTrees closes the host roots (the tracer has ended).
+// adoptTree opens redirect i's host root if it exists now.
+func (rs *resolver) adoptTree(i int) bool {
+	tr := &rs.trees[i]
+	fd, e := sysOpenat(unix.AT_FDCWD, rs.cp.of(tr.path), unix.O_PATH)
+	if e != 0 {
+		return false
+	}
+	var st unix.Statx_t
+	if fdStatx(fd, &st) != 0 {
+		sysClose(fd)
+		return false
+	}
+	tr.fd, tr.id, tr.dir = fd, idOf(&st), st.Mode&unix.S_IFMT == unix.S_IFDIR
+	return true
+}
+
+// closeTrees closes the host roots and the mount table the resolver
+// watches (the tracer has ended).
 func (rs *resolver) closeTrees() {
 	for i := range rs.trees {
 		sysClose(rs.trees[i].fd)
 		rs.trees[i].fd = -1
 	}
+	if rs.alias.valid {
+		sysClose(rs.alias.watch)
+		rs.alias = aliasTable{}
+	}
 }
 
 // treeOK checks that redirect i's host root is still the directory opened
-// at the start; when it is not, it reports the fault once. A host that is
-// a single file may be replaced (an editor's atomic save): only its being
-// missing counts, and then as a missing file.
+// before; when it is not, it reports the fault once and the calls under
+// the guest fail from then on. A root that was missing is taken when it
+// appears. A host that is a single file may be replaced (an editor's
+// atomic save): only its being missing counts, and then as a missing file.
 func (rs *resolver) treeOK(i int) bool {
 	tr := &rs.trees[i]
-	if tr.fd >= 0 && !tr.dir {
+	switch {
+	case tr.gone:
+		return false
+	case tr.fd < 0:
+		rs.adoptTree(i)
+		return true
+	case !tr.dir:
 		return true
 	}
-	if tr.fd >= 0 {
-		var st unix.Statx_t
-		if sysStatx(unix.AT_FDCWD, rs.cp2.of(tr.path), 0, &st) == 0 && idOf(&st).sameInode(tr.id) && st.Nlink > 0 {
-			return true
-		}
+	var st unix.Statx_t
+	if sysStatx(unix.AT_FDCWD, rs.cp2.of(tr.path), 0, &st) == 0 && idOf(&st).sameInode(tr.id) && st.Nlink > 0 {
+		return true
 	}
-	if !tr.gone {
-		tr.gone = true
-		r := rs.m.redirects[i]
-		rs.log.Error("redirect host tree is gone or was replaced; calls below its guest fail with ENOENT",
-			"rule", r.String(), "host", tr.path)
-		if rs.faults != nil {
-			rs.faults(Fault{Kind: TreeGone, Rule: r})
-		}
+	tr.gone = true
+	r := rs.m.redirects[i]
+	rs.log.Error("redirect host tree is gone or was replaced; calls below its guest fail with ENOENT",
+		"rule", r.String(), "host", tr.path)
+	if rs.faults != nil {
+		rs.faults(Fault{Kind: TreeGone, Rule: r})
 	}
 	return false
 }
@@ -106,16 +131,34 @@ func (rs *resolver) copyUp(lk *lookup, file, content bool) unix.Errno {
 	tr := &rs.trees[i]
 	_, rel, _ := rs.m.cover(lk.canon)
 	comps := splitPath(rel)
-	if len(comps) == 0 {
-		return 0 // the host root itself
-	}
-	dir := tr.fd
 	var opened []int
 	defer func() {
 		for _, fd := range opened {
 			sysClose(fd)
 		}
 	}()
+	if tr.fd < 0 {
+		// No tree yet: the guest itself becomes the host root (its
+		// directory must be there; nothing above the root is made).
+		if len(comps) > 0 || !file || !lk.exists {
+			return 0
+		}
+		i := strings.LastIndexByte(tr.path, '/')
+		parent, e := sysOpenat(unix.AT_FDCWD, rs.cp.of(tr.path[:max(i, 1)]), unix.O_PATH|unix.O_DIRECTORY)
+		if e != 0 {
+			return 0
+		}
+		opened = append(opened, parent)
+		if errno := rs.copyObject(lk, parent, tr.path[i+1:], content); errno != 0 {
+			return errno
+		}
+		rs.adoptTree(lk.rule)
+		return 0
+	}
+	if len(comps) == 0 {
+		return 0 // the host root itself is there
+	}
+	dir := tr.fd
 	for j, name := range comps[:len(comps)-1] {
 		fd, e := sysOpenat(dir, rs.cp.of(name), unix.O_PATH|unix.O_NOFOLLOW|unix.O_DIRECTORY)
 		if e == unix.ENOENT {
@@ -141,7 +184,13 @@ func (rs *resolver) copyUp(lk *lookup, file, content bool) unix.Errno {
 	if !file || !lk.exists {
 		return 0
 	}
-	name := comps[len(comps)-1]
+	return rs.copyObject(lk, dir, comps[len(comps)-1], content)
+}
+
+// copyObject copies the real object lk.obj into dir/name: a regular file
+// (its content when content is true), a directory or a symlink, with its
+// mode and owner.
+func (rs *resolver) copyObject(lk *lookup, dir int, name string, content bool) unix.Errno {
 	var st unix.Statx_t
 	if fdStatx(lk.obj, &st) != 0 {
 		return rs.copyUpFailed(lk, unix.EIO)
@@ -397,8 +446,8 @@ func unlinkat(dir int, name string) {
 type FaultKind uint8
 
 const (
-	// TreeGone: a redirect's host tree is missing, or was moved, deleted
-	// or replaced while tracing. Calls below its guest fail with ENOENT.
+	// TreeGone: a redirect's host tree was moved, deleted or replaced
+	// while tracing. Calls below its guest fail with ENOENT from then on.
 	TreeGone FaultKind = iota + 1
 )
 

@@ -358,6 +358,24 @@ func (t *Tracer) handleEnter(th *thread, call *pendingCall) {
 	t.resume(th, 0)
 }
 
+// fdChangeEnter handles fchmod, fchown, fsetxattr and fremovexattr: the
+// fd may be a real file a rule covers (a read-only open of a file the tree
+// lacks reaches the real one), whose metadata must not change.
+func (t *Tracer) fdChangeEnter(th *thread, call *pendingCall) {
+	if t.needPaths {
+		s := callSemantics{op: OpSetattr}
+		if errno := t.res.decideFd(th, int(int32(t.regs.arg(0))), s); errno != 0 {
+			t.fail(th, call, errno)
+			return
+		}
+	}
+	t.cnt.perCall[call.index].passes.Add(1)
+	if t.stopAll {
+		th.passed = call.index + 1
+	}
+	t.resume(th, 0)
+}
+
 // maxHandleSize is MAX_HANDLE_SZ.
 const maxHandleSize = 128
 

@@ -23,6 +23,7 @@ func init() {
 	}
 	escapeWant["open_tree_clone"] = wantEscapeErrno(syscall.EACCES)
 	escapeWant["open_by_handle"] = wantEscapeErrno(syscall.EACCES)
+	escapeWant["fchmod_real_fd"] = wantEscapeErrno(syscall.EACCES)
 	// A new mount of the guest's filesystem reaches it at the same path as
 	// nodeboot's view has: redirected like the plain path.
 	escapeWant["fsmount_guest_fs"] = wantLanded

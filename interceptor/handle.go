@@ -149,6 +149,9 @@ func (t *Tracer) enter(th *thread, e *entry) {
 	case kindHandle:
 		t.handleEnter(th, &call)
 		return
+	case kindFdChange:
+		t.fdChangeEnter(th, &call)
+		return
 	}
 	readPaths := t.needPaths || (e.kind == kindStatfs && t.m.needPathForFSType())
 	if readPaths && hasPathArg(e, r) && !th.hasSlot() && !t.takeSlot(th) {

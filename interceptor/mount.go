@@ -193,23 +193,39 @@ func (rs *resolver) placeInFS(root int, rootID fileID, rel []string, tid int) (s
 	}
 	// Any other filesystem: a nodeboot mount of the same device whose root
 	// holds path.
-	for _, m := range readMountinfo("/proc/self/mountinfo") {
-		if m.dev != rootID.dev || !hasPathPrefixOf(inFS, m.root) {
-			continue
+	for fresh := false; ; fresh = true {
+		for _, m := range rs.ourMounts(rootID.dev, fresh) {
+			if !hasPathPrefixOf(inFS, m.root) {
+				continue
+			}
+			// Where the foreign mount's root is in nodeboot's view: it must
+			// be that very directory.
+			at := joinNames(m.point, splitPath(inFS))
+			if m.root != "/" {
+				at = joinNames(m.point, splitPath(inFS[len(m.root):]))
+			}
+			if rs.names(at, rootID) {
+				return joinNames(at, rel), true
+			}
 		}
-		// Where the foreign mount's root is in nodeboot's view: it must be
-		// that very directory.
-		at := m.point
-		if m.root != "/" {
-			at = joinNames(m.point, splitPath(inFS[len(m.root):]))
-		} else {
-			at = joinNames(m.point, splitPath(inFS))
-		}
-		if rs.names(at, rootID) {
-			return joinNames(at, rel), true
+		if fresh {
+			return "", false
 		}
 	}
-	return "", false
+}
+
+// ourMounts returns nodeboot's mounts of device dev, from a copy of its
+// mount table read again when fresh is set (placeInFS asks again when the
+// copy gave no answer). Every use is checked (names), so a stale entry
+// costs a lookup, never a wrong answer.
+func (rs *resolver) ourMounts(dev uint64, fresh bool) []mountEntry {
+	if fresh || rs.mounts == nil {
+		rs.mounts = map[uint64][]mountEntry{}
+		for _, m := range readMountinfo("/proc/self/mountinfo") {
+			rs.mounts[m.dev] = append(rs.mounts[m.dev], m)
+		}
+	}
+	return rs.mounts[dev]
 }
 
 // procPidPath translates the pid at the head of path (a path inside a

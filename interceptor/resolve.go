@@ -78,6 +78,10 @@ type resolver struct {
 
 	trees  []hostTree // by matcher index
 	faults func(Fault)
+	// mounts caches nodeboot's mount table by device (ourMounts).
+	mounts map[uint64][]mountEntry
+	// alias is what is known of alias mounts (mount_alias.go).
+	alias aliasTable
 	// tids lists the traced threads (procPidPath).
 	tids   func() []int
 	warned map[string]bool
@@ -181,10 +185,13 @@ func (rs *resolver) viewOf(th *thread) *traceeView {
 		return v
 	}
 	root := idOf(&st)
-	if sysStatx(unix.AT_FDCWD, rs.cp.of("/proc/"+tid+"/ns/mnt"), 0, &st) != 0 {
-		return v
+	if sysStatx(unix.AT_FDCWD, rs.cp.of("/proc/"+tid+"/ns/mnt"), 0, &st) == 0 {
+		v.same = root == o.root && st.Ino == o.mntNS && o.mntNS != 0
+	} else {
+		// No ns files (a sandbox without them): with none of its own
+		// either, the root decides.
+		v.same = root == o.root && o.mntNS == 0
 	}
-	v.same = root == o.root && st.Ino == o.mntNS && o.mntNS != 0
 	if !v.same {
 		if fd, e := sysOpenat(unix.AT_FDCWD, rs.cp.of("/proc/"+tid+"/root"), unix.O_PATH); e == 0 {
 			if c, ok := rs.canonOf(fd, th.tid); ok {
@@ -262,6 +269,7 @@ func (rs *resolver) resolve(th *thread, q pathQuery) *lookup {
 		if lk.errno != 0 || !lk.known {
 			return lk
 		}
+		lk.canon = rs.dealias(lk.canon)
 		next, ok := rs.overlay(th, v, q, lk, &links)
 		if !ok {
 			return lk
@@ -1217,6 +1225,9 @@ func (rs *resolver) overlay(th *thread, v *traceeView, q pathQuery, lk *lookup, 
 		return "", false
 	}
 	tr := &rs.trees[i]
+	if tr.fd < 0 {
+		return "", false // no tree (yet): it has no file
+	}
 	mustDir := endsDir(q.raw)
 	follow := q.follow || mustDir
 	base, comps := tr.fd, splitPath(rel)

@@ -568,3 +568,65 @@ func BenchmarkResolve(b *testing.B) {
 		})
 	}
 }
+
+// TestResolveAliases checks paths through alias mounts in nodeboot's own
+// mount namespace: a bind mount of the guest elsewhere and a second
+// procfs. The test runs again in a child process with a mount namespace of
+// its own (the mounts must not touch the machine's), which is then
+// nodeboot's view.
+func TestResolveAliases(t *testing.T) {
+	requireRoot(t, "mounts need root")
+	if os.Getenv("NODEBOOT_RESOLVE_INNER") == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(exe, "-test.run=^TestResolveAliases$", "-test.v")
+		cmd.Env = append(os.Environ(), "NODEBOOT_RESOLVE_INNER=1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: unix.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestResolveAliases") {
+			if strings.Contains(string(out), "--- SKIP") {
+				t.Skipf("inner run skipped:\n%s", out)
+			}
+			t.Fatalf("inner run in a mount namespace of its own: %v\n%s", err, out)
+		}
+		return
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		t.Skipf("cannot make the mounts private: %v", err)
+	}
+	tr := newResolveTree(t)
+	if err := unix.Mount(tr.G, tr.T+"/aux/b", "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("proc", tr.T+"/aux/p", "proc", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("/proc/sys", tr.T+"/aux/s", "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, d := range []string{"b", "p", "s"} {
+			unix.Unmount(tr.T+"/aux/"+d, unix.MNT_DETACH)
+		}
+	})
+	v := startView(t, 0, "chdir "+tr.T)
+	rs := newTestResolver(t, tr.rules(), v.pid)
+	cases := []resolveCase{
+		{name: "bind-of-guest", path: "{T}/aux/b/f", dirfd: -1, want: "canon {G}/f", host: "has {Tree}/f"},
+		{name: "bind-of-guest-missing", path: "{T}/aux/b/new", dirfd: -1, want: "missing {G}/new", host: "lacks {Tree}/new"},
+		{name: "second-procfs", path: "{T}/aux/p/sys/kernel/nodeboot-test", dirfd: -1,
+			want: "missing /proc/sys/kernel/nodeboot-test", host: "lacks {T}/procsys"},
+		{name: "bind-of-proc-sys", path: "{T}/aux/s/kernel/ostype", dirfd: -1, want: "canon /proc/sys/kernel/ostype"},
+		{name: "primary-untouched", path: "{G}/f", dirfd: -1, want: "canon {G}/f", host: "has {Tree}/f"},
+		{name: "elsewhere-untouched", path: "{H}/f", dirfd: -1, want: "canon {H}/f"},
+	}
+	for _, way := range []string{"fast", "text", "walker"} {
+		t.Run(way, func(t *testing.T) {
+			rs.noFast = way != "fast"
+			rs.noText = way == "walker"
+			runResolveCases(t, rs, v, tr, cases)
+		})
+	}
+}

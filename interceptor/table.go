@@ -13,12 +13,17 @@ const (
 	// kindFstatfs: rewrite the statfs result's f_type of an fd.
 	kindFstatfs
 	// kindWatch: the call may change the caller's root or mount namespace
-	// (chroot, pivot_root, setns, unshare): the resolver's cached views
-	// are dropped at its entry and again at its exit.
+	// (chroot, pivot_root, setns, unshare) or the mount table (mount,
+	// umount2, move_mount): the resolver's cached views are dropped at its
+	// entry and again at its exit.
 	kindWatch
 	// kindHandle: open_by_handle_at names a file without a path; the
 	// resolver opens the handle itself to learn which file it is.
 	kindHandle
+	// kindFdChange: the call changes the file of its fd argument 0
+	// (fchmod, fchown, fsetxattr, fremovexattr): refused when that is a
+	// real file a rule covers (opened for reading, the tree lacking it).
+	kindFdChange
 )
 
 // noArg marks an absent argument index.
@@ -94,6 +99,11 @@ func handleCall(nr int) entry {
 		why: "names a file by handle: refused when a rule covers the file (no redirect by handle)"}
 }
 
+func fdChangeCall(nr int, name string) entry {
+	return entry{nr: nr, name: name, kind: kindFdChange, flags: noArg, statfsBuf: noArg,
+		why: "changes the file of an fd: refused when a rule covers that real file"}
+}
+
 // opByName gives the operation of every syscall of the tables, by name
 // (the names are the same on every arch).
 var opByName = map[string]FileOp{
@@ -115,7 +125,8 @@ var opByName = map[string]FileOp{
 	"setxattrat": OpSetattr, "removexattrat": OpSetattr,
 	"inotify_add_watch": OpWatch, "chdir": OpOther,
 	"chroot": OpOther, "pivot_root": OpOther, "setns": OpOther, "unshare": OpOther,
-	"open_by_handle_at": OpOpen,
+	"mount": OpOther, "umount2": OpOther, "move_mount": OpOther,
+	"fchmod": OpSetattr, "fchown": OpSetattr, "fsetxattr": OpSetattr, "fremovexattr": OpSetattr, "open_by_handle_at": OpOpen,
 }
 
 // table maps syscall numbers of this arch to entries; built from the

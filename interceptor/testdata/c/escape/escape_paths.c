@@ -479,6 +479,24 @@ static int copyup(const char *guest, const char *aux)
 	return write_path(guest);
 }
 
+/* The tree lacks the file: a read-only open reaches the real file; its
+ * metadata must not change through that fd. 0 (a leak the harness sees:
+ * no marker in the tree) only when fchmod went through. */
+static int fchmod_real_fd(const char *guest, const char *aux)
+{
+	(void)aux;
+	if (unlink(guest) < 0) /* removes the tree's file */
+		return errno;
+	int fd = open(guest, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	int err = fchmod(fd, 0600) < 0 ? errno : 0;
+	if (!err)
+		fchmod(fd, 0666); /* put it back */
+	close(fd);
+	return err;
+}
+
 /* The tree moved away while the program runs: writes must fail. */
 static int tree_gone(const char *guest, const char *aux)
 {
@@ -521,6 +539,7 @@ const struct escape_case path_cases[] = {
 	{"open_by_handle", "name_to_handle_at(GUEST), open_by_handle_at for writing", handle, 0},
 	{"hardlink", "link(GUEST, AUX/hl), open AUX/hl", hardlink, 0},
 	{"copyup", "unlink GUEST (the tree's file), then write GUEST: copied up into the tree", copyup, 0},
+	{"fchmod_real_fd", "the tree lacks f: open it read-only (the real file), fchmod the fd", fchmod_real_fd, 0},
 	{"tree_gone", "rename T/tree away, then write GUEST", tree_gone, 0},
 	{0},
 };
