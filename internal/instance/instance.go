@@ -87,6 +87,12 @@ func mkdirPrivate(dir string) error {
 	if err != nil {
 		return err
 	}
+	return checkPrivate(dir, fi)
+}
+
+// checkPrivate checks that dir (whose Lstat is fi) is a directory of ours
+// that only we can write.
+func checkPrivate(dir string, fi fs.FileInfo) error {
 	if fi.Mode()&fs.ModeSymlink != 0 {
 		target, _ := os.Readlink(dir)
 		return fmt.Errorf("%s is a symlink (to %q); nodeboot does not follow links in its data dir: pass the real directory", dir, target)

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nodeboot/nodeboot/bootstrap"
 	"github.com/nodeboot/nodeboot/internal/cli"
 	"github.com/nodeboot/nodeboot/internal/instance"
 	"github.com/nodeboot/nodeboot/node"
@@ -144,6 +145,11 @@ func down(t *testing.T, dir string) {
 func TestUsage(t *testing.T) {
 	dir := t.TempDir()
 	k3s := standIn(t, "exit 0")
+	noK3s := []string{"PATH=" + t.TempDir(), "NODEBOOT_K3S="}
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		env      []string
@@ -157,7 +163,20 @@ func TestUsage(t *testing.T) {
 		{"bad output", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--output", "yaml"}, 2, `--output "yaml": want text or json`},
 		{"bad manifests-via", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--manifests-via", "kubectl"}, 2, `--manifests-via "kubectl"`},
 		{"missing --k3s", nil, []string{"up", "--data-dir", dir, "--k3s", filepath.Join(dir, "nope")}, 2, "--k3s"},
-		{"no k3s anywhere", []string{"PATH=" + t.TempDir()}, []string{"up", "--data-dir", dir}, 1, "run `nodeboot install --version V --data-dir " + dir + "` or pass --k3s PATH"},
+		{"no k3s anywhere", noK3s, []string{"up", "--data-dir", dir}, 1, "run `nodeboot install --data-dir " + dir + "` (downloads k3s " + bootstrap.DefaultK3sVersion + ", the tested release, sha256-checked) or pass --k3s PATH (or set NODEBOOT_K3S=PATH)"},
+		// Inputs are checked before k3s is looked for: with no k3s
+		// anywhere, each bad input is reported as itself.
+		{"data dir on proc, no k3s", noK3s, []string{"up", "--data-dir", "/proc/nope"}, 2, "data dir /proc/nope: /proc is on proc, a kernel filesystem that cannot hold a node's files"},
+		{"data dir a file, no k3s", noK3s, []string{"up", "--data-dir", file}, 2, "data dir " + file + ": " + file + " is not a directory"},
+		{"data dir below a file, no k3s", noK3s, []string{"up", "--data-dir", filepath.Join(file, "sub")}, 2, file + " is not a directory"},
+		{"unknown profile, no k3s", noK3s, []string{"up", "--data-dir", dir, "--profile", "k4s"}, 2, `profile "k4s"`},
+		{"missing manifest, no k3s", noK3s, []string{"up", "--data-dir", dir, "--manifest", filepath.Join(dir, "none.yaml")}, 1, "none.yaml"},
+		{"k3s args, no k3s", noK3s, []string{"up", "--data-dir", dir, "--", "--with-node-id"}, 2, `K3S-ARGS "--with-node-id"`},
+		{"negative --max-restarts", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--max-restarts", "-2"}, 2, "--max-restarts -2: want a number of restarts (0 gives up at the first exit), or -1 for unlimited"},
+		{"negative --start-grace", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--start-grace", "-1s"}, 2, "--start-grace -1s: want a positive duration, e.g. 2m"},
+		{"zero --notready-grace", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--notready-grace", "0s"}, 2, "--notready-grace 0s: want a positive duration"},
+		{"negative --stop-timeout", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--stop-timeout", "-5s"}, 2, "--stop-timeout -5s: want a positive duration"},
+		{"negative --max-restarts from the environment", []string{"NODEBOOT_MAX_RESTARTS=-3"}, []string{"up", "--data-dir", dir, "--k3s", k3s}, 2, "--max-restarts -3"},
 		{"unknown profile", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--profile", "k4s"}, 2, `profile "k4s"`},
 		{"agent with manifests", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--role", "agent", "--server", "https://x:6443", "--token", "t", "--smoke"}, 2, "need --role server"},
 		{"missing manifest", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--manifest", filepath.Join(dir, "none.yaml")}, 1, "none.yaml"},
@@ -212,6 +231,12 @@ func TestConfigPrecedence(t *testing.T) {
 		{"duration from env over file", []string{"NODEBOOT_TIMEOUT=-2s"}, []string{"up", "--config", file, "--role", "server"}, 2, "--timeout -2s"},
 		{"missing explicit file", nil, []string{"up", "--config", filepath.Join(dir, "none.yaml")}, 2, "none.yaml: no such file"},
 		{"unknown key", nil, []string{"up", "--config", typo}, 2, `unknown key "data_dir"`},
+		{"duration given as a number", nil, []string{"up", "--config", yamlFile(t, "timeout: 5\n")}, 2, `key "timeout": want a duration such as 5m, 90s or 1h30m, got the number 5`},
+		{"duration that does not parse", nil, []string{"up", "--config", yamlFile(t, "start-grace: 5 min\n")}, 2, `key "start-grace": "5 min" is not a duration; write it like 5m, 90s or 1h30m`},
+		{"int given as a string", nil, []string{"up", "--config", yamlFile(t, "max-restarts: lots\n")}, 2, `key "max-restarts": want a whole number, e.g. max-restarts: 5, got the string "lots"`},
+		{"bool given as a string", nil, []string{"up", "--config", yamlFile(t, "smoke: \"yes\"\n")}, 2, `key "smoke": want true or false, got the string "yes"`},
+		{"list given as a string", nil, []string{"up", "--config", yamlFile(t, "manifest: /srv/app.yaml\n")}, 2, `key "manifest": want a list, e.g. manifest: [a, b], got the string "/srv/app.yaml"`},
+		{"string given as a number", nil, []string{"up", "--config", yamlFile(t, "node-name: 123\n")}, 2, `key "node-name": want a string, got the number 123; quote it: node-name: "123"`},
 		{"status reads data-dir from the file", nil, []string{"status", "--config", file}, 1, "not running for " + filepath.Join(dir, "data")},
 	}
 	for _, tt := range tests {
@@ -222,6 +247,16 @@ func TestConfigPrecedence(t *testing.T) {
 			}
 		})
 	}
+}
+
+// yamlFile writes a config file holding content and returns its path.
+func yamlFile(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // TestForeground: a second up on the same data dir is refused at once, and
@@ -437,5 +472,92 @@ func TestK3sArgsKubeconfig(t *testing.T) {
 	}
 	if _, _, code := run(t, nil, "down", "--data-dir", dir); code != 0 {
 		t.Errorf("down: exit %d", code)
+	}
+}
+
+// TestNeedsRoot: as another user than root, up says once, before looking
+// at anything, that it needs root and why, and what works without it;
+// nothing is started and the data dir is not touched. The test runs
+// nodeboot as nobody (setpriv), or as itself when it is not root.
+func TestNeedsRoot(t *testing.T) {
+	bin, dataDir, k3s := os.Args[0], filepath.Join(t.TempDir(), "data"), standIn(t, keepsRunning)
+	var prefix []string
+	if os.Geteuid() == 0 {
+		setpriv, err := exec.LookPath("setpriv")
+		if err != nil {
+			t.Skip("root, and no setpriv (util-linux) to run nodeboot as another user")
+		}
+		// nobody must reach the binary and the stand-in: copies in a
+		// directory anyone may read.
+		shared, err := os.MkdirTemp("", "nodeboot-needs-root-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(shared) })
+		for _, c := range []struct{ from, to string }{{bin, "nodeboot.test"}, {k3s, "k3s"}} {
+			b, err := os.ReadFile(c.from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(shared, c.to), b, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chmod(shared, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		bin, k3s = filepath.Join(shared, "nodeboot.test"), filepath.Join(shared, "k3s")
+		// A data dir nobody owns: without the root check, up would run
+		// the stand-in there.
+		dataDir = filepath.Join(shared, "data")
+		if err := os.Mkdir(dataDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(dataDir, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		prefix = []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--"}
+	}
+	for _, args := range [][]string{
+		{"up", "--data-dir", dataDir, "--k3s", k3s, "--node-name", "n1"},
+		{"up", "--data-dir", dataDir, "--k3s", k3s, "--node-name", "n1", "--detach"},
+		{"up", "--data-dir", "/nonexistent/data", "--node-name", "n1"}, // bad inputs too: root comes first
+	} {
+		argv := append(append(prefix, bin), args...)
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env = append(os.Environ(), asMain+"=1", "HOME=/")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		done := make(chan error, 1)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { done <- cmd.Wait() }()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("%q as uid 65534 still runs after 30s; want a refusal at once\n%s", args, stderr.String())
+		}
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+		t.Logf("%q: exit %d: %s", args, code, stderr.String())
+		want := "nodeboot: up: needs root (you are uid "
+		if code != 1 || !strings.HasPrefix(stderr.String(), want) || strings.Count(stderr.String(), "\n") != 1 || stdout.Len() != 0 {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 1 and one line starting %q", args, code, stdout.String(), stderr.String(), want)
+		}
+		for _, why := range []string{"k3s runs containers", "mounts, cgroups, network namespaces and iptables", "sudo nodeboot up", "`nodeboot exec` and `nodeboot seed` work"} {
+			if !strings.Contains(stderr.String(), why) {
+				t.Errorf("%q: the message lacks %q", args, why)
+			}
+		}
+	}
+	if ents, err := os.ReadDir(dataDir); err == nil && len(ents) != 0 {
+		t.Errorf("the refused up wrote into the data dir: %v", ents)
 	}
 }
