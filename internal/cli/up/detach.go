@@ -128,6 +128,7 @@ func (p *plan) follow(ctx context.Context, in *instance.Instance, pid int, exite
 	}
 	printer := progress.New(out, progress.ModeFor(p.f.Output, out), start)
 	defer printer.Close()
+	printer.K3sLog = in.K3sLog()
 	deadline := time.NewTimer(p.f.Timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(pollPeriod)
@@ -162,7 +163,7 @@ func (p *plan) follow(ctx context.Context, in *instance.Instance, pid int, exite
 			case e.Phase == node.PhaseManifestsFailed:
 				return true, fmt.Errorf("up --wait: the node is Ready but applying the manifests failed: %s; the supervisor (pid %d) keeps running the node", e.Message, pid)
 			case e.Phase == node.PhaseFailed:
-				return true, fmt.Errorf("up --wait: the supervisor (pid %d) gave up: %s", pid, e.Message)
+				return true, fmt.Errorf("up --wait: the supervisor (pid %d) ended: %s", pid, e.Message)
 			case e.Phase == node.PhaseStopped:
 				return true, fmt.Errorf("up --wait: the supervisor (pid %d) was stopped before the node was Ready", pid)
 			}

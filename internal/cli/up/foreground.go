@@ -34,6 +34,9 @@ func (p *plan) supervise(ctx context.Context, logger *slog.Logger, streams cmdut
 	}
 	printer := progress.New(out, mode, start)
 	defer printer.Close()
+	if in, err := instance.At(p.node.DataDir); err == nil {
+		printer.K3sLog = in.K3sLog()
+	}
 
 	// logs/nodeboot.log gets Info and above (Debug with -v), whatever -q
 	// says about the terminal.

@@ -561,3 +561,55 @@ func TestNeedsRoot(t *testing.T) {
 		t.Errorf("the refused up wrote into the data dir: %v", ents)
 	}
 }
+
+// diesFatally is a stand-in k3s that logs as k3s does when it cannot run
+// (logrus text, klog), then exits 1.
+const diesFatally = `echo 'time="2026-01-02T03:04:05Z" level=info msg="Starting k3s v1.36.3+k3s1"'
+echo 'E0102 03:04:05.000000    4242 server.go:100] "Failed to listen" err="address in use"' >&2
+echo 'time="2026-01-02T03:04:06Z" level=fatal msg="failed to find cpuset cgroup (v2)"' >&2
+echo 'time="2026-01-02T03:04:06Z" level=info msg="bye"'
+exit 1`
+
+// TestExitShowsLog: when k3s dies, up shows why, from k3s's log (fatal
+// lines first), with the exit and when it gives up, and says where the
+// whole log is; the one error line at the end carries the fatal line.
+func TestExitShowsLog(t *testing.T) {
+	needRoot(t)
+	k3s := standIn(t, diesFatally)
+	fatal := `level=fatal msg="failed to find cpuset cgroup (v2)"`
+	klog := `E0102 03:04:05.000000    4242 server.go:100] "Failed to listen" err="address in use"`
+	for _, mode := range []string{"foreground", "wait"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			down(t, dir)
+			in, _ := instance.At(dir)
+			args := []string{"up", "--data-dir", dir, "--k3s", k3s, "--node-name", "n1", "--max-restarts", "1"}
+			if mode == "wait" {
+				args = append(args, "--wait", "--timeout", "1m")
+			}
+			_, stderr, code := run(t, nil, args...)
+			t.Logf("stderr:\n%s", stderr)
+			if code != 1 {
+				t.Errorf("exit %d, want 1", code)
+			}
+			header := "! k3s exited: command exited with status 1; k3s's log " + in.K3sLog() + " ends:\n     " + fatal + "\n     " + klog + "\n"
+			if strings.Count(stderr, header) != 2 {
+				t.Errorf("stderr does not show both exits with the fatal line first, then the error line:\n%s", header)
+			}
+			if !strings.Contains(stderr, "✗ Gave up: command exited with status 1; k3s's log "+in.K3sLog()+" ends as shown above\n") {
+				t.Errorf("stderr lacks the gave-up line pointing at the log")
+			}
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			last := lines[len(lines)-1]
+			if !strings.HasPrefix(last, "nodeboot: up") || !strings.Contains(last, "k3s's log says: "+fatal+" (all of it: "+in.K3sLog()+")") {
+				t.Errorf("the error line does not carry the fatal line and the log's path: %q", last)
+			}
+			if strings.Contains(stderr, "level=info") {
+				t.Errorf("info lines of k3s's log shown")
+			}
+			if mode == "wait" {
+				waitFor(t, 10*time.Second, "the supervisor to end", func() bool { _, r, _ := in.Running(); return !r })
+			}
+		})
+	}
+}
