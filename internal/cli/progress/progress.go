@@ -216,6 +216,20 @@ func (p *Printer) Event(e node.Event) {
 	}
 }
 
+// Note shows a status message of the command itself as a " • text" line,
+// above the live line (nothing in JSON mode, whose stream is events
+// only): the one way, on a terminal and off it, that up says something
+// that is not an event.
+func (p *Printer) Note(text string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mode == JSON {
+		return
+	}
+	p.line("•", text)
+	p.draw()
+}
+
 // phase shows the arrival of a phase.
 func (p *Printer) phase(e node.Event, at time.Time) {
 	switch e.Phase {

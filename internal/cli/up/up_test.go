@@ -18,6 +18,7 @@ import (
 	"github.com/nodeboot/nodeboot/bootstrap"
 	"github.com/nodeboot/nodeboot/internal/cli"
 	"github.com/nodeboot/nodeboot/internal/instance"
+	"github.com/nodeboot/nodeboot/internal/ptytest"
 	"github.com/nodeboot/nodeboot/node"
 )
 
@@ -611,5 +612,34 @@ func TestExitShowsLog(t *testing.T) {
 				waitFor(t, 10*time.Second, "the supervisor to end", func() bool { _, r, _ := in.Running(); return !r })
 			}
 		})
+	}
+}
+
+// TestWaitTerminal: on a terminal, up --wait speaks in one voice: the
+// progress lines and a "•" line for the supervisor, no log lines
+// (level=INFO msg=...) between them.
+func TestWaitTerminal(t *testing.T) {
+	needRoot(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	down(t, dir)
+	k3s := standIn(t, keepsRunning)
+	pty := ptytest.Open(t)
+	cmd := nodeboot(nil, "up", "--data-dir", dir, "--k3s", k3s, "--node-name", "n1", "--wait", "--timeout", "3s")
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, pty.TTY
+	err := cmd.Run()
+	screen := pty.Output()
+	t.Logf("terminal:\n%s", screen)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("up --wait: %v, want exit 3", err)
+	}
+	if strings.Contains(screen, "level=") {
+		t.Errorf("a log line on the terminal among the progress lines")
+	}
+	for _, want := range []string{" • Supervisor running in the background (pid ", " ✓ Seeded the fake tree", " ✓ Started k3s (pid ", "nodeboot: up --wait: node n1 not Ready after 3s: "} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("terminal lacks %q", want)
+		}
 	}
 }
