@@ -12,8 +12,8 @@ import (
 
 // What of k3s's log an exit shows: the last logTailBytes of the
 // incarnation's output, and of it at most maxFatal fatal lines, then at
-// most maxLogLines in all with the latest error lines; when there are
-// neither, the last maxPlain lines.
+// most maxLogLines in all with the latest error lines, k3s's own before
+// its components'; when there are neither, the last maxPlain lines.
 const (
 	logTailBytes = 64 << 10
 	maxFatal     = 3
@@ -31,14 +31,21 @@ var (
 	logrusTime = regexp.MustCompile(`^time="[^"]*" `)
 )
 
-// severity ranks a log line of k3s: 2 fatal (logrus fatal or panic, klog
-// F, a Go panic or fatal error), 1 error (logrus error, klog E), 0 other.
+// severity ranks a log line of k3s: 3 fatal (logrus fatal or panic, klog
+// F, a Go panic or fatal error, and k3s's "Shutdown request received",
+// the error with which it ends, status 0, when one of its components
+// died), 2 an error of k3s's own (logrus), 1 an error of a component it
+// runs (klog E: the API server, kubelet, ...; often noise from the
+// shutdown), 0 other.
 func severity(line string) int {
 	switch {
 	case strings.Contains(line, "level=fatal"), strings.Contains(line, "level=panic"),
+		strings.Contains(line, `msg="Shutdown request received`),
 		klogFatal.MatchString(line), strings.HasPrefix(line, "panic: "), strings.HasPrefix(line, "fatal error: "):
+		return 3
+	case strings.Contains(line, "level=error"):
 		return 2
-	case strings.Contains(line, "level=error"), klogError.MatchString(line):
+	case klogError.MatchString(line):
 		return 1
 	}
 	return 0
@@ -46,7 +53,8 @@ func severity(line string) int {
 
 // logTail returns the meaningful lines of what k3s wrote to its log at
 // path (logs/k3s.log) from offset from on: the fatal lines first, then
-// the latest error lines, or, when there are none, the last lines; each
+// the latest error lines (k3s's own, then its components'), or, when
+// there are none, the last lines; each
 // without logrus's time, on one line and cut to maxLineRunes.
 func logTail(path string, from int64) []string {
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
@@ -71,7 +79,7 @@ func logTail(path string, from int64) []string {
 			b = b[i+1:]
 		}
 	}
-	var fatal, errs, plain []string
+	var fatal, errs, klogErrs, plain []string
 	seen := map[string]bool{}
 	for _, raw := range strings.Split(string(b), "\n") {
 		line := strings.TrimSpace(logrusTime.ReplaceAllString(strings.TrimSpace(raw), ""))
@@ -87,17 +95,20 @@ func logTail(path string, from int64) []string {
 		}
 		seen[line] = true
 		switch severity(line) {
-		case 2:
+		case 3:
 			fatal = append(fatal, line)
-		case 1:
+		case 2:
 			errs = append(errs, line)
+		case 1:
+			klogErrs = append(klogErrs, line)
 		}
 	}
-	if len(fatal) == 0 && len(errs) == 0 {
+	if len(fatal) == 0 && len(errs) == 0 && len(klogErrs) == 0 {
 		return lastN(plain, maxPlain)
 	}
 	out := lastN(fatal, maxFatal)
-	return append(out, lastN(errs, maxLogLines-len(out))...)
+	out = append(out, lastN(errs, maxLogLines-len(out))...)
+	return append(out, lastN(klogErrs, maxLogLines-len(out))...)
 }
 
 func lastN(s []string, n int) []string {

@@ -31,6 +31,27 @@ time="2026-01-02T03:04:07Z" level=info msg="shutting down"
 			},
 		},
 		{
+			// k3s ends with status 0 when a component dies; the API
+			// server's noise of the shutdown comes after the reason.
+			name: "a component's death, then noise",
+			log: `time="2026-01-02T03:04:05Z" level=error msg="Sending HTTP/1.1 503 response to 10.0.0.1:5316: runtime core not ready"
+time="2026-01-02T03:04:06Z" level=error msg="Shutdown request received: \"kubelet exited: failed to run Kubelet: invalid configuration\""
+E0102 03:04:06.000001    1234 writers.go:123] "Unhandled Error" err="a"
+E0102 03:04:06.000002    1234 writers.go:123] "Unhandled Error" err="b"
+E0102 03:04:06.000003    1234 writers.go:123] "Unhandled Error" err="c"
+E0102 03:04:06.000004    1234 writers.go:123] "Unhandled Error" err="d"
+E0102 03:04:06.000005    1234 writers.go:123] "Unhandled Error" err="e"
+time="2026-01-02T03:04:07Z" level=error msg="Failed to migrate node-password secrets: context canceled"
+`,
+			want: []string{
+				`level=error msg="Shutdown request received: \"kubelet exited: failed to run Kubelet: invalid configuration\""`,
+				`level=error msg="Sending HTTP/1.1 503 response to 10.0.0.1:5316: runtime core not ready"`,
+				`level=error msg="Failed to migrate node-password secrets: context canceled"`,
+				`E0102 03:04:06.000004    1234 writers.go:123] "Unhandled Error" err="d"`,
+				`E0102 03:04:06.000005    1234 writers.go:123] "Unhandled Error" err="e"`,
+			},
+		},
+		{
 			name: "a Go panic is fatal",
 			log:  "level=info msg=x\npanic: runtime error: invalid memory address\n\ngoroutine 1 [running]:\nmain.main()\n",
 			want: []string{"panic: runtime error: invalid memory address"},
