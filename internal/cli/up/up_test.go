@@ -571,10 +571,10 @@ echo 'time="2026-01-02T03:04:06Z" level=fatal msg="failed to find cpuset cgroup 
 echo 'time="2026-01-02T03:04:06Z" level=info msg="bye"'
 exit 1`
 
-// TestExitShowsLog: when k3s dies, up shows why, from k3s's log (fatal
+// TestIntegrationExitShowsLog: when k3s dies, up shows why, from k3s's log (fatal
 // lines first), with the exit and when it gives up, and says where the
 // whole log is; the one error line at the end carries the fatal line.
-func TestExitShowsLog(t *testing.T) {
+func TestIntegrationExitShowsLog(t *testing.T) {
 	needRoot(t)
 	k3s := standIn(t, diesFatally)
 	fatal := `level=fatal msg="failed to find cpuset cgroup (v2)"`
@@ -615,10 +615,10 @@ func TestExitShowsLog(t *testing.T) {
 	}
 }
 
-// TestWaitTerminal: on a terminal, up --wait speaks in one voice: the
+// TestIntegrationWaitTerminal: on a terminal, up --wait speaks in one voice: the
 // progress lines and a "•" line for the supervisor, no log lines
 // (level=INFO msg=...) between them.
-func TestWaitTerminal(t *testing.T) {
+func TestIntegrationWaitTerminal(t *testing.T) {
 	needRoot(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	down(t, dir)
