@@ -7,6 +7,7 @@
 package install
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -80,7 +81,7 @@ func (f *flagpole) run(cCtx *cli.Context, logger *slog.Logger, streams cmdutil.I
 		path, err := cmdutil.FindK3s(os.Getenv("NODEBOOT_K3S"), in)
 		switch {
 		case err == nil:
-			logger.Info("k3s is there already; not downloading", "k3s", path)
+			status(logger, streams, "•", "k3s is there already: "+path+"; nothing to download")
 			_, err := fmt.Fprintln(streams.Out, path)
 			return err
 		case !errors.Is(err, cmdutil.ErrNoK3s):
@@ -97,15 +98,14 @@ func (f *flagpole) run(cCtx *cli.Context, logger *slog.Logger, streams cmdutil.I
 		bar = progress.NewBar(streams.ErrOut, "Downloading k3s "+f.Version)
 		cfg.Progress = bar.Update
 	} else {
-		logger.Info("downloading k3s", "version", f.Version, "from", f.BaseURL, "to", in.K3sBinary())
+		status(logger, streams, "•", fmt.Sprintf("Downloading k3s %s from %s", f.Version, f.BaseURL))
 	}
 	path, err := bootstrap.Install(cCtx.Context, cfg)
 	if bar != nil {
-		if err == nil {
-			bar.Done(fmt.Sprintf("✓ k3s %s installed at %s (sha256 verified)", f.Version, path))
-		} else {
-			bar.Done("")
-		}
+		bar.Done("")
+	}
+	if err == nil {
+		status(logger, streams, "✓", fmt.Sprintf("k3s %s installed at %s (sha256 verified)", f.Version, path))
 	}
 	if err != nil {
 		var de *bootstrap.DownloadError
@@ -123,4 +123,11 @@ func (f *flagpole) run(cCtx *cli.Context, logger *slog.Logger, streams cmdutil.I
 func offline(de *bootstrap.DownloadError, in *instance.Instance) error {
 	return fmt.Errorf("install: cannot download k3s %s from %s: %v. Offline: %s; then pass it to up as --k3s PATH (or NODEBOOT_K3S=PATH), or install it as %s (chmod 755)",
 		de.Version, de.URL, de.Err, de.Fetch(), in.K3sBinary())
+}
+
+// status prints a status line as up's progress lines look (-q drops it).
+func status(logger *slog.Logger, streams cmdutil.IOStreams, mark, text string) {
+	if logger.Enabled(context.Background(), slog.LevelInfo) {
+		fmt.Fprintf(streams.ErrOut, " %s %s\n", mark, text)
+	}
 }
