@@ -292,37 +292,22 @@ func kubeletDropin(set []kubeletSetting, p *profile.Profile) []byte {
 
 // writeDataFile writes name with data and mode perm into the directory
 // elems below dataDir, creating what is missing (dataDir 0700, the rest
-// 0755), and returns its path. dataDir itself may be reached through a
-// symlink (a data dir moved to another disk often is); below it no
-// symlink is followed, and the file is replaced atomically (see
+// 0755), and returns its path. dataDir is checked as sshd's StrictModes
+// does (openPrivate); it may be reached through a symlink of root's or
+// ours (a data dir moved to another disk often is); below it no symlink is
+// followed, and the file is replaced atomically (see
 // writeAtomic), so a link planted at its name is replaced, not written
 // through.
 func writeDataFile(dataDir string, elems []string, name string, data []byte, perm uint32) (string, error) {
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return "", fmt.Errorf("create data dir %s: %w", dataDir, err)
-	}
-	real, err := filepath.EvalSymlinks(dataDir)
+	abs, err := filepath.Abs(dataDir)
 	if err != nil {
 		return "", fmt.Errorf("data dir %s: %w", dataDir, err)
 	}
-	if err := checkRootPath(real); err != nil {
-		return "", err
-	}
-	fd, err := openat(unix.AT_FDCWD, real, dirFlags, 0)
+	t, _, err := openPrivate(abs, "k3s's --data-dir", true)
 	if err != nil {
-		return "", pathError("open", real, err)
+		return "", fmt.Errorf("k3s data dir (another user could plant the kubelet configuration k3s trusts): %w", err)
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return "", pathError("fstat", real, err)
-	}
-	if euid := os.Geteuid(); int(st.Uid) != euid || st.Mode&0o002 != 0 {
-		unix.Close(fd)
-		return "", fmt.Errorf("data dir %s (uid %d, mode %04o) must belong to uid %d and not be writable by every user: another user could plant the kubelet configuration k3s trusts; chown %d %s && chmod o-w %s",
-			real, st.Uid, st.Mode&0o7777, euid, euid, real, real)
-	}
-	t := &tree{root: real, fd: fd}
+	real := t.root
 	defer t.close()
 	dfd, err := t.walk(elems)
 	if err != nil {

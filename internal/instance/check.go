@@ -8,15 +8,18 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nodeboot/nodeboot/internal/safefs"
 )
 
 // Check returns the instance at dataDir once it has checked, creating and
 // changing nothing, that Open would succeed there: an existing data
-// directory must pass Open's checks (a real directory of ours that only we
-// can write, on a writable filesystem); a missing one must be creatable:
-// its nearest existing ancestor is a directory we may write, on a
-// filesystem that holds ordinary files (not proc, sysfs, a cgroup
-// filesystem, and not mounted read-only). "nodeboot up" calls it before
+// directory must pass Open's checks (StrictModes, the marker or an empty
+// or earlier nodeboot's directory) and be on a writable filesystem for
+// ordinary files; for a missing one, the part of its path that exists
+// must pass them as parents, and the nearest existing directory must be
+// one we may write in, on such a filesystem (not proc, sysfs, a cgroup
+// filesystem, nor mounted read-only). "nodeboot up" calls it before
 // anything else looks at the data directory, so that a bad --data-dir is
 // reported as such, and not as a missing DATA-DIR/bin/k3s.
 func Check(dataDir string) (*Instance, error) {
@@ -24,32 +27,29 @@ func Check(dataDir string) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	fi, err := os.Lstat(in.Dir)
+	if err := checkNotSlash(in.Dir); err != nil {
+		return nil, err
+	}
+	d, err := safefs.OpenDir(in.Dir, safefs.DirOptions{})
 	switch {
 	case err == nil:
-		if err := checkPrivate(in.Dir, fi); err != nil {
-			return nil, fmt.Errorf("data dir %s: %w", in.Dir, err)
+		defer d.Close()
+		if _, err := claimable(d); err != nil {
+			return nil, err
 		}
 		if err := checkFilesystem(in.Dir, in.Dir); err != nil {
 			return nil, err
 		}
 		return in, nil
-	case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, unix.ENOTDIR):
-		return nil, fmt.Errorf("data dir %s: %w", in.Dir, err)
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("data dir %s: %w", in.Dir, dirError(err))
 	}
-	// Missing: Open creates it and any missing parents below the nearest
-	// ancestor that exists.
+	// Missing: OpenDir checked what exists of the path on the way. Open
+	// creates the rest below the nearest existing directory.
 	anc := filepath.Dir(in.Dir)
 	for {
-		afi, err := os.Stat(anc)
-		if err == nil {
-			if !afi.IsDir() {
-				return nil, fmt.Errorf("data dir %s: %s is not a directory; pick another --data-dir", in.Dir, anc)
-			}
+		if _, err := os.Stat(anc); err == nil {
 			break
-		}
-		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, unix.ENOTDIR) {
-			return nil, fmt.Errorf("data dir %s: %w", in.Dir, err)
 		}
 		anc = filepath.Dir(anc)
 	}

@@ -43,7 +43,9 @@ func TestOpen(t *testing.T) {
 		{"existing", real, ""},
 		{"symlink", link, "is a symlink"},
 		{"world-writable", open, "chmod go-w " + open},
-		{"a file", file, "is not a directory"},
+		{"under a world-writable directory", filepath.Join(open, "data"), open + " is writable by every user (mode 0777), who could replace what is below it"},
+		{"under a symlink", filepath.Join(link, "data"), "follows no symlink in its data dir"},
+		{"a file", file, "is a regular file, not a directory"},
 		{"empty", "", "pass --data-dir"},
 	}
 	for _, tt := range tests {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -26,8 +28,11 @@ const description = `Writes the fake tree of kernel files that a profile describ
 the guest path /proc/sys/kernel/panic becomes DIR/proc/sys/kernel/panic.
 Nothing outside DIR is written; the real /proc and /sys are never touched.
 
-DIR is created with mode 0700 when it does not exist. An existing DIR must be
-owned by you and not writable by others. Symlinks inside the tree are never
+DIR is created with mode 0700 when it does not exist. As sshd's StrictModes
+asks of ~/.ssh, DIR must be owned by you and writable by nobody else, every
+directory above it must belong to root or to you (and be writable by others
+only when sticky, as /tmp), and no symlink in the path is followed: another
+user cannot swap the tree under you. Symlinks inside the tree are never
 followed, and every file is written to a temporary file and renamed into place.
 
 Running seed again is safe: entries that match the profile are left alone
@@ -96,7 +101,15 @@ func (f *flagpole) run(ctx context.Context, logger *slog.Logger, streams cmdutil
 		return err
 	}
 	logger.Debug("seeding", "root", f.Root, "profile", p.Name, "chain", strings.Join(p.Chain, " <- "), "force", f.Force)
+	// SIGINT or SIGTERM stops seeding between two entries, so that no
+	// temporary file is left behind.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	rep, err := bootstrap.Seed(ctx, f.Root, p, bootstrap.SeedOptions{Force: f.Force})
+	if err != nil && ctx.Err() != nil {
+		writeEntries(streams.Out, rep)
+		return fmt.Errorf("seed %s: stopped (%v); the entries listed were written, the others were not", f.Root, context.Cause(ctx))
+	}
 	if rep.RootCreated {
 		logger.Info("created the root directory", "dir", rep.Root, "mode", "0700")
 	}

@@ -25,6 +25,11 @@ import (
 // dir's lock that its parent took (see instance.Instance.LockFile).
 const envLockFD = "_NODEBOOT_LOCK_FD"
 
+// envTokenFD tells a detached supervisor which descriptor is the read end
+// of a pipe holding the join token: on its command line (--token) every
+// user could read it in ps.
+const envTokenFD = "_NODEBOOT_TOKEN_FD"
+
 // detachStartTimeout bounds how long the parent waits for the detached
 // supervisor to write its PID file.
 const detachStartTimeout = 15 * time.Second
@@ -67,12 +72,35 @@ func (p *plan) detach(ctx context.Context, logger *slog.Logger, streams cmdutil.
 	cmd.Args[0] = os.Args[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devNull, logFile, logFile
 	cmd.ExtraFiles = []*os.File{in.LockFile()} // fd 3
-	cmd.Env = append(os.Environ(), envLockFD+"=3")
+	cmd.Env = append(childEnv(os.Environ()), envLockFD+"=3")
+	var tokenW *os.File
+	if p.f.Token != "" {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return fmt.Errorf("up: pass the token: %w", err)
+		}
+		defer r.Close()
+		tokenW = w
+		cmd.ExtraFiles = append(cmd.ExtraFiles, r) // fd 4
+		cmd.Env = append(cmd.Env, envTokenFD+"=4")
+	}
 	// A new session: no controlling terminal, so Ctrl-C and the
 	// terminal's hangup do not reach the supervisor.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
+		if tokenW != nil {
+			tokenW.Close()
+		}
 		return fmt.Errorf("up: start the supervisor: %w", err)
+	}
+	if tokenW != nil {
+		// A goroutine: a pipe may hold less than the token (one page
+		// when the user's pipe quota is spent), and the child reads it
+		// only once it runs.
+		go func() {
+			tokenW.WriteString(p.f.Token)
+			tokenW.Close()
+		}()
 	}
 	pid := cmd.Process.Pid
 	exited := make(chan struct{})
@@ -253,19 +281,44 @@ func healthLine(h *node.Health) string {
 	return s
 }
 
-// childArgs are args without --detach and --wait (in any spelling) before
-// the "--" that starts K3S-ARGS.
+// childArgs are args without --detach and --wait, and without --token and
+// --token-file with their values (the child gets the token on a pipe), in
+// any spelling, before the "--" that starts K3S-ARGS.
 func childArgs(args []string) []string {
 	var out []string
-	for i, a := range args {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
 		if a == "--" {
 			return append(out, args[i:]...)
 		}
-		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if strings.HasPrefix(a, "-") && (name == "detach" || name == "wait") {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") {
+			out = append(out, a)
+			continue
+		}
+		switch name {
+		case "detach", "wait":
+			continue
+		case "token", "token-file":
+			if !hasValue {
+				i++ // the value is the next argument
+			}
 			continue
 		}
 		out = append(out, a)
+	}
+	return out
+}
+
+// childEnv is env without the token's variables (the child gets the token
+// on a pipe).
+func childEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "NODEBOOT_TOKEN=") || strings.HasPrefix(kv, "NODEBOOT_TOKEN_FILE=") {
+			continue
+		}
+		out = append(out, kv)
 	}
 	return out
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
 	"github.com/nodeboot/nodeboot/internal/instance"
+	"github.com/nodeboot/nodeboot/internal/safefs"
 	"github.com/nodeboot/nodeboot/manifests"
 	"github.com/nodeboot/nodeboot/node"
 )
@@ -25,6 +29,7 @@ type flagpole struct {
 	Role          string
 	Server        string
 	Token         string
+	TokenFile     string
 	NodeName      string
 	Manifests     cli.StringSlice
 	Smoke         bool
@@ -76,7 +81,7 @@ Examples:
    nodeboot up --detach --wait --timeout 10m && kubectl --kubeconfig "$(nodeboot kubeconfig --path)" get nodes
 
    # An agent joining a server, with k3s arguments of your own
-   nodeboot up --role agent --server https://10.0.0.1:6443 --token "$TOKEN" -- --node-label team=a`
+   nodeboot up --role agent --server https://10.0.0.1:6443 --token-file ./node-token -- --node-label team=a`
 
 // NewCommand returns the "up" command. Progress goes to streams.ErrOut
 // (--output json: one event per line on streams.Out).
@@ -107,7 +112,8 @@ func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
 			str("profile", "PROFILE", "the fake kernel's profile: a built-in name or a YAML file (`NAME|FILE`)", "k3s", &f.Profile, "k3s"),
 			str("role", "ROLE", "`ROLE`: server (k3s server) or agent (k3s agent, with --server and --token)", "server", &f.Role, "k3s"),
 			str("server", "SERVER", "agent: the server to join (`URL`), e.g. https://10.0.0.1:6443", "", &f.Server, "k3s"),
-			str("token", "TOKEN", "agent: the cluster's join `TOKEN` (server: its token)", "", &f.Token, "k3s"),
+			str("token", "TOKEN", "agent: the cluster's join `TOKEN` (server: its token); on the command line every user can read it (ps): prefer --token-file", "", &f.Token, "k3s"),
+			str("token-file", "TOKEN_FILE", "agent: read the join token from `FILE` (a regular file; the server's <k3s-data-dir>/server/node-token)", "", &f.TokenFile, "k3s"),
 			str("node-name", "NODE_NAME", "the Node's `NAME` (default: the hostname)", "", &f.NodeName, "k3s"),
 			altsrc.NewStringSliceFlag(&cli.StringSliceFlag{
 				Name: "manifest", EnvVars: []string{"NODEBOOT_MANIFEST"}, Category: "Manifests", Destination: &f.Manifests,
@@ -155,6 +161,9 @@ func (f *flagpole) check(args []string) (*plan, error) {
 		return nil, err
 	}
 	if err := needRoot(os.Geteuid()); err != nil {
+		return nil, err
+	}
+	if err := f.readTokenFile(); err != nil {
 		return nil, err
 	}
 	in, err := instance.Check(f.DataDir)
@@ -213,8 +222,8 @@ func (f *flagpole) checkValues() error {
 	default:
 		return cmdutil.UsageErrorf("up: --role %q: want server or agent", f.Role)
 	}
-	if f.Role == "agent" && (f.Server == "" || f.Token == "") {
-		return cmdutil.UsageErrorf("up: --role agent needs --server URL and --token T (the server's node token), e.g. --server https://10.0.0.1:6443 --token \"$(cat node-token)\"")
+	if f.Role == "agent" && (f.Server == "" || (f.Token == "" && f.TokenFile == "")) {
+		return cmdutil.UsageErrorf("up: --role agent needs --server URL and --token T or --token-file FILE (the server's node token), e.g. --server https://10.0.0.1:6443 --token-file node-token")
 	}
 	switch f.ManifestsVia {
 	case "apply", "k3s":
@@ -273,10 +282,14 @@ func findK3s(flag string, in *instance.Instance) (string, error) {
 
 // run runs "up": detached (--detach, --wait) or as the supervisor.
 func (f *flagpole) run(ctx context.Context, args []string, logger *slog.Logger, streams cmdutil.IOStreams) error {
-	// A detached supervisor: the parent made it with the lock in hand.
+	// A detached supervisor: the parent made it with the lock in hand,
+	// and the token, if any, on a pipe.
 	child := os.Getenv(envLockFD) != ""
 	if child {
 		f.Detach, f.Wait = false, false
+		if err := f.inheritToken(); err != nil {
+			return err
+		}
 	}
 	p, err := f.check(args)
 	if err != nil {
@@ -286,4 +299,48 @@ func (f *flagpole) run(ctx context.Context, args []string, logger *slog.Logger, 
 		return p.detach(ctx, logger, streams)
 	}
 	return p.supervise(ctx, logger, streams, child)
+}
+
+// maxTokenFile bounds --token-file: a k3s token is about 100 bytes.
+const maxTokenFile = 16 << 10
+
+// readTokenFile sets Token from --token-file.
+func (f *flagpole) readTokenFile() error {
+	if f.TokenFile == "" {
+		return nil
+	}
+	if f.Token != "" {
+		return cmdutil.UsageErrorf("up: --token and --token-file both given; pass one (--token-file keeps the token out of ps)")
+	}
+	b, err := safefs.ReadFile(f.TokenFile, maxTokenFile)
+	if err != nil {
+		return cmdutil.UsageErrorf("up: --token-file: %v", err)
+	}
+	f.Token = strings.TrimSpace(string(b))
+	if f.Token == "" {
+		return cmdutil.UsageErrorf("up: --token-file %s is empty; it should hold the server's node token", f.TokenFile)
+	}
+	return nil
+}
+
+// inheritToken takes the token from the pipe a detaching parent passed
+// (envTokenFD), in place of any --token, --token-file or NODEBOOT_TOKEN.
+func (f *flagpole) inheritToken() error {
+	s := os.Getenv(envTokenFD)
+	if s == "" {
+		return nil
+	}
+	os.Unsetenv(envTokenFD)
+	fd, err := strconv.Atoi(s)
+	if err != nil || fd < 3 {
+		return fmt.Errorf("up: %s=%q is not a descriptor", envTokenFD, s)
+	}
+	r := os.NewFile(uintptr(fd), "token pipe")
+	defer r.Close()
+	b, err := io.ReadAll(io.LimitReader(r, maxTokenFile+1))
+	if err != nil || len(b) > maxTokenFile {
+		return fmt.Errorf("up: read the token from the parent: %v", err)
+	}
+	f.Token, f.TokenFile = string(b), ""
+	return nil
 }

@@ -168,8 +168,8 @@ func TestUsage(t *testing.T) {
 		// Inputs are checked before k3s is looked for: with no k3s
 		// anywhere, each bad input is reported as itself.
 		{"data dir on proc, no k3s", noK3s, []string{"up", "--data-dir", "/proc/nope"}, 2, "data dir /proc/nope: /proc is on proc, a kernel filesystem that cannot hold a node's files"},
-		{"data dir a file, no k3s", noK3s, []string{"up", "--data-dir", file}, 2, "data dir " + file + ": " + file + " is not a directory"},
-		{"data dir below a file, no k3s", noK3s, []string{"up", "--data-dir", filepath.Join(file, "sub")}, 2, file + " is not a directory"},
+		{"data dir a file, no k3s", noK3s, []string{"up", "--data-dir", file}, 2, "data dir " + file + ": " + file + " is a regular file, not a directory; remove it or pick another --data-dir"},
+		{"data dir below a file, no k3s", noK3s, []string{"up", "--data-dir", filepath.Join(file, "sub")}, 2, file + " is a regular file, not a directory"},
 		{"unknown profile, no k3s", noK3s, []string{"up", "--data-dir", dir, "--profile", "k4s"}, 2, `profile "k4s"`},
 		{"missing manifest, no k3s", noK3s, []string{"up", "--data-dir", dir, "--manifest", filepath.Join(dir, "none.yaml")}, 1, "none.yaml"},
 		{"k3s args, no k3s", noK3s, []string{"up", "--data-dir", dir, "--", "--with-node-id"}, 2, `K3S-ARGS "--with-node-id"`},
