@@ -222,6 +222,9 @@ func (f *flagpole) checkValues() error {
 	default:
 		return cmdutil.UsageErrorf("up: --role %q: want server or agent", f.Role)
 	}
+	if f.Token != "" && f.TokenFile != "" {
+		return cmdutil.UsageErrorf("up: --token and --token-file both given; pass one (--token-file keeps the token out of ps)")
+	}
 	if f.Role == "agent" && (f.Server == "" || (f.Token == "" && f.TokenFile == "")) {
 		return cmdutil.UsageErrorf("up: --role agent needs --server URL and --token T or --token-file FILE (the server's node token), e.g. --server https://10.0.0.1:6443 --token-file node-token")
 	}
