@@ -62,7 +62,10 @@ and the manifests are applied.
 
 k3s is --k3s PATH, else k3s on $PATH, else DATA-DIR/bin/k3s (see
 'nodeboot install'). One supervisor runs per DATA-DIR; 'nodeboot status',
-'nodeboot logs', 'nodeboot kubeconfig' and 'nodeboot down' act on it.
+'nodeboot logs', 'nodeboot kubeconfig', 'nodeboot kubectl' and 'nodeboot
+down' act on it. up needs root (k3s does); it checks its inputs before it
+looks for k3s, and when k3s dies it shows the lines of k3s's log that say
+why.
 
 Every flag can be set as NODEBOOT_<FLAG> (NODEBOOT_DATA_DIR, NODEBOOT_K3S,
 ...) or in the --config file (keys are the flag names); flags win over
@@ -78,7 +81,10 @@ Examples:
    nodeboot up --smoke
 
    # In CI: wait for Ready, then use the cluster
-   nodeboot up --detach --wait --timeout 10m && kubectl --kubeconfig "$(nodeboot kubeconfig --path)" get nodes
+   nodeboot up --detach --wait --timeout 10m && nodeboot kubectl get nodes
+
+   # Then kubectl of your own: the node as context nodeboot-NODE in ~/.kube/config
+   nodeboot kubeconfig --merge && kubectl get nodes
 
    # An agent joining a server, with k3s arguments of your own
    nodeboot up --role agent --server https://10.0.0.1:6443 --token-file ./node-token -- --node-label team=a`
