@@ -413,7 +413,9 @@ func mkdirOp(o interceptor.FileOp) bool { return o == interceptor.OpMkdir }
 func rmdirOp(o interceptor.FileOp) bool { return o == interceptor.OpRmdir }
 
 // unlinkOp removes a name: rmdir of a file fails as unlink of one would.
-func unlinkOp(o interceptor.FileOp) bool { return o == interceptor.OpUnlink || o == interceptor.OpRmdir }
+func unlinkOp(o interceptor.FileOp) bool {
+	return o == interceptor.OpUnlink || o == interceptor.OpRmdir
+}
 
 // changeOp creates, moves or links names; cgroupfs refuses them.
 func changeOp(o interceptor.FileOp) bool {
