@@ -38,11 +38,11 @@ test: ## The main module: install test deps, lint, build for arm64, go test ./..
 	TESTFLAGS="$(TESTFLAGS)" hack/test.sh
 
 .PHONY: unit
-unit: ## Unit tests only (-short, no TestIntegration*)
+unit: ## Unit tests only (-short -tags=nointegration): nothing traces (interceptor.Start refuses in that build)
 	$(GO) test -count=1 -short -tags=nointegration $(TESTFLAGS) ./...
 
 .PHONY: integration
-integration: ## Only the TestIntegration* tests (most need root)
+integration: ## Only the TestIntegration* tests: every test that traces (most need root)
 	$(GO) test -count=1 -run '^TestIntegration' $(TESTFLAGS) ./...
 
 .PHONY: bench

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nodeboot/nodeboot/internal/testenv"
 	"github.com/nodeboot/nodeboot/profile"
 )
 
@@ -310,9 +311,7 @@ func TestSeedUnsafeRoot(t *testing.T) {
 		{
 			name: "owned by another user",
 			setup: func(t *testing.T) string {
-				if os.Geteuid() != 0 {
-					t.Skip("chown to another user needs root")
-				}
+				testenv.RequireRoot(t, "chown to another user")
 				d := filepath.Join(t.TempDir(), "root")
 				if err := os.Mkdir(d, 0o700); err != nil {
 					t.Fatal(err)

@@ -5,12 +5,25 @@
 #	TESTFLAGS='-race -v' hack/test.sh    # extra go test flags
 #	COVERPROFILE=coverage.out hack/test.sh
 #
-# Run it as root: the tracer tests skip (and say so) otherwise.
+# Run it as root: the tracer tests skip (and say so) otherwise. Under CI=true
+# a run that is not root, or has no gcc after hack/deps.sh, fails instead:
+# there a skip would pass without running the tests CI exists for (the Go
+# helpers in internal/testenv fail the same way, test by test).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 GO=${GO:-go}
 
 hack/deps.sh
+if [[ ${CI:-} == true || ${CI:-} == 1 ]]; then
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "test.sh: CI=$CI but not root (uid $(id -u)): the tracer tests would skip; run CI as root" >&2
+		exit 1
+	fi
+	if ! command -v gcc >/dev/null; then
+		echo "test.sh: CI=$CI but gcc is not in PATH after hack/deps.sh: the C tracees cannot be built (apt-get install gcc libc6-dev)" >&2
+		exit 1
+	fi
+fi
 hack/lint.sh
 
 flags=(-count=1)

@@ -82,6 +82,9 @@ type Tracer struct {
 // traced process. The error wraps exec.ErrNotFound when the command does not
 // exist.
 func Start(ctx context.Context, cfg Config) (*Tracer, error) {
+	if err := unitBuildErr(); err != nil {
+		return nil, err
+	}
 	if err := cfg.Rules.Validate(); err != nil {
 		return nil, err
 	}

@@ -1,3 +1,5 @@
+//go:build !nointegration
+
 package discover_test
 
 import (
@@ -9,6 +11,7 @@ import (
 
 	nbcli "github.com/nodeboot/nodeboot/internal/cli"
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
+	"github.com/nodeboot/nodeboot/internal/testenv"
 	"github.com/nodeboot/nodeboot/profile"
 )
 
@@ -23,12 +26,8 @@ func run(t *testing.T, args ...string) (int, string, string) {
 // this kernel does not have, checks that the written profile has it, and
 // that the program, run again on that profile, reads it.
 func TestIntegrationDiscover(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test: skipped with -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: traces with ptrace and seeds a tree")
-	}
+	testenv.Integration(t)
+	testenv.RequireRoot(t, "traces with ptrace and seeds a tree")
 	const missing = "/proc/sys/kernel/nodeboot_discover_test"
 	if _, err := os.Stat(missing); err == nil {
 		t.Fatalf("%s exists on this host; the test needs a missing file", missing)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/nodeboot/nodeboot/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,17 +41,13 @@ func TestMain(m *testing.M) {
 // maybeSkip skips integration tests under -short.
 func maybeSkip(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: skipped with -short")
-	}
+	testenv.Integration(t)
 }
 
 // requiresRoot skips t when not running as root.
 func requiresRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: nodeboot traces with ptrace and seccomp as root; run 'sudo make test'")
-	}
+	testenv.RequireRoot(t, "nodeboot traces with ptrace and seccomp as root")
 }
 
 // nodeboot returns the path of a nodeboot binary.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nodeboot/nodeboot/internal/cli"
 	"github.com/nodeboot/nodeboot/internal/instance"
+	"github.com/nodeboot/nodeboot/internal/testenv"
 )
 
 func run(args ...string) (int, string, string) {
@@ -24,9 +25,7 @@ func run(args ...string) (int, string, string) {
 // running supervisor does, and writes its PID to the PID file.
 func hold(t *testing.T, in *instance.Instance) {
 	t.Helper()
-	if _, err := exec.LookPath("flock"); err != nil {
-		t.Skip("flock(1) not installed (util-linux): " + err.Error())
-	}
+	testenv.LookPath(t, "flock") // util-linux
 	cmd := exec.Command("flock", "-n", in.LockPath(), "sleep", "60")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

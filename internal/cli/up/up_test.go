@@ -17,6 +17,7 @@ import (
 
 	"github.com/nodeboot/nodeboot/internal/cli"
 	"github.com/nodeboot/nodeboot/internal/instance"
+	"github.com/nodeboot/nodeboot/internal/testenv"
 )
 
 // The tests run nodeboot as a real process: this test binary, which acts
@@ -75,11 +76,12 @@ func standIn(t *testing.T, body string) string {
 const keepsRunning = `trap 'echo stand-in got SIGTERM; exit 0' TERM
 while :; do sleep 0.2; done`
 
+// needRoot gates the integration tests: up traces k3s with ptrace+seccomp
+// as root.
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("up traces k3s with ptrace+seccomp: needs root (run the tests as root)")
-	}
+	testenv.Integration(t)
+	testenv.RequireRoot(t, "up traces k3s with ptrace+seccomp")
 }
 
 // alive reports whether pid exists and is not a zombie.
@@ -220,9 +222,10 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 }
 
-// TestForeground: a second up on the same data dir is refused at once, and
-// SIGINT to the foreground up stops the stand-in k3s and leaves nothing.
-func TestForeground(t *testing.T) {
+// TestIntegrationForeground: a second up on the same data dir is refused
+// at once, and SIGINT to the foreground up stops the stand-in k3s and
+// leaves nothing.
+func TestIntegrationForeground(t *testing.T) {
 	needRoot(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	down(t, dir)
@@ -272,10 +275,10 @@ func TestForeground(t *testing.T) {
 	}
 }
 
-// TestDetachStatusDown: --detach prints the supervisor's PID and returns;
-// status says running and not Ready (3); down stops it all (0), and status
-// then says not running (1).
-func TestDetachStatusDown(t *testing.T) {
+// TestIntegrationDetachStatusDown: --detach prints the supervisor's PID and
+// returns; status says running and not Ready (3); down stops it all (0),
+// and status then says not running (1).
+func TestIntegrationDetachStatusDown(t *testing.T) {
 	needRoot(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	down(t, dir)
@@ -345,10 +348,10 @@ func TestDetachStatusDown(t *testing.T) {
 	}
 }
 
-// TestWaitTimeout: the stand-in never writes a kubeconfig, so --wait runs
-// out of time: exit 3 with the last health status, and the supervisor
-// keeps running.
-func TestWaitTimeout(t *testing.T) {
+// TestIntegrationWaitTimeout: the stand-in never writes a kubeconfig, so
+// --wait runs out of time: exit 3 with the last health status, and the
+// supervisor keeps running.
+func TestIntegrationWaitTimeout(t *testing.T) {
 	needRoot(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	down(t, dir)
@@ -378,9 +381,9 @@ func TestWaitTimeout(t *testing.T) {
 	checkNothingLeft(t, in, pid, k3sPid)
 }
 
-// TestGiveUp: a k3s that keeps exiting makes up give up after
+// TestIntegrationGiveUp: a k3s that keeps exiting makes up give up after
 // --max-restarts with the last reason (foreground: exit 1; --wait: exit 1).
-func TestGiveUp(t *testing.T) {
+func TestIntegrationGiveUp(t *testing.T) {
 	needRoot(t)
 	k3s := standIn(t, "exit 7")
 	for _, mode := range []string{"foreground", "wait"} {
