@@ -180,17 +180,14 @@ func TestIntegrationSignals(t *testing.T) {
 				cmd.Wait()
 				t.Fatalf("command did not start: read %q, %v; stderr:\n%s", line, err, stderr.String())
 			}
-			sent := time.Now()
+			// No stopwatch: a signal that is not forwarded leaves the
+			// sleep to end by itself, with status 0.
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
 			_ = cmd.Wait()
-			took := time.Since(sent)
 			if want := 128 + int(sig); cmd.ProcessState.ExitCode() != want {
 				t.Errorf("exit code = %d (%v), want %d; stderr:\n%s", cmd.ProcessState.ExitCode(), cmd.ProcessState, want, stderr.String())
-			}
-			if took > 5*time.Second {
-				t.Errorf("nodeboot took %s to exit after %v, want < 5s", took, sig)
 			}
 		})
 	}
