@@ -40,4 +40,13 @@ if [[ $(id -u) -ne 0 ]]; then
 	echo "==> note: not root; tests that trace or need root will skip (run 'sudo make test' for all)" >&2
 fi
 echo "==> go test ${flags[*]} ./..."
-"$GO" test "${flags[@]}" ./...
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+"$GO" test "${flags[@]}" ./... 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+if [[ $rc -ne 0 ]]; then
+	exit "$rc"
+fi
+hack/check-pass-log.sh "$log"
