@@ -94,6 +94,9 @@ func TestStatus(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, `"running": true`) || !strings.Contains(stdout, `"phase": "ready"`) {
 		t.Errorf("json: exit %d\n%s", code, stdout)
 	}
+	if code, short, _ := run("status", "--data-dir", in.Dir, "-o", "json"); code != 0 || short != stdout {
+		t.Errorf("-o json: exit %d, output differs from --output json:\n%s", code, short)
+	}
 
 	// Ready health during a restart is the previous kubelet's.
 	for _, ph := range []instance.Phase{instance.PhaseRestarting, instance.PhaseStarting, instance.PhaseRegistered} {
