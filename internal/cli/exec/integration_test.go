@@ -125,9 +125,19 @@ func TestIntegrationUsageError(t *testing.T) {
 }
 
 func TestIntegrationStartFailure(t *testing.T) {
-	r := runNodeboot(t, "", nil, "exec", "--", "/nonexistent/nodeboot-test-cmd")
-	if r.code != 1 || !strings.HasPrefix(r.stderr, "nodeboot: ") || strings.Count(r.stderr, "\n") != 1 {
-		t.Errorf("got exit %d, stderr %q; want exit 1 and one \"nodeboot: \" line", r.code, r.stderr)
+	for _, tt := range []struct{ cmd, want string }{
+		{"/nonexistent/nodeboot-test-cmd", "/nonexistent/nodeboot-test-cmd: no such file\n"},
+		{"nodeboot-test-no-such-cmd", "nodeboot-test-no-such-cmd: command not found in PATH ("},
+	} {
+		r := runNodeboot(t, "", nil, "exec", "--", tt.cmd)
+		if r.code != 1 || !strings.HasPrefix(r.stderr, "nodeboot: ") || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("%s: got exit %d, stderr %q; want exit 1 and one \"nodeboot: \" line", tt.cmd, r.code, r.stderr)
+		}
+		// Not exec.ErrNotFound's "not found in $PATH" for a path, nor
+		// "in $PATH in PATH" after a search.
+		if !strings.Contains(r.stderr, tt.want) || strings.Count(r.stderr, "PATH") > 1 {
+			t.Errorf("%s: stderr %q, want %q and PATH named at most once", tt.cmd, r.stderr, tt.want)
+		}
 	}
 }
 
