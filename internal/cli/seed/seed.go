@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"strings"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -114,15 +115,18 @@ func (f *flagpole) run(ctx context.Context, logger *slog.Logger, streams cmdutil
 	return nil
 }
 
-// LoadProfile loads the profile named by --profile. A name or file that
-// does not exist is a usage error (exit 2); a profile that does not parse is
-// a failure (exit 1). Other commands that take --profile share it.
+// LoadProfile loads the profile named by --profile. Every fault of the
+// input is a usage error (exit 2), as for any other bad flag value: a name
+// or file that does not exist, a directory, a profile that does not parse
+// or validate. Only a file that cannot be read (permissions, I/O) is a
+// failure (exit 1). Other commands that take --profile share it.
 func LoadProfile(ref string) (*profile.Profile, error) {
 	p, err := profile.Load(ref)
 	if err == nil {
 		return p, nil
 	}
-	if errors.Is(err, profile.ErrNotFound) || errors.Is(err, fs.ErrNotExist) || ref == "" {
+	if errors.Is(err, profile.ErrNotFound) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, profile.ErrInvalid) ||
+		errors.Is(err, syscall.EISDIR) || ref == "" {
 		// The message names the profile already: `profile "k4s": no
 		// built-in profile by that name (...)`.
 		return nil, cmdutil.UsageErrorf("%v", err)
