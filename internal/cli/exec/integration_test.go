@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -304,6 +305,21 @@ func TestIntegrationStats(t *testing.T) {
 		if !regexp.MustCompile(re).MatchString(r.stderr) {
 			t.Errorf("stats lack a line matching %s:\n%s", re, r.stderr)
 		}
+	}
+	// The table's total is the "stops" line: every stop is in a row,
+	// those at no syscall in (events).
+	total := regexp.MustCompile(`(?m)^total +([0-9]+) `).FindStringSubmatch(r.stderr)
+	stops := regexp.MustCompile(`(?m)^stops +([0-9]+)$`).FindStringSubmatch(r.stderr)
+	if total == nil || stops == nil || total[1] != stops[1] {
+		t.Fatalf("the table's total %v disagrees with the stops line %v:\n%s", total, stops, r.stderr)
+	}
+	sum := 0
+	for _, m := range regexp.MustCompile(`(?m)^(\S+) +([0-9]+)( |$)`).FindAllStringSubmatch(r.stderr[:strings.Index(r.stderr, "\ntotal")], -1) {
+		n, _ := strconv.Atoi(m[2])
+		sum += n
+	}
+	if want, _ := strconv.Atoi(stops[1]); sum != want {
+		t.Errorf("the rows add up to %d stops, the stops line says %d:\n%s", sum, want, r.stderr)
 	}
 }
 
