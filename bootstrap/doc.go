@@ -1,9 +1,11 @@
 // Package bootstrap brings a node up inside a sandbox. The lifecycle is a
 // list of steps that share one root directory: seed (write the fake tree a
 // profile describes), launch (k3s under the interceptor, with the arguments
-// K3sArgs gives), and supervise (restart with backoff when k3s exits or the
+// PlanK3s gives), and supervise (restart with backoff when k3s exits or the
 // node stays unhealthy; package health watches it). Waiting for readiness
-// and applying manifests (package manifests) are driven by "nodeboot up".
+// and applying manifests (package manifests) are package node's, which
+// runs these steps for "nodeboot up" and for Go programs. PlanK3s decides
+// k3s's command line: it is the one place that reads what K3S-ARGS mean.
 // Install fetches a pinned k3s release and verifies its checksum.
 //
 // # Launching
@@ -25,11 +27,16 @@
 // Safety. The tree is later written by the guest (kubelet writes its
 // sysctls through the redirects), so Seed treats its content as hostile:
 //
-//   - root is created 0700 when it does not exist. An existing root must be
-//     a directory owned by the effective user and not writable by others,
-//     and may not be /, lie under /proc, /sys or /dev, or sit on a kernel
-//     filesystem (procfs, sysfs, cgroup, ...); otherwise Seed fails before
-//     writing anything, with an error that names the directory and the fix.
+//   - root is created 0700 (missing parents 0755) when it does not exist.
+//     It is checked as sshd's StrictModes checks ~/.ssh (safefs.OpenDir):
+//     root must be a directory owned by the effective user and writable by
+//     nobody else, every directory above it must belong to root or to the
+//     effective user and be writable by others only when sticky (/tmp), and
+//     no symlink on the way is followed, so another user can neither swap
+//     a component nor plant a link. root may not be /, lie under /proc, /sys or /dev, or sit on a
+//     kernel filesystem (procfs, sysfs, cgroup, ...). Otherwise Seed fails
+//     before writing anything, with an error that names the directory and
+//     the fix.
 //   - Every path is opened from the root's file descriptor one component at
 //     a time with openat(O_NOFOLLOW|O_DIRECTORY), creating missing
 //     directories (0755) with mkdirat. A symlink is never followed: in a
@@ -40,7 +47,8 @@
 //     create directories anyway, so one code path serves every kernel.
 //   - Every directory walked into is checked with fstatfs, so a kernel
 //     filesystem mounted inside the tree is refused (ErrOutsideTree).
-//   - Files are written atomically and never modified in place: a temporary
+//   - Files are written atomically (safefs.WriteFileAt) and never modified
+//     in place: a temporary
 //     file with a random name is created with O_CREAT|O_EXCL|O_NOFOLLOW in
 //     the same directory, written, given its mode, fsynced and renamed over
 //     the entry with renameat, and the directory is fsynced. A hard link

@@ -27,6 +27,11 @@ type LaunchConfig struct {
 	Root string
 	// Seed tunes the seeding.
 	Seed SeedOptions
+	// Seeded, when set, is the report of the Seed of Root (with Profile)
+	// that the caller ran itself: Launch seeds no more, and uses the
+	// report's Root. A supervisor seeds once per start of the node and
+	// launches each incarnation on that tree.
+	Seeded *SeedReport
 
 	// Path, Args, Env, Dir, Stdin, Stdout and Stderr are those of
 	// interceptor.Config.
@@ -67,7 +72,7 @@ type Process struct {
 	err  error
 }
 
-// Launch seeds cfg.Root with cfg.Profile, builds the virtual kernel that
+// Launch seeds cfg.Root with cfg.Profile (unless cfg.Seeded), builds the virtual kernel that
 // serves the profile's dynamic entries there, and starts the command
 // traced with the profile's rules (cfg.Rules merged over them) and the
 // kernel as its FileServer. It returns once the command has been exec'd.
@@ -77,9 +82,14 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 	if cfg.Profile == nil {
 		return nil, errors.New("launch: no profile")
 	}
-	rep, err := Seed(ctx, cfg.Root, cfg.Profile, cfg.Seed)
-	if err != nil {
-		return nil, fmt.Errorf("launch: %w", err)
+	var rep SeedReport
+	if cfg.Seeded != nil {
+		rep = *cfg.Seeded
+	} else {
+		var err error
+		if rep, err = Seed(ctx, cfg.Root, cfg.Profile, cfg.Seed); err != nil {
+			return nil, fmt.Errorf("launch: %w", err)
+		}
 	}
 	root := rep.Root
 	rules, err := cfg.Profile.Rules(root)

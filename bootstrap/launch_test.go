@@ -362,3 +362,42 @@ func statDev(t *testing.T, p string) [2]uint32 {
 	}
 	return [2]uint32{unix.Major(st.Dev), unix.Minor(st.Dev)}
 }
+
+// TestIntegrationLaunchSeeded: with the report of a seed the caller ran,
+// Launch does not seed again: an entry removed after that seed stays
+// missing (the command sees the path as absent), while the tree's other
+// entries are served.
+func TestIntegrationLaunchSeeded(t *testing.T) {
+	requireLaunch(t)
+	root := filepath.Join(t.TempDir(), "root")
+	rep, err := Seed(context.Background(), root, k3sProfile(t), SeedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := filepath.Join(rep.Root, "proc", "sys", "vm", "overcommit_memory")
+	if err := os.Remove(removed); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p, err := Launch(ctx, LaunchConfig{
+		Profile: k3sProfile(t), Root: "/nonexistent-the-report-names-the-root", Seeded: &rep,
+		Path: "/bin/sh", Args: []string{"sh", "-c", "cat /proc/sys/kernel/panic; test -e " + removed + " && echo seeded-again || echo still-removed"},
+		Stdout: &out, Stderr: &errb, Logger: testLogger(t),
+	})
+	if err != nil {
+		t.Fatalf("Launch: %v", err)
+	}
+	defer p.Close()
+	if exit, err := p.Wait(); err != nil || exit.Code != 0 {
+		t.Fatalf("exit %+v, %v: %s", exit, err, errb.String())
+	}
+	if got := p.SeedReport(); got.Root != rep.Root || len(got.Entries) != len(rep.Entries) {
+		t.Errorf("SeedReport root %q with %d entries; want the caller's, %q with %d", got.Root, len(got.Entries), rep.Root, len(rep.Entries))
+	}
+	lines := strings.Fields(out.String())
+	if len(lines) != 2 || lines[1] != "still-removed" {
+		t.Errorf("output %q (stderr %q): want the panic value, then still-removed", out.String(), errb.String())
+	}
+}

@@ -5,15 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nodeboot/nodeboot/internal/safefs"
 	"github.com/nodeboot/nodeboot/profile"
 )
 
@@ -226,7 +225,7 @@ func (s *seeder) seedDir(dirfd int, name, host string, f *profile.File) (Entry, 
 				Msg: "is " + what + ", but the profile wants a directory; remove it, or seed with --force to replace it (a link's target is left alone)"}
 		}
 		// unlinkat removes the entry itself, never a link's target.
-		if err := ignoringEINTR(func() error { return unix.Unlinkat(dirfd, name, 0) }); err != nil {
+		if err := safefs.IgnoringEINTR(func() error { return unix.Unlinkat(dirfd, name, 0) }); err != nil {
 			return ent, pathError("unlinkat", host, err)
 		}
 		if err := makeDir(dirfd, name, host, perm); err != nil {
@@ -244,7 +243,7 @@ func (s *seeder) seedDir(dirfd int, name, host string, f *profile.File) (Entry, 
 		ent.Action, ent.Detail = Kept, diff+"; seed with --force to reset it"
 		return ent, nil
 	}
-	fd, err := openat(dirfd, name, dirFlags, 0)
+	fd, err := safefs.Openat(dirfd, name, safefs.DirFlags, 0)
 	if err != nil {
 		return ent, pathError("openat", host, err)
 	}
@@ -252,7 +251,7 @@ func (s *seeder) seedDir(dirfd int, name, host string, f *profile.File) (Entry, 
 	if err := checkFS(fd, host); err != nil {
 		return ent, err
 	}
-	if err := ignoringEINTR(func() error { return unix.Fchmod(fd, perm) }); err != nil {
+	if err := safefs.IgnoringEINTR(func() error { return unix.Fchmod(fd, perm) }); err != nil {
 		return ent, pathError("fchmod", host, err)
 	}
 	ent.Action, ent.Detail = Updated, fmt.Sprintf("mode %04o reset to %04o", st.Mode&0o7777, perm)
@@ -278,7 +277,7 @@ func (s *seeder) want(f *profile.File, lazy bool) (wanted, error) {
 			hostRoot = "/"
 		}
 		src := filepath.Join(hostRoot, f.Path)
-		data, err := readHost(src)
+		data, err := safefs.ReadFile(src, maxFile)
 		if err == nil {
 			return wanted{data: data, detail: "copied from the host"}, nil
 		}
@@ -300,23 +299,6 @@ func (s *seeder) want(f *profile.File, lazy bool) (wanted, error) {
 		detail += "used the profile's content"
 	}
 	return wanted{data: []byte(f.Content), detail: detail}, nil
-}
-
-// readHost reads a host file for copyFromHost.
-func readHost(name string) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes", name, maxFile)
-	}
-	return data, nil
 }
 
 // shortError drops the path from a *fs.PathError: "permission denied".

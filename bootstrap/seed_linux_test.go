@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nodeboot/nodeboot/internal/safefs"
 	"github.com/nodeboot/nodeboot/internal/testenv"
 	"github.com/nodeboot/nodeboot/profile"
 )
@@ -291,7 +292,7 @@ func TestSeedUnsafeRoot(t *testing.T) {
 				return d
 			},
 			is:       ErrUnsafeRoot,
-			wantMsgs: []string{"root", "writable by every user", "chmod o-w"},
+			wantMsgs: []string{"root", "writable by every user", "chmod go-w"},
 		},
 		{
 			name: "sticky but world-writable",
@@ -325,6 +326,73 @@ func TestSeedUnsafeRoot(t *testing.T) {
 			wantMsgs: []string{"owned by uid 65534", "chown 0"},
 		},
 		{
+			// StrictModes: whoever can write the parent can swap root.
+			name: "under a directory every user can write",
+			setup: func(t *testing.T) string {
+				d := filepath.Join(t.TempDir(), "shared")
+				if err := os.Mkdir(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(d, 0o777); err != nil {
+					t.Fatal(err)
+				}
+				return filepath.Join(d, "root")
+			},
+			is:       ErrUnsafeRoot,
+			wantMsgs: []string{"shared is writable by every user (mode 0777)", "chmod go-w"},
+		},
+		{
+			name: "under a directory of another user",
+			setup: func(t *testing.T) string {
+				testenv.RequireRoot(t, "chown to another user")
+				d := filepath.Join(t.TempDir(), "theirs")
+				if err := os.Mkdir(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chown(d, 65534, 65534); err != nil {
+					t.Fatal(err)
+				}
+				return filepath.Join(d, "root")
+			},
+			is:       ErrUnsafeRoot,
+			wantMsgs: []string{"theirs is owned by uid 65534"},
+		},
+		{
+			// In /tmp (sticky, writable by all) another user plants the
+			// name first, as a link to a directory of the victim's.
+			name: "a symlink planted by another user",
+			setup: func(t *testing.T) string {
+				testenv.RequireRoot(t, "chown to another user")
+				base := t.TempDir()
+				tmp := filepath.Join(base, "tmp")
+				if err := os.Mkdir(tmp, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(tmp, 0o777|fs.ModeSticky); err != nil {
+					t.Fatal(err)
+				}
+				victim := filepath.Join(base, "victim")
+				if err := os.Mkdir(victim, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				l := filepath.Join(tmp, "root")
+				if err := os.Symlink(victim, l); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Lchown(l, 65534, 65534); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() {
+					if entries, _ := os.ReadDir(victim); len(entries) != 0 {
+						t.Errorf("Seed wrote through the planted symlink into %s", victim)
+					}
+				})
+				return l
+			},
+			is:       ErrUnsafeRoot,
+			wantMsgs: []string{"is a symlink owned by uid 65534", "pass the real directory"},
+		},
+		{
 			name:     "slash",
 			setup:    func(*testing.T) string { return "/" },
 			is:       ErrOutsideTree,
@@ -345,8 +413,8 @@ func TestSeedUnsafeRoot(t *testing.T) {
 				}
 				return l
 			},
-			is:       ErrOutsideTree,
-			wantMsgs: []string{"/sys is under /sys"},
+			is:       ErrSymlink,
+			wantMsgs: []string{`root is a symlink to "/sys"`, "follows no symlink in --root", "pass the real directory"},
 		},
 		{
 			name: "a file",
@@ -646,7 +714,7 @@ func TestSeedK3s(t *testing.T) {
 
 func TestCheckFS(t *testing.T) {
 	for _, dir := range []string{"/proc", "/sys"} {
-		fd, err := unix.Open(dir, dirFlags, 0)
+		fd, err := unix.Open(dir, safefs.DirFlags, 0)
 		if err != nil {
 			t.Skipf("open %s: %v", dir, err)
 		}
@@ -656,7 +724,7 @@ func TestCheckFS(t *testing.T) {
 			t.Errorf("checkFS(%s) = %v, want ErrOutsideTree", dir, err)
 		}
 	}
-	fd, err := unix.Open(t.TempDir(), dirFlags, 0)
+	fd, err := unix.Open(t.TempDir(), safefs.DirFlags, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

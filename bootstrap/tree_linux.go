@@ -1,23 +1,19 @@
 package bootstrap
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nodeboot/nodeboot/internal/safefs"
 )
 
-// dirFlags open a directory of the tree without following a symlink: with
-// O_NOFOLLOW a symlink as the last component fails with ELOOP, and with
-// O_DIRECTORY anything else that is not a directory fails with ENOTDIR.
-// Every earlier component was opened the same way, from the root's fd.
-const dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+// Every access to the tree goes through package safefs; this file puts its
+// errors in Seed's words (*TreeError and its sentinels).
 
 // tree is an open root directory. All access goes through fd.
 type tree struct {
@@ -54,55 +50,19 @@ func (t *tree) split(guest string) ([]string, error) {
 // creating missing ones with mode 0755, and returns its fd (the caller
 // closes it). No symlink is followed and no kernel filesystem entered.
 func (t *tree) walk(elems []string) (int, error) {
-	fd, err := openat(t.fd, ".", dirFlags, 0)
-	if err != nil {
-		return -1, pathError("openat", t.root, err)
+	fd, err := safefs.WalkAt(t.fd, strings.Join(elems, "/"), safefs.WalkOptions{
+		Create: true, Perm: 0o755, Base: t.root, Check: checkFS,
+	})
+	var te *safefs.TypeError
+	if errors.As(err, &te) {
+		if te.Link {
+			return -1, &TreeError{Path: te.Path, Err: ErrSymlink,
+				Msg: "is " + te.What + "; seeding never follows links inside the tree; remove it (rm " + te.Path + ") and seed again"}
+		}
+		return -1, &TreeError{Path: te.Path, Err: ErrConflict,
+			Msg: "is " + te.What + ", but entries below it need a directory; remove it and seed again"}
 	}
-	for i, name := range elems {
-		host := t.host(elems[:i+1])
-		next, err := openat(fd, name, dirFlags, 0)
-		if errors.Is(err, unix.ENOENT) {
-			// Create it 0700, then open it and widen it: nothing can use
-			// a half-made directory meanwhile.
-			err = ignoringEINTR(func() error { return unix.Mkdirat(fd, name, 0o700) })
-			created := err == nil
-			if err != nil && !errors.Is(err, unix.EEXIST) {
-				unix.Close(fd)
-				return -1, pathError("mkdirat", host, err)
-			}
-			next, err = openat(fd, name, dirFlags, 0)
-			if err == nil && created {
-				if err = ignoringEINTR(func() error { return unix.Fchmod(next, 0o755) }); err != nil {
-					unix.Close(next)
-					unix.Close(fd)
-					return -1, pathError("fchmod", host, err)
-				}
-			}
-		}
-		if err != nil {
-			defer unix.Close(fd)
-			if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
-				var st unix.Stat_t
-				if fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
-					what := describeType(fd, name, st.Mode)
-					if st.Mode&unix.S_IFMT == unix.S_IFLNK {
-						return -1, &TreeError{Path: host, Err: ErrSymlink,
-							Msg: "is " + what + "; seeding never follows links inside the tree; remove it (rm " + host + ") and seed again"}
-					}
-					return -1, &TreeError{Path: host, Err: ErrConflict,
-						Msg: "is " + what + ", but entries below it need a directory; remove it and seed again"}
-				}
-			}
-			return -1, pathError("openat", host, err)
-		}
-		unix.Close(fd)
-		fd = next
-		if err := checkFS(fd, host); err != nil {
-			unix.Close(fd)
-			return -1, err
-		}
-	}
-	return fd, nil
+	return fd, err
 }
 
 // openRoot opens root, creating it 0700 when it does not exist, and checks
@@ -119,65 +79,49 @@ func openRoot(root string) (_ *tree, created bool, _ error) {
 	if err := checkRootPath(abs); err != nil {
 		return nil, false, err
 	}
-	if real, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = real
-	} else if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
-			return nil, false, fmt.Errorf("create the parent of root %s: %w", abs, err)
-		}
-		err := ignoringEINTR(func() error { return unix.Mkdir(abs, 0o700) })
-		switch {
-		case err == nil:
-			created = true
-		case !errors.Is(err, unix.EEXIST):
-			return nil, false, pathError("mkdir", abs, err)
-		}
-		if real, err := filepath.EvalSymlinks(abs); err == nil {
-			abs = real
-		}
-	} else {
-		return nil, false, fmt.Errorf("root %s: %w", abs, err)
-	}
-	if err := checkRootPath(abs); err != nil {
-		return nil, false, err
-	}
-
-	fd, err := openat(unix.AT_FDCWD, abs, dirFlags, 0)
+	t, created, err := openPrivate(abs, "--root", false)
 	if err != nil {
-		if errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
-			return nil, false, &TreeError{Path: abs, Err: ErrConflict, Msg: "is not a directory; choose a directory for --root"}
-		}
-		return nil, false, pathError("open", abs, err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			unix.Close(fd)
-		}
-	}()
-	if created {
-		// mkdir's mode went through the umask; make it exactly 0700.
-		if err := ignoringEINTR(func() error { return unix.Fchmod(fd, 0o700) }); err != nil {
-			return nil, false, pathError("fchmod", abs, err)
-		}
-	}
-	var st unix.Stat_t
-	if err := ignoringEINTR(func() error { return unix.Fstat(fd, &st) }); err != nil {
-		return nil, false, pathError("fstat", abs, err)
-	}
-	if euid := os.Geteuid(); int(st.Uid) != euid {
-		return nil, false, &TreeError{Path: abs, Err: ErrUnsafeRoot,
-			Msg: fmt.Sprintf("is owned by uid %d, not by uid %d who is seeding; another user could change the tree under the guest; chown %d %s, or choose a --root of your own", st.Uid, euid, euid, abs)}
-	}
-	if st.Mode&0o002 != 0 {
-		return nil, false, &TreeError{Path: abs, Err: ErrUnsafeRoot,
-			Msg: fmt.Sprintf("is writable by every user (mode %04o); anyone could plant files the guest trusts; chmod o-w %s (0700 is best), or choose another --root", st.Mode&0o7777, abs)}
-	}
-	if err := checkFS(fd, abs); err != nil {
 		return nil, false, err
 	}
-	ok = true
-	return &tree{root: abs, fd: fd}, created, nil
+	return t, created, nil
+}
+
+// openPrivate opens (creating it 0700, with missing parents 0755) the
+// directory abs that nodeboot fills: as sshd's StrictModes, neither it nor
+// a directory above it may be replaceable by another user, it must be
+// ours and writable only by us, and a symlink on the way is refused, or
+// with followLinks followed only when root or we made it (safefs.OpenDir). The resolved path must not be
+// on the real kernel's files. what names the directory in messages
+// ("--root"); followLinks is safefs.DirOptions.FollowLinks.
+func openPrivate(abs, what string, followLinks bool) (*tree, bool, error) {
+	d, err := safefs.OpenDir(abs, safefs.DirOptions{Create: true, Perm: 0o700, ParentPerm: 0o755, FollowLinks: followLinks})
+	var ue *safefs.UnsafePathError
+	var te *safefs.TypeError
+	switch {
+	case errors.As(err, &ue):
+		msg := ue.Why
+		if ue.Fix != "" {
+			msg += "; " + ue.Fix
+		}
+		return nil, false, &TreeError{Path: ue.Path, Err: ErrUnsafeRoot, Msg: msg}
+	case errors.As(err, &te) && te.Link:
+		return nil, false, &TreeError{Path: te.Path, Err: ErrSymlink,
+			Msg: "is " + te.What + "; nodeboot follows no symlink in " + what + " (it could lead anywhere); pass the real directory"}
+	case errors.As(err, &te):
+		return nil, false, &TreeError{Path: te.Path, Err: ErrConflict, Msg: "is " + te.What + ", not a directory; choose a directory for " + what}
+	case err != nil:
+		return nil, false, err
+	}
+	t := &tree{root: d.Path(), fd: d.FD()}
+	if err := checkRootPath(t.root); err != nil {
+		d.Close()
+		return nil, false, err
+	}
+	if err := checkFS(t.fd, t.root); err != nil {
+		d.Close()
+		return nil, false, err
+	}
+	return t, d.Created(), nil
 }
 
 // kernelPrefixes hold the real kernel's files; the tree never goes there.
@@ -200,29 +144,14 @@ func checkRootPath(abs string) error {
 	return nil
 }
 
-// kernelFS are filesystems that hold the real kernel's files. Seeding never
-// writes on them, wherever they are mounted.
-var kernelFS = map[int64]string{
-	unix.PROC_SUPER_MAGIC:    "procfs",
-	unix.SYSFS_MAGIC:         "sysfs",
-	unix.CGROUP_SUPER_MAGIC:  "cgroup",
-	unix.CGROUP2_SUPER_MAGIC: "cgroup2",
-	unix.DEVPTS_SUPER_MAGIC:  "devpts",
-	unix.DEBUGFS_MAGIC:       "debugfs",
-	unix.SECURITYFS_MAGIC:    "securityfs",
-	unix.TRACEFS_MAGIC:       "tracefs",
-	unix.BPF_FS_MAGIC:        "bpffs",
-	unix.PSTOREFS_MAGIC:      "pstore",
-	unix.EFIVARFS_MAGIC:      "efivarfs",
-}
-
-// checkFS refuses a directory on a kernel filesystem.
+// checkFS refuses a directory on a kernel filesystem (procfs, sysfs, ...),
+// wherever it is mounted.
 func checkFS(fd int, host string) error {
-	var sfs unix.Statfs_t
-	if err := ignoringEINTR(func() error { return unix.Fstatfs(fd, &sfs) }); err != nil {
+	name, ok, err := safefs.KernelFS(fd)
+	if err != nil {
 		return pathError("fstatfs", host, err)
 	}
-	if name, ok := kernelFS[int64(sfs.Type)]; ok {
+	if ok {
 		return &TreeError{Path: host, Err: ErrOutsideTree,
 			Msg: "is on " + name + ", the real kernel's files, not on the tree's filesystem; unmount it or choose another --root"}
 	}
@@ -231,162 +160,55 @@ func checkFS(fd int, host string) error {
 
 // makeDir creates the directory name in dirfd with mode perm exactly.
 func makeDir(dirfd int, name, host string, perm uint32) error {
-	if err := ignoringEINTR(func() error { return unix.Mkdirat(dirfd, name, 0o700) }); err != nil {
-		return pathError("mkdirat", host, err)
-	}
-	fd, err := openat(dirfd, name, dirFlags, 0)
-	if err != nil {
-		return pathError("openat", host, err)
-	}
-	defer unix.Close(fd)
-	if err := ignoringEINTR(func() error { return unix.Fchmod(fd, perm) }); err != nil {
-		return pathError("fchmod", host, err)
-	}
-	return nil
+	return withPath(safefs.MkdirAt(dirfd, name, perm), host)
 }
 
 // readRegular reads the regular file name in dirfd. It returns nil data
 // (and no error) when the file is larger than maxFile.
 func readRegular(dirfd int, name, host string) ([]byte, error) {
-	// O_NONBLOCK: if a FIFO was swapped in after the fstatat, the open
-	// does not hang; the fstat below then refuses it.
-	fd, err := openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		if errors.Is(err, unix.ELOOP) {
-			return nil, &TreeError{Path: host, Err: ErrSymlink, Msg: "became a symlink while seeding; remove it and seed again"}
-		}
-		return nil, pathError("openat", host, err)
-	}
-	f := os.NewFile(uintptr(fd), host)
-	defer f.Close()
-	var st unix.Stat_t
-	if err := ignoringEINTR(func() error { return unix.Fstat(fd, &st) }); err != nil {
-		return nil, pathError("fstat", host, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+	data, err := safefs.ReadFileAt(dirfd, name, host, maxFile)
+	switch {
+	case errors.Is(err, safefs.ErrTooLarge):
+		return nil, nil
+	case errors.Is(err, safefs.ErrSymlink):
+		return nil, &TreeError{Path: host, Err: ErrSymlink, Msg: "became a symlink while seeding; remove it and seed again"}
+	case errors.Is(err, safefs.ErrNotRegular):
 		return nil, &TreeError{Path: host, Err: ErrConflict, Msg: "changed type while seeding; remove it and seed again"}
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", host, err)
-	}
-	if len(data) > maxFile {
-		return nil, nil
-	}
-	return data, nil
+	return data, err
 }
 
 // tempPrefix starts the names of Seed's temporary files.
 const tempPrefix = ".nodeboot-seed-"
 
 // writeAtomic replaces (or creates) the file name in dirfd with data and
-// mode perm: a temporary file with a random name is created with O_EXCL
-// in the same directory, written, chmod-ed, fsynced and renamed over name;
-// then the directory is fsynced. On error the temporary file is removed.
-func writeAtomic(dirfd int, name, host string, data []byte, perm uint32) (err error) {
-	var tmp string
-	var fd int
-	for try := 0; ; try++ {
-		tmp = tempPrefix + rand.Text() + ".tmp"
-		fd, err = openat(dirfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, unix.EEXIST) || try == 3 {
-			return pathError("openat", filepath.Join(filepath.Dir(host), tmp), err)
-		}
-	}
-	f := os.NewFile(uintptr(fd), tmp)
-	renamed := false
-	defer func() {
-		if f != nil {
-			f.Close()
-		}
-		if !renamed {
-			_ = unix.Unlinkat(dirfd, tmp, 0)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", host, err)
-	}
-	if err := ignoringEINTR(func() error { return unix.Fchmod(fd, perm) }); err != nil {
-		return pathError("fchmod", host, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", host, err)
-	}
-	cerr := f.Close()
-	f = nil
-	if cerr != nil {
-		return fmt.Errorf("close %s: %w", host, cerr)
-	}
-	if err := ignoringEINTR(func() error { return unix.Renameat(dirfd, tmp, dirfd, name) }); err != nil {
-		return pathError("renameat", host, err)
-	}
-	renamed = true
-	// Make the rename durable. Some filesystems (and gVisor's gofer, at
-	// times) refuse fsync on a directory; the data is already on disk, so
-	// only real I/O errors count.
-	if err := ignoringEINTR(func() error { return unix.Fsync(dirfd) }); err != nil &&
-		!errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EROFS) && !errors.Is(err, unix.ENOTSUP) {
-		return pathError("fsync", filepath.Dir(host), err)
-	}
-	return nil
+// mode perm, durably (safefs.WriteFileAt with Sync).
+func writeAtomic(dirfd int, name, host string, data []byte, perm uint32) error {
+	return safefs.WriteFileAt(dirfd, name, data, perm, safefs.WriteOptions{Sync: true, TempPrefix: tempPrefix, Path: host})
 }
 
 // describeType names what stands at name in dirfd: "a symlink to "/etc"",
 // "a FIFO", ...
 func describeType(dirfd int, name string, mode uint32) string {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFLNK:
-		buf := make([]byte, 4096)
-		n, err := unix.Readlinkat(dirfd, name, buf)
-		if err != nil {
-			return "a symlink"
-		}
-		return fmt.Sprintf("a symlink to %q", buf[:n])
-	case unix.S_IFDIR:
-		return "a directory"
-	case unix.S_IFREG:
-		return "a regular file"
-	case unix.S_IFIFO:
-		return "a FIFO"
-	case unix.S_IFSOCK:
-		return "a socket"
-	case unix.S_IFCHR:
-		return "a character device"
-	case unix.S_IFBLK:
-		return "a block device"
-	}
-	return fmt.Sprintf("a file of type %#o", mode&unix.S_IFMT)
+	return safefs.Describe(dirfd, name, mode)
 }
 
-// openat wraps openat(2), retrying on EINTR.
-func openat(dirfd int, name string, flags int, mode uint32) (int, error) {
-	for {
-		fd, err := unix.Openat(dirfd, name, flags, mode)
-		if err != unix.EINTR {
-			return fd, err
-		}
-	}
-}
-
-// fstatat wraps fstatat(2), retrying on EINTR.
+// fstatat is fstatat(2) with flags, retried on EINTR.
 func fstatat(dirfd int, name string, st *unix.Stat_t, flags int) error {
-	return ignoringEINTR(func() error { return unix.Fstatat(dirfd, name, st, flags) })
-}
-
-// ignoringEINTR calls fn until it does not fail with EINTR.
-func ignoringEINTR(fn func() error) error {
-	for {
-		if err := fn(); err != unix.EINTR {
-			return err
-		}
-	}
+	return safefs.IgnoringEINTR(func() error { return unix.Fstatat(dirfd, name, st, flags) })
 }
 
 // pathError wraps a raw errno so that it names the call and the path and
 // still matches fs.ErrNotExist and friends.
 func pathError(op, path string, err error) error {
 	return &fs.PathError{Op: op, Path: path, Err: err}
+}
+
+// withPath makes a *fs.PathError from safefs name host, the full path.
+func withPath(err error, host string) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return &fs.PathError{Op: pe.Op, Path: host, Err: pe.Err}
+	}
+	return err
 }

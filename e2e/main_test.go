@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -14,6 +15,7 @@ import (
 func TestMain(m *testing.M) {
 	// Re-executed as the sandbox helper: set up the mounts and exec.
 	sandbox.Main()
+	skipExamplesUnlessRoot()
 	code := m.Run()
 	if r := bench.report(); r != "" {
 		fmt.Print(r)
@@ -111,4 +113,25 @@ func (b *benchmarks) report() string {
 	fmt.Fprintf(&s, "| nodeboot CPU time while Ready | | %s | | |\n",
 		get(x, func(r *run) string { return r.tracerCPU.String() }))
 	return s.String()
+}
+
+// skipExamplesUnlessRoot adds the examples to -test.skip when not root:
+// the tests skip by themselves (cluster.Require says why), but an Example
+// cannot skip, and its test bed needs root.
+func skipExamplesUnlessRoot() {
+	if os.Geteuid() == 0 {
+		return
+	}
+	flag.Parse()
+	f := flag.Lookup("test.skip")
+	if f == nil {
+		return
+	}
+	skip := "^Example"
+	if v := f.Value.String(); v != "" {
+		skip = v + "|" + skip
+	}
+	if err := f.Value.Set(skip); err == nil {
+		fmt.Fprintln(os.Stderr, "e2e: not root: skipping the examples (their test bed needs network namespaces, mounts and cgroups, and an example cannot skip itself)")
+	}
 }

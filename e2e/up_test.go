@@ -391,21 +391,35 @@ func (u *upBed) writeWrapper() {
 	if err != nil {
 		t.Fatal(err)
 	}
+	u.wrapper = filepath.Join(u.c.Dir, "k3s-wrapper")
+	if err := writeK3sStandIn(u.wrapper, u.c.Kubeconfig, argv); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeK3sStandIn writes a stand-in for k3s at path, for a test bed with
+// no k3s (none can be had offline). It does k3s's two jobs that nodeboot
+// relies on: it writes the admin kubeconfig (a copy of kubeconfig) where
+// --write-kubeconfig says, with --write-kubeconfig-mode, and it execs
+// argv, a kubelet, so that the PID nodeboot supervises is kubelet's. Every
+// other argument is logged (a line starting with upWrapperLog) and
+// ignored. Its last line is the exec.
+func writeK3sStandIn(path, kubeconfig string, argv []string) error {
 	q := make([]string, len(argv))
 	for i, a := range argv {
 		q[i] = upShQuote(a)
 	}
 	script := fmt.Sprintf(`#!/bin/sh
-# k3s stand-in written by TestUp (e2e/up_test.go): no k3s binary exists
-# offline. It does k3s's two jobs that nodeboot relies on: write the admin
-# kubeconfig where --write-kubeconfig says, and run a kubelet. Every other
-# argument is logged and ignored.
+# k3s stand-in written by the e2e tests (writeK3sStandIn): no k3s binary
+# exists offline. It does k3s's two jobs that nodeboot relies on: write the
+# admin kubeconfig where --write-kubeconfig says, and run a kubelet. Every
+# other argument is logged and ignored.
 echo "%s $*"
 kubeconfig= mode=0600
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--write-kubeconfig) kubeconfig=$2; shift ;;
-	--write-kubeconfig=*) kubeconfig=${1#*=} ;;
+	--write-kubeconfig|-o) kubeconfig=$2; shift ;;
+	--write-kubeconfig=*|-o=*) kubeconfig=${1#*=} ;;
 	--write-kubeconfig-mode) mode=$2; shift ;;
 	--write-kubeconfig-mode=*) mode=${1#*=} ;;
 	esac
@@ -419,11 +433,8 @@ umask 077
 cp %s "$kubeconfig.wrapper-tmp" && chmod "$mode" "$kubeconfig.wrapper-tmp" && mv -f "$kubeconfig.wrapper-tmp" "$kubeconfig" || exit 1
 echo "k3s-wrapper: wrote $kubeconfig (mode $mode); exec kubelet"
 exec %s
-`, upWrapperLog, upShQuote(u.c.Kubeconfig), strings.Join(q, " "))
-	u.wrapper = filepath.Join(u.c.Dir, "k3s-wrapper")
-	if err := os.WriteFile(u.wrapper, []byte(script), 0o700); err != nil {
-		t.Fatal(err)
-	}
+`, upWrapperLog, upShQuote(kubeconfig), strings.Join(q, " "))
+	return os.WriteFile(path, []byte(script), 0o700)
 }
 
 func upShQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -45,8 +45,9 @@
 // # Auto-deploy
 //
 // WriteAutoDeploy writes objects into k3s's auto-deploy directory
-// (<k3s-data-dir>/server/manifests), which k3s applies by itself. Files are
-// written through a directory descriptor with O_NOFOLLOW, to a temporary
+// (<k3s-data-dir>/server/manifests), which k3s applies by itself. The
+// directory is checked as sshd's StrictModes does (package safefs). Files
+// are written through a directory descriptor with O_NOFOLLOW, to a temporary
 // name and renamed into place (mode 0600), and carry a header line that
 // marks them as nodeboot's: a file without it is never overwritten.
 // Await then waits, with Apply's checks and timeout, until the objects

@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/nodeboot/nodeboot/internal/safefs"
 )
 
 // Object is one Kubernetes object of a manifest set.
@@ -98,9 +100,14 @@ func Load(paths []string) ([]Object, error) {
 	return objs, nil
 }
 
-// loadFile decodes every document of one file.
+// maxManifestFile bounds one manifest file: large CRD bundles are a few
+// MiB; more is a mistake (or /dev/zero), not a manifest.
+const maxManifestFile = 64 << 20
+
+// loadFile decodes every document of one file, which must be a regular
+// file of at most maxManifestFile bytes.
 func loadFile(path string) ([]Object, error) {
-	data, err := os.ReadFile(path)
+	data, err := safefs.ReadFile(path, maxManifestFile)
 	if err != nil {
 		return nil, fmt.Errorf("load manifests: %w", err)
 	}

@@ -6,7 +6,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // got is the (Source base, Index, Kind/name) of an object, for comparisons.
@@ -287,5 +289,36 @@ func TestSmoke(t *testing.T) {
 	// Each call returns its own objects: callers may change them.
 	if Smoke()[1].Obj == objs[1].Obj {
 		t.Error("Smoke returned shared objects")
+	}
+}
+
+// TestLoadSpecialFiles: --manifest /dev/zero used to read until the
+// process ran out of memory, and a FIFO hung it; both are refused now, with
+// the path in the message.
+func TestLoadSpecialFiles(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{"/dev/zero", "/dev/zero is a character device, not a regular file"},
+		{fifo, fifo + " is a FIFO, not a regular file"},
+		{filepath.Dir(fifo), "holds no *.yaml"}, // a FIFO in a directory is skipped
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() {
+				_, err := Load([]string{tc.path})
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("Load(%s) = %v, want an error containing %q", tc.path, err, tc.want)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("Load(%s) did not return within 20s", tc.path)
+			}
+		})
 	}
 }

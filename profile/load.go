@@ -4,14 +4,13 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/nodeboot/nodeboot/interceptor/rules"
+	"github.com/nodeboot/nodeboot/internal/safefs"
 )
 
 //go:embed builtin/*.yaml
@@ -186,20 +185,18 @@ func readBuiltin(name string) (*Profile, error) {
 	return p, nil
 }
 
-// readFile parses the profile file at name.
+// readFile parses the profile file at name: a regular file (a FIFO or a
+// device would hang or never end) of at most maxContent bytes.
 func readFile(name string) (*Profile, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, &lookupError{target: fs.ErrNotExist, msg: fmt.Sprintf(
-				"profile %s: no such file; give the path of a profile file or a built-in name (%s)",
-				name, strings.Join(builtinNames(), ", "))}
-		}
-		return nil, fmt.Errorf("read profile %s: %w", name, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxContent+1))
-	if err != nil {
+	data, err := safefs.ReadFile(name, maxContent)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, &lookupError{target: fs.ErrNotExist, msg: fmt.Sprintf(
+			"profile %s: no such file; give the path of a profile file or a built-in name (%s)",
+			name, strings.Join(builtinNames(), ", "))}
+	case errors.Is(err, safefs.ErrTooLarge):
+		return nil, errorf(name, "", "file is larger than %d bytes; a profile is a short list of kernel files", maxContent)
+	case err != nil:
 		return nil, fmt.Errorf("read profile %s: %w", name, err)
 	}
 	return Parse(data, name)

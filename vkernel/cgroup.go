@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nodeboot/nodeboot/internal/safefs"
 )
 
 // cgroup is one directory of the emulated hierarchy.
@@ -123,7 +125,7 @@ func newCgroupFS(k *Kernel, mount, host string, fd int) *cgroupFS {
 }
 
 func readTrim(path, def string) string {
-	b, err := readHost(path, 4096)
+	b, err := safefs.ReadHost(path, 4096)
 	if err != nil {
 		return def
 	}
@@ -159,7 +161,7 @@ func (fs *cgroupFS) mkdirAll(p string) (*cgroup, error) {
 // adopt registers the directory name that was just made in parent as a
 // cgroup and gives it its interface files.
 func (fs *cgroupFS) adopt(parent *cgroup, name string) (*cgroup, error) {
-	fd, err := openat(parent.fd, name, dirFlags, 0)
+	fd, err := safefs.Openat(parent.fd, name, safefs.DirFlags, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open cgroup %s/%s: %w", parent.path, name, err)
 	}
@@ -228,9 +230,9 @@ func (fs *cgroupFS) refresh(c *cgroup, f *cgFile, force bool) {
 	// new cgroup, fails to read as one, and rereads, in a loop.
 	var err error
 	if !had {
-		err = writeFileAt(c.fd, f.name, []byte(data), f.mode)
+		err = safefs.WriteFileAt(c.fd, f.name, []byte(data), f.mode, safefs.WriteOptions{})
 	} else {
-		err = rewriteFileAt(c.fd, f.name, []byte(data), f.mode)
+		err = safefs.RewriteFileAt(c.fd, f.name, []byte(data), f.mode)
 	}
 	if err != nil {
 		fs.k.log.Warn("cgroup file", "cgroup", c.path, "file", f.name, "err", err)
@@ -507,7 +509,7 @@ func (fs *cgroupFS) effective(c *cgroup, name, online string) string {
 
 func (fs *cgroupFS) pressure(c *cgroup, res string) string {
 	if c.isRoot() {
-		if b, err := readHost(fs.k.procDir+"/pressure/"+res, 4096); err == nil && len(b) > 0 {
+		if b, err := safefs.ReadHost(fs.k.procDir+"/pressure/"+res, 4096); err == nil && len(b) > 0 {
 			return string(b)
 		}
 	}
@@ -590,7 +592,7 @@ func (fs *cgroupFS) reconcile() {
 		if fs.all[p.cg.path] != p.cg {
 			continue // removed meanwhile
 		}
-		data, err := readFileAt(p.cg.fd, p.name, 1<<16)
+		data, err := safefs.ReadFileAt(p.cg.fd, p.name, p.name, 1<<16)
 		if err != nil {
 			continue
 		}
@@ -751,5 +753,5 @@ func (fs *cgroupFS) procCgroup(pid int) string {
 
 // validName reports whether mkdir may make a cgroup called name.
 func validName(name string) bool {
-	return name != "" && !strings.ContainsAny(name, "\n") && !strings.HasPrefix(name, tempPrefix)
+	return name != "" && !strings.ContainsAny(name, "\n") && !strings.HasPrefix(name, safefs.DefaultTempPrefix)
 }

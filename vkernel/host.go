@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nodeboot/nodeboot/interceptor"
+	"github.com/nodeboot/nodeboot/internal/safefs"
 	"github.com/nodeboot/nodeboot/profile"
 )
 
@@ -19,7 +20,7 @@ func (k *Kernel) rootFile(name string, fs *cgroupFS) string {
 	case "cpu.stat":
 		// root_cgroup_cputime (kernel/cgroup/rstat.c): user = user+nice,
 		// system = system+irq+softirq, usage adds steal.
-		b, _ := readHost(k.procDir+"/stat", 1<<16)
+		b, _ := safefs.ReadHost(k.procDir+"/stat", 1<<16)
 		line, _, _ := bytes.Cut(b, []byte{'\n'})
 		f := bytes.Fields(line)
 		t := func(i int) uint64 {
@@ -46,14 +47,14 @@ func (k *Kernel) rootFile(name string, fs *cgroupFS) string {
 	case "memory.stat":
 		return k.rootMemoryStat()
 	case "io.stat":
-		if b, err := readHost(k.procDir+"/diskstats", 1<<20); err == nil {
+		if b, err := safefs.ReadHost(k.procDir+"/diskstats", 1<<20); err == nil {
 			return ioStatFromDiskstats(b)
 		}
 		return k.ioStatLine(fs.usage(fs.root).counters)
 	case "pids.current", "pids.peak":
 		// The fourth field of /proc/loadavg is running/total tasks.
 		n := uint64(0)
-		if b, err := readHost(k.procDir+"/loadavg", 256); err == nil {
+		if b, err := safefs.ReadHost(k.procDir+"/loadavg", 256); err == nil {
 			if f := strings.Fields(string(b)); len(f) >= 4 {
 				_, total, _ := strings.Cut(f[3], "/")
 				n, _ = strconv.ParseUint(total, 10, 64)
@@ -69,7 +70,7 @@ func (k *Kernel) rootFile(name string, fs *cgroupFS) string {
 }
 
 func (k *Kernel) meminfo() map[string]uint64 {
-	b, _ := readHost(k.procDir+"/meminfo", 1<<16)
+	b, _ := safefs.ReadHost(k.procDir+"/meminfo", 1<<16)
 	return parseKV(b, ':')
 }
 
@@ -77,7 +78,7 @@ func (k *Kernel) meminfo() map[string]uint64 {
 // keys of memory.stat (bytes and counts).
 func (k *Kernel) rootMemoryStat() string {
 	mi := k.meminfo()
-	vb, _ := readHost(k.procDir+"/vmstat", 1<<16)
+	vb, _ := safefs.ReadHost(k.procDir+"/vmstat", 1<<16)
 	vm := parseFields(vb)
 	kb := func(keys ...string) uint64 {
 		var n uint64
@@ -232,7 +233,7 @@ func (k *Kernel) initKmsg() error {
 	if k.kmsgFD >= 0 {
 		return nil
 	}
-	dfd, err := walkDir(k.nbFD, "dev", true, 0o755)
+	dfd, err := safefs.WalkAt(k.nbFD, "dev", safefs.WalkOptions{Create: true, Perm: 0o755})
 	if err != nil {
 		return fmt.Errorf("vkernel: kmsg: %w", err)
 	}
@@ -240,7 +241,7 @@ func (k *Kernel) initKmsg() error {
 	if err := unix.Mkfifoat(dfd, "kmsg", 0o600); err != nil {
 		return fmt.Errorf("vkernel: mkfifo kmsg: %w", err)
 	}
-	fd, err := openat(dfd, "kmsg", unix.O_RDWR|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := safefs.Openat(dfd, "kmsg", unix.O_RDWR|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("vkernel: open kmsg: %w", err)
 	}

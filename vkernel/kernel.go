@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nodeboot/nodeboot/interceptor"
+	"github.com/nodeboot/nodeboot/internal/safefs"
 	"github.com/nodeboot/nodeboot/profile"
 )
 
@@ -85,14 +86,15 @@ func New(root string, p *profile.Profile, opts Options) (*Kernel, error) {
 	if p == nil {
 		return nil, errors.New("vkernel: no profile")
 	}
-	abs, err := filepath.Abs(root)
+	// The same checks as Seed's: nobody else can replace root or a
+	// directory above it, and no symlink another user planted is followed.
+	dir, err := safefs.OpenDir(root, safefs.DirOptions{Create: true, Perm: 0o700})
 	if err != nil {
-		return nil, fmt.Errorf("vkernel root %s: %w", root, err)
+		return nil, fmt.Errorf("vkernel root: %w", err)
 	}
-	if real, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = real
-	}
+	abs := dir.Path()
 	if abs == "/" {
+		dir.Close()
 		return nil, fmt.Errorf("vkernel root %s: the tree would cover the real /proc and /sys; choose a private directory", abs)
 	}
 	k := &Kernel{root: abs, rootFD: -1, nbFD: -1, procFD: -1, kmsgFD: -1, log: opts.Logger, procDir: opts.procDir,
@@ -110,22 +112,16 @@ func New(root string, p *profile.Profile, opts Options) (*Kernel, error) {
 			k.Close()
 		}
 	}()
-	if err := unix.Mkdir(abs, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
-		return nil, fmt.Errorf("vkernel root %s: %w", abs, err)
-	}
-	if k.rootFD, err = openat(unix.AT_FDCWD, abs, dirFlags, 0); err != nil {
-		return nil, fmt.Errorf("vkernel root %s: %w", abs, err)
-	}
-	if err := removeAllAt(k.rootFD, stateDir); err != nil {
+	k.rootFD = dir.FD()
+	if err := safefs.RemoveAllAt(k.rootFD, stateDir); err != nil {
 		return nil, fmt.Errorf("vkernel: clear %s/%s: %w", abs, stateDir, err)
 	}
-	if k.procFD, err = walkDir(k.rootFD, stateDir+"/proc", true, 0o755); err != nil {
+	if k.procFD, err = safefs.WalkAt(k.rootFD, stateDir+"/proc", safefs.WalkOptions{Create: true, Perm: 0o755, Base: abs}); err != nil {
 		return nil, fmt.Errorf("vkernel: %w", err)
 	}
-	if k.nbFD, err = walkDir(k.rootFD, stateDir, false, 0); err != nil {
+	if k.nbFD, err = safefs.WalkAt(k.rootFD, stateDir, safefs.WalkOptions{Base: abs}); err != nil {
 		return nil, fmt.Errorf("vkernel: %w", err)
 	}
-	unix.Fchmod(k.nbFD, 0o755)
 	k.deny = abs + "/" + stateDir + "/enoent"
 
 	var st unix.Stat_t
@@ -191,22 +187,21 @@ func (k *Kernel) setRules(p *profile.Profile, types []rules.FSTypeRule) error {
 func (k *Kernel) initCgroup(mount, start string) error {
 	rel := strings.TrimPrefix(mount, "/")
 	dir, base := filepath.Split(rel)
-	pfd, err := walkDir(k.rootFD, strings.TrimSuffix(dir, "/"), true, 0o755)
+	pfd, err := safefs.WalkAt(k.rootFD, strings.TrimSuffix(dir, "/"), safefs.WalkOptions{Create: true, Perm: 0o755, Base: k.root})
 	if err != nil {
 		return fmt.Errorf("vkernel: cgroup tree %s: %w", mount, err)
 	}
 	defer unix.Close(pfd)
-	if err := removeAllAt(pfd, base); err != nil {
+	if err := safefs.RemoveAllAt(pfd, base); err != nil {
 		return fmt.Errorf("vkernel: clear cgroup tree %s: %w", mount, err)
 	}
-	if err := unix.Mkdirat(pfd, base, 0o755); err != nil {
+	if err := safefs.MkdirAt(pfd, base, 0o755); err != nil {
 		return fmt.Errorf("vkernel: cgroup tree %s: %w", mount, err)
 	}
-	fd, err := openat(pfd, base, dirFlags, 0)
+	fd, err := safefs.Openat(pfd, base, safefs.DirFlags, 0)
 	if err != nil {
 		return fmt.Errorf("vkernel: cgroup tree %s: %w", mount, err)
 	}
-	unix.Fchmod(fd, 0o755)
 	var st unix.Stat_t
 	if unix.Fstat(fd, &st) == nil {
 		k.view.cgroupMajor, k.view.cgroupMinor = unix.Major(st.Dev), unix.Minor(st.Dev)
@@ -539,19 +534,19 @@ func (k *Kernel) Exited(pid int) {
 	if k.cg != nil {
 		k.cg.exited(pid)
 	}
-	removeAllAt(k.procFD, strconv.Itoa(pid))
+	safefs.RemoveAllAt(k.procFD, strconv.Itoa(pid))
 }
 
 // writeProcFile writes root/.nodeboot/proc/PID/NAME and returns its path.
 func (k *Kernel) writeProcFile(pid int, name, data string) string {
 	dir := strconv.Itoa(pid)
-	fd, err := walkDir(k.procFD, dir, true, 0o755)
+	fd, err := safefs.WalkAt(k.procFD, dir, safefs.WalkOptions{Create: true, Perm: 0o755})
 	if err != nil {
 		k.log.Warn("per-process view", "pid", pid, "err", err)
 		return ""
 	}
 	defer unix.Close(fd)
-	if err := writeFileAt(fd, name, []byte(data), 0o444); err != nil {
+	if err := safefs.WriteFileAt(fd, name, []byte(data), 0o444, safefs.WriteOptions{}); err != nil {
 		k.log.Warn("per-process view", "pid", pid, "file", name, "err", err)
 		return ""
 	}
@@ -561,7 +556,7 @@ func (k *Kernel) writeProcFile(pid int, name, data string) string {
 // mounts returns the guest's view of pid's mount table, and its block
 // devices.
 func (k *Kernel) mounts(pid int) ([]mount, []blockDev, bool) {
-	b, err := readHost(k.procDir+"/"+strconv.Itoa(pid)+"/mountinfo", 1<<20)
+	b, err := safefs.ReadHost(k.procDir+"/"+strconv.Itoa(pid)+"/mountinfo", 1<<20)
 	if err != nil {
 		return nil, nil, false
 	}
@@ -597,12 +592,12 @@ func (k *Kernel) serveMounts(caller, pid int, leaf string) string {
 
 // threadsOf lists the thread ids of process pid.
 func (k *Kernel) threadsOf(pid int) []int {
-	fd, err := openat(unix.AT_FDCWD, k.procDir+"/"+strconv.Itoa(pid)+"/task", dirFlags, 0)
+	fd, err := safefs.Openat(unix.AT_FDCWD, k.procDir+"/"+strconv.Itoa(pid)+"/task", safefs.DirFlags, 0)
 	if err != nil {
 		return nil
 	}
 	defer unix.Close(fd)
-	names, _ := readDirNames(fd)
+	names, _ := safefs.ReadDirNames(fd)
 	var out []int
 	for _, n := range names {
 		if v, err := strconv.Atoi(n); err == nil {

@@ -3,6 +3,8 @@ package vkernel
 import (
 	"bytes"
 	"strconv"
+
+	"github.com/nodeboot/nodeboot/internal/safefs"
 )
 
 // userHZ is the unit of the tick counts in /proc/stat and /proc/PID/stat
@@ -56,7 +58,7 @@ type sample struct {
 func readSample(procDir string, pid int) (sample, bool) {
 	var s sample
 	dir := procDir + "/" + strconv.Itoa(pid)
-	b, err := readHost(dir+"/stat", 4096)
+	b, err := safefs.ReadHost(dir+"/stat", 4096)
 	if err != nil {
 		return s, false
 	}
@@ -76,14 +78,14 @@ func readSample(procDir string, pid int) (sample, bool) {
 	s.minflt, s.majflt = field(10), field(12)
 	s.userTicks, s.sysTicks = field(14), field(15)
 	s.threads = field(20)
-	if b, err := readHost(dir+"/statm", 512); err == nil {
+	if b, err := safefs.ReadHost(dir+"/statm", 512); err == nil {
 		f := bytes.Fields(b)
 		if len(f) >= 3 {
 			s.rssPages, _ = strconv.ParseUint(string(f[1]), 10, 64)
 			s.sharedPages, _ = strconv.ParseUint(string(f[2]), 10, 64)
 		}
 	}
-	if b, err := readHost(dir+"/io", 1024); err == nil {
+	if b, err := safefs.ReadHost(dir+"/io", 1024); err == nil {
 		kv := parseKV(b, ':')
 		s.rbytes, s.wbytes = kv["read_bytes"], kv["write_bytes"]
 		s.rios, s.wios = kv["syscr"], kv["syscw"]
@@ -129,7 +131,7 @@ func parseFields(b []byte) map[string]uint64 {
 
 // tgidOf returns the thread group of a thread id, from /proc/TID/status.
 func tgidOf(procDir string, tid int) (int, bool) {
-	b, err := readHost(procDir+"/"+strconv.Itoa(tid)+"/status", 8192)
+	b, err := safefs.ReadHost(procDir+"/"+strconv.Itoa(tid)+"/status", 8192)
 	if err != nil {
 		return 0, false
 	}

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -29,9 +28,24 @@ import (
 	"github.com/nodeboot/nodeboot/e2e/sandbox"
 )
 
+// TB is what the harness needs of a test. A *testing.T has it (any
+// testing.TB does); so does the runnable example's stand-in for one
+// (e2e/node_example_test.go: an Example gets no *testing.T).
+type TB interface {
+	Helper()
+	Name() string
+	Logf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Skip(args ...any)
+	Failed() bool
+	Cleanup(func())
+}
+
 // Cluster is one test's control plane, containerd and kubelet.
 type Cluster struct {
-	t testing.TB
+	t TB
 
 	// Name is nodeboot-e2e-<rand>: the network namespace, the node, the
 	// cgroup root (/Name) and the directory (/tmp/Name).
@@ -65,7 +79,7 @@ type Options struct {
 
 // Require checks that the test can run here: root, and every binary. It
 // skips when not root and fails (naming the fix) when a binary is missing.
-func Require(t testing.TB, binDir string) {
+func Require(t TB, binDir string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("e2e tests need root (network namespaces, mounts, cgroups)")
@@ -100,7 +114,7 @@ func DefaultBinDir() string {
 
 // New starts etcd and kube-apiserver in a new network namespace and
 // returns once the apiserver is ready. Cleanup is registered with t.
-func New(t testing.TB, opts Options) *Cluster {
+func New(t TB, opts Options) *Cluster {
 	t.Helper()
 	bin := opts.BinDir
 	if bin == "" {

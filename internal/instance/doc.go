@@ -13,6 +13,14 @@
 //	  nodeboot.pid           the supervisor's PID
 //	  state.json             phase, health, restarts, PIDs (rewritten atomically)
 //	  events.jsonl           one JSON Event per line, appended
+//	  nodeboot.marker        makes the directory a nodeboot data dir
+//
+// This package owns the files, not what is in them: state.json and the
+// lines of events.jsonl are package node's State and Event, whose formats
+// are public ("nodeboot status --output json" prints them). It is under
+// internal/ because its mechanics (the lock handed to a detached child,
+// the PID file, how files are written) are nodeboot's own and may change;
+// programs use package node.
 //
 // One supervisor per data directory: Lock takes an exclusive, non-blocking
 // flock on nodeboot.lock and keeps the descriptor for the life of the
@@ -20,10 +28,17 @@
 // it dies. The lock, not the PID file, says whether a supervisor runs; the
 // PID file says which process it is.
 //
-// Safety. The data directory is created 0700 and must be owned by the
-// effective user and not writable by others, so nobody else can plant files
-// in it. Even so, files are never opened through a symlink: the lock, PID,
-// log and events files are opened with O_NOFOLLOW, and state.json and the
-// PID file are written to a temporary file created with O_EXCL|O_NOFOLLOW
-// and renamed into place.
+// Safety. The data directory is created 0700 and checked as sshd's
+// StrictModes checks ~/.ssh (package safefs): it must be owned by the
+// effective user and writable by nobody else, every directory above it must
+// belong to root or to the effective user (and be writable by others only
+// when sticky), and no symlink in its path is followed, so nobody else can
+// plant files in it or swap it. It is nodeboot's only when it carries
+// nodeboot.marker: Open writes the marker into an empty directory (or one
+// holding only what an earlier nodeboot made) and refuses any other, and
+// Purge removes nothing from a directory without it, and only the entries
+// of the layout above. Even so, files are never opened through a symlink:
+// the lock, PID, log and events files are opened with O_NOFOLLOW, and
+// state.json and the PID file are replaced atomically (a temporary file
+// created with O_EXCL|O_NOFOLLOW, fsynced and renamed into place).
 package instance

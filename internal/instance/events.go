@@ -9,35 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
-)
-
-// Event is one line of events.jsonl, and one line of "nodeboot up
-// --output json".
-type Event struct {
-	Time time.Time `json:"time"`
-	// Kind is "phase" (Phase was reached), one of the supervisor's event
-	// kinds ("started", "exited", "unhealthy", "restarting", "stopping",
-	// "stopped", "gave-up"), "health" (Health changed), "manifests"
-	// (progress of applying them) or "error".
-	Kind     string  `json:"kind"`
-	Phase    Phase   `json:"phase,omitempty"`
-	Message  string  `json:"message,omitempty"`
-	PID      int     `json:"pid,omitempty"`
-	Restarts int     `json:"restarts,omitempty"`
-	Reason   string  `json:"reason,omitempty"`
-	Delay    string  `json:"delay,omitempty"`
-	Health   *Health `json:"health,omitempty"`
-}
-
-// Event kinds this package's users share.
-const (
-	KindPhase     = "phase"
-	KindHealth    = "health"
-	KindManifests = "manifests"
-	KindError     = "error"
 )
 
 // EventLog appends events to events.jsonl. It is safe for concurrent use.
@@ -61,10 +34,10 @@ func (in *Instance) OpenEvents(truncate bool) (*EventLog, error) {
 	return &EventLog{f: f}, nil
 }
 
-// Append writes e as one line, with one write(2) on an O_APPEND file. A
-// reader may still catch a line half written; ReadEvents stops at the last
-// complete line.
-func (l *EventLog) Append(e Event) error {
+// Append writes e, encoded as JSON (package node's Event), as one line,
+// with one write(2) on an O_APPEND file. A reader may still catch a line
+// half written; ReadEvents stops at the last complete line.
+func (l *EventLog) Append(e any) error {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
@@ -80,11 +53,11 @@ func (l *EventLog) Append(e Event) error {
 // Close closes the file.
 func (l *EventLog) Close() error { return l.f.Close() }
 
-// ReadEvents returns the complete events after byte offset off of
-// events.jsonl and the offset after the last of them; pass it to the next
-// call to follow the file. A missing file has no events. A line that does
-// not parse is skipped.
-func (in *Instance) ReadEvents(off int64) ([]Event, int64, error) {
+// ReadEvents returns the complete lines after byte offset off of
+// events.jsonl (without their newline) and the offset after the last of
+// them; pass it to the next call to follow the file. A missing file has no
+// lines.
+func (in *Instance) ReadEvents(off int64) ([][]byte, int64, error) {
 	f, err := os.OpenFile(in.EventsPath(), os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, off, nil
@@ -103,18 +76,15 @@ func (in *Instance) ReadEvents(off int64) ([]Event, int64, error) {
 	if err != nil {
 		return nil, off, fmt.Errorf("read events: %w", err)
 	}
-	var evs []Event
+	var lines [][]byte
 	for {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
 			break
 		}
-		var e Event
-		if json.Unmarshal(b[:i], &e) == nil {
-			evs = append(evs, e)
-		}
+		lines = append(lines, b[:i])
 		b = b[i+1:]
 		off += int64(i + 1)
 	}
-	return evs, off, nil
+	return lines, off, nil
 }

@@ -3,15 +3,15 @@ package instance
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nodeboot/nodeboot/internal/safefs"
 )
 
 // DefaultDataDir is the data directory when --data-dir is not given.
@@ -54,57 +54,66 @@ func At(dataDir string) (*Instance, error) {
 	return &Instance{Dir: abs}, nil
 }
 
-// Open returns the instance at dataDir, creating the directory (0700) and
-// its logs/ subdirectory when missing. An existing data directory must be a
-// real directory (not a symlink), owned by the effective user and not
-// writable by group or others; otherwise Open fails with an error naming
-// the fix.
+// checkNotSlash refuses / as a data dir by name: its "root" and "logs"
+// would be /root and /logs.
+func checkNotSlash(dir string) error {
+	if dir == "/" {
+		return errors.New("data dir /: / cannot be a data dir (its root/ would be /root); pass a directory of its own, e.g. --data-dir " + DefaultDataDir)
+	}
+	return nil
+}
+
+// Open returns the instance at dataDir, creating the directory (0700, with
+// missing parents 0755) and its logs/ subdirectory when missing, and makes
+// it nodeboot's by writing the marker file. The path is checked as sshd's
+// StrictModes does (safefs.OpenDir): the data directory must be a real
+// directory (no symlink anywhere in the path), owned by the effective user
+// and writable by nobody else, and every directory above it must belong to
+// root or to the effective user and be writable by others only when sticky.
+// An existing data directory must carry the marker, be empty, or hold only
+// what an earlier nodeboot (before the marker) made; anything else is
+// somebody else's directory, and Open refuses it rather than adopt it (and
+// let "down --purge" delete what was there). Errors name the fix.
 func Open(dataDir string) (*Instance, error) {
 	in, err := At(dataDir)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(in.Dir), 0o755); err != nil {
-		return nil, fmt.Errorf("create the parent of data dir %s: %w", in.Dir, err)
+	if err := checkNotSlash(in.Dir); err != nil {
+		return nil, err
 	}
-	if err := mkdirPrivate(in.Dir); err != nil {
-		return nil, fmt.Errorf("data dir %s: %w", in.Dir, err)
+	d, err := safefs.OpenDir(in.Dir, safefs.DirOptions{Create: true, Perm: 0o700, ParentPerm: 0o755})
+	if err != nil {
+		return nil, fmt.Errorf("data dir %s: %w", in.Dir, dirError(err))
 	}
-	if err := mkdirPrivate(in.LogsDir()); err != nil {
-		return nil, fmt.Errorf("data dir %s: %w", in.Dir, err)
+	defer d.Close()
+	in.Dir = d.Path()
+	if err := checkNotSlash(in.Dir); err != nil {
+		return nil, err
 	}
+	if err := claim(d); err != nil {
+		return nil, err
+	}
+	fd, err := safefs.WalkAt(d.FD(), logsName, safefs.WalkOptions{Create: true, Perm: 0o700, Base: in.Dir})
+	if err != nil {
+		return nil, fmt.Errorf("data dir %s: %w", in.Dir, dirError(err))
+	}
+	unix.Close(fd)
 	return in, nil
 }
 
-// mkdirPrivate makes dir 0700 unless it exists, then checks that it is a
-// directory of ours that only we can write. Mkdir never follows a symlink
-// at dir, and Lstat does not either, so a planted link is refused.
-func mkdirPrivate(dir string) error {
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
+// dirError adds the fix to a refused data directory.
+func dirError(err error) error {
+	switch {
+	case errors.Is(err, safefs.ErrSymlink):
+		return fmt.Errorf("%w; nodeboot follows no symlink in its data dir: pass the real directory", err)
+	case errors.Is(err, safefs.ErrWrongType):
+		return fmt.Errorf("%w; remove it or pick another --data-dir", err)
 	}
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return err
-	}
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		target, _ := os.Readlink(dir)
-		return fmt.Errorf("%s is a symlink (to %q); nodeboot does not follow links in its data dir: pass the real directory", dir, target)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory; remove it or pick another --data-dir", dir)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if ok && int(st.Uid) != os.Geteuid() {
-		return fmt.Errorf("%s is owned by uid %d, not by you (uid %d); pick another --data-dir or chown it", dir, st.Uid, os.Geteuid())
-	}
-	if fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("%s is writable by group or others (mode %04o); run chmod go-w %s", dir, fi.Mode().Perm(), dir)
-	}
-	return nil
+	return err
 }
 
-// Root is the fake kernel tree.
+// Root is the fake kernel tree.// Root is the fake kernel tree.
 func (in *Instance) Root() string { return filepath.Join(in.Dir, rootName) }
 
 // K3sDataDir is k3s's --data-dir.
@@ -296,47 +305,26 @@ func (in *Instance) RemovePID() error {
 	return nil
 }
 
-// readNoFollow reads path, refusing a symlink.
+// maxSmallFile bounds what nodeboot reads of its own small files (PID
+// file, state.json, marker).
+const maxSmallFile = 1 << 20
+
+// readNoFollow reads the regular file path, refusing a symlink.
 func readNoFollow(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return io.ReadAll(f)
+	return safefs.ReadOpened(f, path, maxSmallFile)
 }
 
-// writeAtomic replaces path with data: a new file with a random name in the
-// same directory (O_CREAT|O_EXCL never follows a symlink), written, synced
-// and renamed over path. Readers see the old or the new content, never a
-// mix, and a link planted at path is replaced, not followed.
-func writeAtomic(path string, data []byte, perm fs.FileMode) error {
-	dir, base := filepath.Split(path)
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Chmod(perm); err != nil {
-		return fail(err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+// writeAtomic replaces path with data, durably (safefs.WriteFile): readers
+// see the old content or the new, never a mix, and a link planted at path
+// is replaced, not followed.
+func writeAtomic(path string, data []byte, perm uint32) error {
+	base := filepath.Base(path)
+	if err := safefs.WriteFile(path, data, perm, safefs.WriteOptions{Sync: true, TempPrefix: "." + base + ".tmp-"}); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

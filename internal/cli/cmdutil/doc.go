@@ -1,5 +1,8 @@
-// Package cmdutil holds what every nodeboot subcommand shares: the I/O
-// streams, the exit codes and the errors that select them.
+// Package cmdutil holds what more than one nodeboot subcommand uses, and
+// nothing else: the I/O streams, the exit codes and the errors that select
+// them, the --data-dir flag and --config file of the instance commands
+// (WithConfig, DataDirFlag), and the loading of a --profile (LoadProfile).
+// A command package never imports a sibling command package.
 //
 // A subcommand lives in its own package under internal/cli with a
 // constructor

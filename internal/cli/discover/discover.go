@@ -19,7 +19,6 @@ import (
 	"github.com/nodeboot/nodeboot/bootstrap"
 	"github.com/nodeboot/nodeboot/interceptor"
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
-	"github.com/nodeboot/nodeboot/internal/cli/seed"
 	"github.com/nodeboot/nodeboot/profile"
 )
 
@@ -126,7 +125,7 @@ func (f *flagpole) run(ctx context.Context, argv []string, logger *slog.Logger, 
 			return cmdutil.UsageErrorf("discover: --output-file %q exists; pass --force to overwrite it, or choose another file", f.OutputFile)
 		}
 	}
-	base, err := seed.LoadProfile(f.Base)
+	base, err := cmdutil.LoadProfile(f.Base)
 	if err != nil {
 		return err
 	}

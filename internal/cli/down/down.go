@@ -28,7 +28,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
-	"github.com/nodeboot/nodeboot/internal/cli/up/config"
 	"github.com/nodeboot/nodeboot/internal/instance"
 )
 
@@ -47,26 +46,29 @@ SIGKILL after up's --stop-timeout), then SIGKILL if it is still running after
 --purge then removes what nodeboot made: the fake tree (DATA-DIR/root),
 state.json, events.jsonl, the logs and the kubeconfig. k3s's data
 (DATA-DIR/k3s: its datastore, certificates and images) is kept unless you
-also pass --purge-k3s.
+also pass --purge-k3s, and so is DATA-DIR/bin. Only a directory that
+carries nodeboot's marker (DATA-DIR/nodeboot.marker, written by "up") is
+purged, and only the entries nodeboot makes: files of yours stay. No
+symlink is followed, and a filesystem mounted below stops the removal.
 
 Exit status: 0 when nothing is left running, 1 on failure.`
 
 // NewCommand returns the "down" command.
 func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
 	f := &flagpole{}
-	return config.WithConfig(&cli.Command{
+	return cmdutil.WithConfig(&cli.Command{
 		Name:        "down",
 		Usage:       "stop the node's supervisor and k3s",
 		UsageText:   "nodeboot down [--data-dir DIR] [--timeout DURATION] [--purge [--purge-k3s]]",
 		Description: description,
 		Flags: []cli.Flag{
-			config.DataDirFlag(&f.DataDir),
+			cmdutil.DataDirFlag(&f.DataDir),
 			&cli.DurationFlag{
 				Name: "timeout", Value: 60 * time.Second, EnvVars: []string{"NODEBOOT_DOWN_TIMEOUT"}, Destination: &f.Timeout,
 				Usage: "after SIGTERM, wait this long (`DURATION`) for the supervisor to stop k3s, then SIGKILL it",
 			},
 			&cli.BoolFlag{Name: "purge", EnvVars: []string{"NODEBOOT_PURGE"}, Destination: &f.Purge,
-				Usage: "also remove the fake tree, state, events, logs and kubeconfig (never k3s's data without --purge-k3s)"},
+				Usage: "also remove what nodeboot made: the fake tree, state, events, logs and kubeconfig (never k3s's data without --purge-k3s, never files of yours)"},
 			&cli.BoolFlag{Name: "purge-k3s", EnvVars: []string{"NODEBOOT_PURGE_K3S"}, Destination: &f.PurgeK3s,
 				Usage: "with --purge, also remove k3s's data (DATA-DIR/k3s)"},
 		},
@@ -101,7 +103,7 @@ func (f *flagpole) run(ctx context.Context, logger *slog.Logger, streams cmdutil
 		fmt.Fprintf(streams.Out, "nodeboot is not running for %s\n", in.Dir)
 	}
 	if f.Purge {
-		removed, err := purge(in, f.PurgeK3s)
+		removed, err := in.Purge(f.PurgeK3s)
 		for _, r := range removed {
 			fmt.Fprintf(streams.Out, "removed %s\n", r)
 		}
@@ -195,44 +197,4 @@ func resolved(p string) string {
 		return p
 	}
 	return r
-}
-
-// purge removes what nodeboot made in the data dir, and k3s's data with
-// withK3s. It returns what it removed.
-func purge(in *instance.Instance, withK3s bool) ([]string, error) {
-	paths := []string{in.Root(), in.StatePath(), in.EventsPath(), in.PIDPath(), in.Kubeconfig(), in.LogsDir(), in.LockPath()}
-	if withK3s {
-		paths = append(paths, in.K3sDataDir())
-	}
-	var removed []string
-	for _, p := range paths {
-		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		// RemoveAll never follows symlinks: a link planted in the tree
-		// goes, its target stays.
-		if err := removeAll(p); err != nil {
-			return removed, err
-		}
-		removed = append(removed, p)
-	}
-	return removed, nil
-}
-
-// removeAll is os.RemoveAll, retried once after making directories
-// writable: k3s leaves read-only directories behind.
-func removeAll(p string) error {
-	if err := os.RemoveAll(p); err == nil {
-		return nil
-	}
-	filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			os.Chmod(path, 0o700)
-		}
-		return nil
-	})
-	if err := os.RemoveAll(p); err != nil {
-		return fmt.Errorf("remove %s: %w (a mount below it? see `findmnt -R %s`)", p, err, p)
-	}
-	return nil
 }

@@ -71,7 +71,8 @@ CMD and its ARGS, passed on as they are: "nodeboot exec -- ls -l".
 
 Exit status: CMD's own (128+N when signal N killed it), 1 when CMD could
 not be started, 2 on a bad flag or value. SIGINT, SIGTERM, SIGHUP and
-SIGQUIT sent to nodeboot are forwarded to CMD. Like "strace -f", nodeboot
+SIGQUIT sent to nodeboot are forwarded to CMD; one that arrives before CMD
+runs (while a --profile is seeded, say) stops nodeboot, which exits 128+N. Like "strace -f", nodeboot
 returns when CMD and every process it left running have ended; after CMD
 has exited, the first such signal goes to each process left (to stop
 cleanly) and the second kills them.
@@ -185,11 +186,7 @@ func (f *flagpole) config(argv []string, logger *slog.Logger, streams cmdutil.IO
 	if err != nil {
 		return interceptor.Config{}, flagError("mode", f.Mode, err)
 	}
-	for _, r := range rs.Redirects {
-		if _, err := os.Stat(r.Host); err != nil {
-			logger.Warn("redirect host path is missing: only files the command creates will be redirected", "rule", r.String(), "err", err)
-		}
-	}
+	warnMissingHosts(logger, rs.Redirects)
 	cfg := interceptor.Config{
 		Path:    argv[0],
 		Args:    argv,
@@ -210,6 +207,33 @@ func (f *flagpole) config(argv []string, logger *slog.Logger, streams cmdutil.IO
 	return cfg, nil
 }
 
+// maxNamedMissing bounds the rules that the missing-host warning names.
+const maxNamedMissing = 3
+
+// warnMissingHosts warns, in one line whatever their number, about the
+// redirects whose host path does not exist.
+func warnMissingHosts(logger *slog.Logger, rs []rules.Redirect) {
+	var missing []string
+	var firstErr error
+	for _, r := range rs {
+		if _, err := os.Stat(r.Host); err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			missing = append(missing, r.String())
+		}
+	}
+	switch len(missing) {
+	case 0:
+	case 1:
+		logger.Warn("redirect host path is missing: only files the command creates will be redirected", "rule", missing[0], "err", firstErr)
+	default:
+		named := missing[:min(len(missing), maxNamedMissing)]
+		logger.Warn(fmt.Sprintf("%d of %d redirect host paths are missing: only files the command creates will be redirected there", len(missing), len(rs)),
+			"first", strings.Join(named, " "), "err", firstErr)
+	}
+}
+
 // flagError is the usage error for value of --name: `--name "value": why`.
 // The parsers of package interceptor start their errors with `name "value": `;
 // that part is said once.
@@ -225,8 +249,10 @@ func (f *flagpole) run(ctx context.Context, argv []string, logger *slog.Logger, 
 		return err
 	}
 
-	// Subscribe before the fork: a signal that arrives while Start runs is
-	// queued and forwarded once there is a process to send it to.
+	// Subscribe before anything else. Until the command runs, a signal
+	// cancels the start (loading and seeding the profile, the virtual
+	// kernel, the tracer's start all take ctx) and nodeboot exits as if
+	// the signal had killed it; from then on signals are forwarded.
 	sigs := make(chan os.Signal, 8)
 	for _, s := range forwarded {
 		// A signal nodeboot inherited as ignored (a background job of a
@@ -238,6 +264,20 @@ func (f *flagpole) run(ctx context.Context, argv []string, logger *slog.Logger, 
 	}
 	defer signal.Stop(sigs)
 
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	interrupted := make(chan os.Signal, 1)
+	starting, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case s := <-sigs:
+			interrupted <- s
+			cancel()
+		case <-starting:
+		}
+	}()
+
 	logger.Debug("starting", "cmd", argv, "mode", cfg.Mode, "redirects", len(cfg.Rules.Redirects), "fstypes", len(cfg.Rules.FSTypes))
 	var t tracer
 	if f.Profile != "" {
@@ -248,6 +288,19 @@ func (f *flagpole) run(ctx context.Context, argv []string, logger *slog.Logger, 
 		}
 	} else {
 		t, err = start(ctx, cfg)
+	}
+	close(starting)
+	<-watched
+	select {
+	case s := <-interrupted:
+		// ctx is cancelled: a command that did start is being killed
+		// with its tree; wait for that before cleaning up.
+		if err == nil {
+			t.Wait()
+		}
+		sig, _ := s.(syscall.Signal)
+		return cli.Exit(fmt.Sprintf("exec %s: interrupted by %s before the command ran", argv[0], unix.SignalName(sig)), 128+int(sig))
+	default:
 	}
 	if err != nil {
 		return fmt.Errorf("exec %s: %w", argv[0], err)

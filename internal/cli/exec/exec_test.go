@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -79,14 +81,21 @@ type harness struct {
 	started  chan struct{}
 	out      bytes.Buffer
 	errOut   bytes.Buffer
+	logs     bytes.Buffer // the logger's output
+	// block makes start wait until its context ends.
+	block bool
 }
 
 func newHarness(t *testing.T) *harness {
 	h := &harness{fake: newFake(), started: make(chan struct{})}
 	old := start
-	start = func(_ context.Context, cfg interceptor.Config) (tracer, error) {
+	start = func(ctx context.Context, cfg interceptor.Config) (tracer, error) {
 		h.cfg = cfg
 		close(h.started)
+		if h.block {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
 		if h.startErr != nil {
 			return nil, h.startErr
 		}
@@ -103,7 +112,7 @@ func (h *harness) run(args ...string) (int, error) {
 		Name:           "nodeboot",
 		Writer:         &h.out,
 		ErrWriter:      &h.errOut,
-		Commands:       []*cli.Command{NewCommand(slog.New(slog.DiscardHandler), streams)},
+		Commands:       []*cli.Command{NewCommand(slog.New(slog.NewTextHandler(&h.logs, nil)), streams)},
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
 	err := app.Run(append([]string{"nodeboot", "exec"}, args...))
@@ -382,5 +391,60 @@ stops  17
 `
 	if b.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// TestMissingHostsOneWarning: each redirect whose host path is missing used
+// to get its own warning; 20,000 of them printed 20,000 lines.
+func TestMissingHostsOneWarning(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []int{1, 20000} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			h := newHarness(t)
+			args := []string{"--redirect", "/proc/sys/present=" + dir}
+			for i := 0; i < n; i++ {
+				args = append(args, "--redirect", fmt.Sprintf("/proc/sys/r%d=%s/missing%d", i, dir, i))
+			}
+			if code, err := h.run(append(args, "--", "true")...); code != 0 {
+				t.Fatalf("exit %d: %v", code, err)
+			}
+			lines := strings.Split(strings.TrimSpace(h.logs.String()), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], "missing") {
+				t.Fatalf("%d lines of log, want one warning:\n%.2000s", len(lines), h.logs.String())
+			}
+			if n > 1 && !strings.Contains(lines[0], fmt.Sprintf("%d of %d redirect host paths are missing", n, n+1)) {
+				t.Errorf("warning does not count them: %s", lines[0])
+			}
+			if n > 1 && strings.Contains(lines[0], "missing3=") {
+				t.Errorf("warning names more than %d rules: %.500s", maxNamedMissing, lines[0])
+			}
+		})
+	}
+}
+
+// TestSignalWhileStarting: a SIGTERM that arrives before the command runs
+// used to be queued until the start was over (forever, when it hung); now
+// it cancels the start and nodeboot exits 143.
+func TestSignalWhileStarting(t *testing.T) {
+	h := newHarness(t)
+	h.block = true
+	go func() {
+		<-h.started
+		syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	}()
+	done := make(chan struct{})
+	var code int
+	var err error
+	go func() {
+		code, err = h.run("--", "true")
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("exec ignored SIGTERM while starting")
+	}
+	if code != 143 || err == nil || !strings.Contains(err.Error(), "interrupted by SIGTERM before the command ran") {
+		t.Errorf("exit %d, %v; want 143 and the reason", code, err)
 	}
 }

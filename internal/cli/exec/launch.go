@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strconv"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/nodeboot/nodeboot/bootstrap"
 	"github.com/nodeboot/nodeboot/interceptor"
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
-	"github.com/nodeboot/nodeboot/internal/cli/seed"
+	"github.com/nodeboot/nodeboot/internal/safefs"
 )
 
 // The profile mode of "nodeboot exec": with --profile, CMD runs through
@@ -32,7 +34,7 @@ func profileFlags(f *flagpole) []cli.Flag {
 		&cli.StringFlag{
 			Name:        "root",
 			Category:    "Profile",
-			Usage:       "seed the profile's tree in `DIR` and keep it (default: a private temporary directory, removed when CMD ends)",
+			Usage:       "seed the profile's tree in `DIR` and keep it (default: a private temporary directory under $XDG_RUNTIME_DIR, /run or $TMPDIR, removed when CMD ends, or by the next exec if nodeboot was killed)",
 			EnvVars:     []string{"NODEBOOT_ROOT"},
 			Destination: &f.Root,
 		},
@@ -43,20 +45,20 @@ func profileFlags(f *flagpole) []cli.Flag {
 // closes the virtual kernel and removes a temporary root; call it once the
 // command has ended.
 func (f *flagpole) launch(ctx context.Context, cfg interceptor.Config, logger *slog.Logger) (tracer, func(), error) {
-	p, err := seed.LoadProfile(f.Profile)
+	p, err := cmdutil.LoadProfile(f.Profile)
 	if err != nil {
 		return nil, nil, err
 	}
 	root, temp := f.Root, false
+	removeRoot := func() {}
 	if root == "" {
-		if root, err = tempRoot(); err != nil {
+		run, err := tempRoot(logger)
+		if err != nil {
 			return nil, nil, fmt.Errorf("exec: %w", err)
 		}
-		temp = true
-	}
-	removeRoot := func() {
-		if temp {
-			if err := os.RemoveAll(root); err != nil {
+		root, temp = run.Path(), true
+		removeRoot = func() {
+			if err := run.Remove(); err != nil {
 				logger.Warn("remove temporary root", "root", root, "err", err)
 			}
 		}
@@ -79,23 +81,34 @@ func (f *flagpole) launch(ctx context.Context, cfg interceptor.Config, logger *s
 	}, nil
 }
 
-// tempRoot makes a private (0700) directory for the tree under
-// $XDG_RUNTIME_DIR, /run or the temporary directory, the first that works.
-func tempRoot() (string, error) {
+// runsDirName is the directory below $XDG_RUNTIME_DIR, /run or the
+// temporary directory that holds the temporary roots of exec --profile,
+// one per user.
+func runsDirName() string { return "nodeboot-exec-" + strconv.Itoa(os.Geteuid()) }
+
+// tempRoot makes a private (0700) run directory for the tree under
+// $XDG_RUNTIME_DIR, /run or the temporary directory, the first that works
+// (safefs.NewRunDir). The run holds a lock on it while it lives; one
+// killed with SIGKILL leaves its tree behind, and the next exec removes it.
+func tempRoot(logger *slog.Logger) (*safefs.RunDir, error) {
 	var firstErr error
 	for _, dir := range []string{os.Getenv("XDG_RUNTIME_DIR"), "/run", os.TempDir()} {
 		if dir == "" {
 			continue
 		}
-		d, err := os.MkdirTemp(dir, "nodeboot-root-")
-		if err == nil {
-			return d, nil
+		run, swept, err := safefs.NewRunDir(filepath.Join(dir, runsDirName()))
+		for _, p := range swept {
+			logger.Info("removed the temporary tree of an exec that died", "dir", p)
 		}
+		if err == nil {
+			return run, nil
+		}
+		logger.Debug("no temporary root here", "dir", dir, "err", err)
 		if firstErr == nil {
 			firstErr = err
 		}
 	}
-	return "", fmt.Errorf("make a temporary root: %w", firstErr)
+	return nil, fmt.Errorf("make a temporary root: %w", firstErr)
 }
 
 // checkProfileFlags refuses --root without --profile.

@@ -13,7 +13,6 @@ import (
 
 	"github.com/nodeboot/nodeboot/bootstrap"
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
-	"github.com/nodeboot/nodeboot/internal/cli/up/config"
 	"github.com/nodeboot/nodeboot/internal/instance"
 )
 
@@ -26,7 +25,7 @@ type flagpole struct {
 // NewCommand returns the "install" command.
 func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
 	f := &flagpole{}
-	return config.WithConfig(&cli.Command{
+	return cmdutil.WithConfig(&cli.Command{
 		Name:      "install",
 		Usage:     "download a k3s release, checked against its sha256, into DATA-DIR/bin/k3s",
 		UsageText: "nodeboot install --version V [--data-dir DIR] [--base-url URL]",
@@ -39,7 +38,7 @@ Offline? Copy a k3s binary over yourself and pass it to 'nodeboot up --k3s PATH'
 
 Prints the installed path on stdout.`,
 		Flags: []cli.Flag{
-			config.DataDirFlag(&f.DataDir),
+			cmdutil.DataDirFlag(&f.DataDir),
 			&cli.StringFlag{Name: "version", EnvVars: []string{"NODEBOOT_K3S_VERSION"}, Destination: &f.Version,
 				Usage: "the k3s release to install (`V`), e.g. v1.33.4+k3s1"},
 			&cli.StringFlag{Name: "base-url", EnvVars: []string{"NODEBOOT_K3S_BASE_URL"}, Destination: &f.BaseURL,

@@ -1,9 +1,11 @@
 // Package kubeconfig is the "nodeboot kubeconfig" command: it prints the
-// admin kubeconfig that k3s wrote to DATA-DIR/kubeconfig.yaml, or with
+// admin kubeconfig that k3s wrote to DATA-DIR/kubeconfig.yaml (or where
+// the K3S-ARGS' --write-kubeconfig put it, as state.json says), or with
 // --path its path (for kubectl --kubeconfig "$(nodeboot kubeconfig --path)").
 //
-// The file holds cluster-admin credentials, so it must be 0600: a looser
-// mode is tightened (and said so) before the file is used.
+// The file holds cluster-admin credentials, so nodeboot's own must be
+// 0600: a looser mode is tightened (and said so) before the file is used.
+// One the user placed elsewhere keeps the mode they asked k3s for.
 package kubeconfig
 
 import (
@@ -18,8 +20,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
-	"github.com/nodeboot/nodeboot/internal/cli/up/config"
 	"github.com/nodeboot/nodeboot/internal/instance"
+	"github.com/nodeboot/nodeboot/node"
 )
 
 type flagpole struct {
@@ -30,18 +32,19 @@ type flagpole struct {
 // NewCommand returns the "kubeconfig" command.
 func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
 	f := &flagpole{}
-	return config.WithConfig(&cli.Command{
+	return cmdutil.WithConfig(&cli.Command{
 		Name:      "kubeconfig",
 		Usage:     "print the node's admin kubeconfig (or its path)",
 		UsageText: "nodeboot kubeconfig [--data-dir DIR] [--path]",
-		Description: `Prints DATA-DIR/kubeconfig.yaml, the admin kubeconfig k3s writes, on stdout;
-with --path, prints its path instead. The file must exist (k3s writes it
+		Description: `Prints DATA-DIR/kubeconfig.yaml, the admin kubeconfig k3s writes, on stdout
+(or the file a --write-kubeconfig among up's K3S-ARGS named); with --path,
+prints its path instead. The file must exist (k3s writes it
 once its API server runs) and is kept at mode 0600.
 
 Example:
    kubectl --kubeconfig "$(nodeboot kubeconfig --path)" get nodes`,
 		Flags: []cli.Flag{
-			config.DataDirFlag(&f.DataDir),
+			cmdutil.DataDirFlag(&f.DataDir),
 			&cli.BoolFlag{Name: "path", Destination: &f.Path, Usage: "print the path of the kubeconfig instead of its content"},
 		},
 		Action: func(cCtx *cli.Context) error {
@@ -59,6 +62,9 @@ func (f *flagpole) run(logger *slog.Logger, streams cmdutil.IOStreams) error {
 		return cmdutil.UsageErrorf("kubeconfig: %v", err)
 	}
 	path := in.Kubeconfig()
+	if st, err := node.ReadState(in.Dir); err == nil && st.Kubeconfig != "" {
+		path = st.Kubeconfig
+	}
 	file, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("kubeconfig: %s does not exist: %s", path, whyMissing(in))
@@ -74,7 +80,7 @@ func (f *flagpole) run(logger *slog.Logger, streams cmdutil.IOStreams) error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("kubeconfig: %s is not a regular file", path)
 	}
-	if perm := fi.Mode().Perm(); perm != 0o600 {
+	if perm := fi.Mode().Perm(); perm != 0o600 && path == in.Kubeconfig() {
 		// Through the open descriptor: the file checked is the file fixed.
 		if err := file.Chmod(0o600); err != nil {
 			logger.Warn("the kubeconfig holds admin credentials but is readable by others; run chmod 600 on it", "path", path, "mode", fmt.Sprintf("%04o", perm), "err", err)

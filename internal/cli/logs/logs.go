@@ -20,7 +20,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
-	"github.com/nodeboot/nodeboot/internal/cli/up/config"
 	"github.com/nodeboot/nodeboot/internal/instance"
 )
 
@@ -37,7 +36,7 @@ const pollPeriod = 250 * time.Millisecond
 // NewCommand returns the "logs" command.
 func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
 	f := &flagpole{}
-	return config.WithConfig(&cli.Command{
+	return cmdutil.WithConfig(&cli.Command{
 		Name:      "logs",
 		Usage:     "print k3s's log (or nodeboot's)",
 		UsageText: "nodeboot logs [--data-dir DIR] [--nodeboot] [-f] [--tail N]",
@@ -46,7 +45,7 @@ DATA-DIR/logs/nodeboot.log, the supervisor's log (starts, restarts and their
 reasons, health transitions). --tail N prints the last N lines only; -f
 keeps printing new lines until Ctrl-C.`,
 		Flags: []cli.Flag{
-			config.DataDirFlag(&f.DataDir),
+			cmdutil.DataDirFlag(&f.DataDir),
 			&cli.BoolFlag{Name: "nodeboot", Destination: &f.Nodeboot, Usage: "print nodeboot's log instead of k3s's"},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Destination: &f.Follow, Usage: "keep printing new lines until interrupted"},
 			&cli.IntFlag{Name: "tail", Value: -1, Destination: &f.Tail, Usage: "print only the last `N` lines (-1: all)"},

@@ -8,7 +8,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
-	"github.com/nodeboot/nodeboot/internal/cli/seed"
 	"github.com/nodeboot/nodeboot/profile"
 )
 
@@ -57,7 +56,7 @@ func NewCommand(_ *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
 					if cCtx.NArg() != 1 {
 						return cmdutil.UsageErrorf("profile show: want one NAME or FILE, got %d arguments; usage: nodeboot profile show NAME|FILE", cCtx.NArg())
 					}
-					p, err := seed.LoadProfile(cCtx.Args().First())
+					p, err := cmdutil.LoadProfile(cCtx.Args().First())
 					if err != nil {
 						return err
 					}

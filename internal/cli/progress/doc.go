@@ -1,4 +1,4 @@
-// Package progress shows the events of "nodeboot up" (instance.Event) to a
+// Package progress shows the events of "nodeboot up" (node.Event) to a
 // person or a pipeline, in one of three modes:
 //
 //   - TTY: one live line for the phase in progress, rewritten in place

@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/nodeboot/nodeboot/internal/instance"
+	"github.com/nodeboot/nodeboot/node"
 )
 
 // Mode selects how events are shown.
@@ -150,7 +150,7 @@ func (p *Printer) draw() {
 }
 
 // Event shows e.
-func (p *Printer) Event(e instance.Event) {
+func (p *Printer) Event(e node.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.mode == JSON {
@@ -165,7 +165,7 @@ func (p *Printer) Event(e instance.Event) {
 		at = p.now()
 	}
 	switch e.Kind {
-	case instance.KindPhase:
+	case node.KindPhase:
 		p.phase(e, at)
 	case "started":
 		p.finish(fmt.Sprintf("Started k3s (pid %d)", e.PID), at)
@@ -185,46 +185,46 @@ func (p *Printer) Event(e instance.Event) {
 	case "gave-up":
 		p.line("✗", "Gave up: "+e.Reason)
 		p.pending = ""
-	case instance.KindHealth:
+	case node.KindHealth:
 		if e.Health != nil && p.pending != "" {
 			p.detail = healthText(e.Health)
 			p.draw()
 		}
-	case instance.KindManifests:
+	case node.KindManifests:
 		if p.mode == TTY {
 			p.detail = e.Message
 			p.draw()
 		}
-	case instance.KindError:
+	case node.KindError:
 		p.line("✗", e.Message)
 	}
 }
 
 // phase shows the arrival of a phase.
-func (p *Printer) phase(e instance.Event, at time.Time) {
+func (p *Printer) phase(e node.Event, at time.Time) {
 	switch e.Phase {
-	case instance.PhaseSeeding:
+	case node.PhaseSeeding:
 		p.begin("Seeding the fake tree", at)
-	case instance.PhaseStarting:
+	case node.PhaseStarting:
 		p.finish("Seeded the fake tree"+paren(e.Message), at)
 		p.begin("Starting k3s", at)
-	case instance.PhaseAPIReachable:
+	case node.PhaseAPIReachable:
 		p.finish("API reachable", at)
 		p.begin("Waiting for the node to register", at)
-	case instance.PhaseRegistered:
+	case node.PhaseRegistered:
 		p.finish("Node registered", at)
 		p.begin("Waiting for the node to be Ready", at)
-	case instance.PhaseNodeReady:
+	case node.PhaseNodeReady:
 		p.finish("Node Ready", at)
 		p.begin("Applying manifests", at)
-	case instance.PhaseReady:
+	case node.PhaseReady:
 		p.finish("Node Ready", at)
-	case instance.PhaseManifestsApplied:
+	case node.PhaseManifestsApplied:
 		p.finish("Manifests applied"+paren(e.Message), at)
-	case instance.PhaseManifestsFailed:
+	case node.PhaseManifestsFailed:
 		p.line("✗", "Applying manifests failed: "+e.Message)
 		p.pending = ""
-	case instance.PhaseFailed:
+	case node.PhaseFailed:
 		p.pending = ""
 	}
 }
@@ -252,8 +252,8 @@ func (p *Printer) line(mark, text string) {
 }
 
 // healthText is the live line's detail for a health report.
-func healthText(h *instance.Health) string {
-	parts := []string{h.State}
+func healthText(h *node.Health) string {
+	parts := []string{string(h.State)}
 	if h.Reason != "" {
 		parts = append(parts, h.Reason)
 	}

@@ -13,28 +13,28 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/nodeboot/nodeboot/internal/instance"
+	"github.com/nodeboot/nodeboot/node"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // events is a bring-up with one restart, seconds after t0.
-func events() []instance.Event {
+func events() []node.Event {
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
-	return []instance.Event{
-		{Time: at(0), Kind: instance.KindPhase, Phase: instance.PhaseSeeding},
-		{Time: at(0.4), Kind: instance.KindPhase, Phase: instance.PhaseStarting, Message: "68 created"},
+	return []node.Event{
+		{Time: at(0), Kind: node.KindPhase, Phase: node.PhaseSeeding},
+		{Time: at(0.4), Kind: node.KindPhase, Phase: node.PhaseStarting, Message: "68 created"},
 		{Time: at(0.5), Kind: "started", PID: 1234},
 		{Time: at(3), Kind: "exited", PID: 1234, Reason: "exit status 1"},
 		{Time: at(3), Kind: "restarting", Restarts: 1, Reason: "exit status 1", Delay: "1.1s"},
 		{Time: at(4.1), Kind: "started", PID: 1300, Restarts: 1},
-		{Time: at(4.2), Kind: instance.KindHealth, Health: &instance.Health{State: "APIUnreachable", Message: "waiting for k3s to write its kubeconfig"}},
-		{Time: at(12.1), Kind: instance.KindPhase, Phase: instance.PhaseAPIReachable},
-		{Time: at(15.2), Kind: instance.KindPhase, Phase: instance.PhaseRegistered},
-		{Time: at(30), Kind: instance.KindHealth, Health: &instance.Health{State: "NotReady", Reason: "KubeletNotReady", Message: "container runtime\nnetwork not ready"}},
-		{Time: at(31.25), Kind: instance.KindPhase, Phase: instance.PhaseNodeReady},
-		{Time: at(32), Kind: instance.KindManifests, Message: "applied Deployment default/smoke"},
-		{Time: at(40), Kind: instance.KindPhase, Phase: instance.PhaseManifestsApplied, Message: "3 objects"},
+		{Time: at(4.2), Kind: node.KindHealth, Health: &node.Health{State: "APIUnreachable", Message: "waiting for k3s to write its kubeconfig"}},
+		{Time: at(12.1), Kind: node.KindPhase, Phase: node.PhaseAPIReachable},
+		{Time: at(15.2), Kind: node.KindPhase, Phase: node.PhaseRegistered},
+		{Time: at(30), Kind: node.KindHealth, Health: &node.Health{State: "NotReady", Reason: "KubeletNotReady", Message: "container runtime\nnetwork not ready"}},
+		{Time: at(31.25), Kind: node.KindPhase, Phase: node.PhaseNodeReady},
+		{Time: at(32), Kind: node.KindManifests, Message: "applied Deployment default/smoke"},
+		{Time: at(40), Kind: node.KindPhase, Phase: node.PhaseManifestsApplied, Message: "3 objects"},
 	}
 }
 
@@ -68,9 +68,9 @@ func TestJSON(t *testing.T) {
 	}
 	p.Close()
 	sc := bufio.NewScanner(&out)
-	var got []instance.Event
+	var got []node.Event
 	for sc.Scan() {
-		var e instance.Event
+		var e node.Event
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			t.Fatalf("line %q: %v", sc.Text(), err)
 		}

@@ -2,11 +2,10 @@ package seed
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
+	"os/signal"
 	"strings"
 	"syscall"
 
@@ -14,7 +13,6 @@ import (
 
 	"github.com/nodeboot/nodeboot/bootstrap"
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
-	"github.com/nodeboot/nodeboot/profile"
 )
 
 // flagpole holds the flags of "nodeboot seed".
@@ -30,8 +28,11 @@ const description = `Writes the fake tree of kernel files that a profile describ
 the guest path /proc/sys/kernel/panic becomes DIR/proc/sys/kernel/panic.
 Nothing outside DIR is written; the real /proc and /sys are never touched.
 
-DIR is created with mode 0700 when it does not exist. An existing DIR must be
-owned by you and not writable by others. Symlinks inside the tree are never
+DIR is created with mode 0700 when it does not exist. As sshd's StrictModes
+asks of ~/.ssh, DIR must be owned by you and writable by nobody else, every
+directory above it must belong to root or to you (and be writable by others
+only when sticky, as /tmp), and no symlink in the path is followed: another
+user cannot swap the tree under you. Symlinks inside the tree are never
 followed, and every file is written to a temporary file and renamed into place.
 
 Running seed again is safe: entries that match the profile are left alone
@@ -95,12 +96,20 @@ func (f *flagpole) run(ctx context.Context, logger *slog.Logger, streams cmdutil
 	if f.Root == "" {
 		return cmdutil.UsageErrorf("seed: --root is missing; pass --root DIR (or set NODEBOOT_ROOT), e.g. --root /var/lib/nodeboot/root")
 	}
-	p, err := LoadProfile(f.Profile)
+	p, err := cmdutil.LoadProfile(f.Profile)
 	if err != nil {
 		return err
 	}
 	logger.Debug("seeding", "root", f.Root, "profile", p.Name, "chain", strings.Join(p.Chain, " <- "), "force", f.Force)
+	// SIGINT or SIGTERM stops seeding between two entries, so that no
+	// temporary file is left behind.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	rep, err := bootstrap.Seed(ctx, f.Root, p, bootstrap.SeedOptions{Force: f.Force})
+	if err != nil && ctx.Err() != nil {
+		writeEntries(streams.Out, rep)
+		return fmt.Errorf("seed %s: stopped (%v); the entries listed were written, the others were not", f.Root, context.Cause(ctx))
+	}
 	if rep.RootCreated {
 		logger.Info("created the root directory", "dir", rep.Root, "mode", "0700")
 	}
@@ -113,25 +122,6 @@ func (f *flagpole) run(ctx context.Context, logger *slog.Logger, streams cmdutil
 		logger.Info("some entries differ from the profile and were kept; use --force to reset them", "kept", n)
 	}
 	return nil
-}
-
-// LoadProfile loads the profile named by --profile. Every fault of the
-// input is a usage error (exit 2), as for any other bad flag value: a name
-// or file that does not exist, a directory, a profile that does not parse
-// or validate. Only a file that cannot be read (permissions, I/O) is a
-// failure (exit 1). Other commands that take --profile share it.
-func LoadProfile(ref string) (*profile.Profile, error) {
-	p, err := profile.Load(ref)
-	if err == nil {
-		return p, nil
-	}
-	if errors.Is(err, profile.ErrNotFound) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, profile.ErrInvalid) ||
-		errors.Is(err, syscall.EISDIR) || ref == "" {
-		// The message names the profile already: `profile "k4s": no
-		// built-in profile by that name (...)`.
-		return nil, cmdutil.UsageErrorf("%v", err)
-	}
-	return nil, err
 }
 
 // writeEntries prints one line per entry: "ACTION PATH (DETAIL)", where a

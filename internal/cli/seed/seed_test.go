@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -58,6 +60,11 @@ func TestSeedCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.Chmod(worldWritable, 0o777); err != nil {
+		t.Fatal(err)
+	}
+
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(root, link); err != nil {
 		t.Fatal(err)
 	}
 
@@ -112,7 +119,19 @@ func TestSeedCommand(t *testing.T) {
 			name:     "unsafe root",
 			args:     []string{"--root", worldWritable},
 			wantCode: cmdutil.ExitFailure,
-			wantErr:  "chmod o-w " + worldWritable,
+			wantErr:  "chmod go-w " + worldWritable,
+		},
+		{
+			name:     "root under a directory every user can write",
+			args:     []string{"--root", filepath.Join(worldWritable, "root")},
+			wantCode: cmdutil.ExitFailure,
+			wantErr:  worldWritable + " is writable by every user",
+		},
+		{
+			name:     "root through a symlink",
+			args:     []string{"--root", link},
+			wantCode: cmdutil.ExitFailure,
+			wantErr:  "follows no symlink in --root",
 		},
 		{
 			name:     "stray argument",
@@ -139,6 +158,44 @@ func TestSeedCommand(t *testing.T) {
 				if !strings.Contains(out, w) {
 					t.Errorf("stdout does not contain %q:\n%s", w, out)
 				}
+			}
+		})
+	}
+}
+
+// TestSeedSpecialProfile: a FIFO as --profile used to hang seed (os.Open
+// waits for a writer), /dev/zero to read until memory ran out; both are
+// usage errors now, at once.
+func TestSeedSpecialProfile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "profile.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ profile, want string }{
+		{fifo, fifo + " is a FIFO, not a regular file"},
+		{"/dev/zero", "/dev/zero is a character device, not a regular file"},
+	} {
+		t.Run(filepath.Base(tc.profile), func(t *testing.T) {
+			type result struct {
+				code int
+				err  error
+			}
+			done := make(chan result, 1)
+			go func() {
+				_, code, err := run(t, nil, "--root", filepath.Join(dir, "root"), "--profile", tc.profile)
+				done <- result{code, err}
+			}()
+			select {
+			case r := <-done:
+				if r.code != cmdutil.ExitUsage || r.err == nil || !strings.Contains(r.err.Error(), tc.want) {
+					t.Fatalf("seed --profile %s: exit %d, %v; want %d and an error containing %q", tc.profile, r.code, r.err, cmdutil.ExitUsage, tc.want)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("seed --profile %s did not return within 20s", tc.profile)
+			}
+			if _, err := os.Lstat(filepath.Join(dir, "root")); err == nil {
+				t.Errorf("seed made the root although the profile was refused")
 			}
 		})
 	}

@@ -20,8 +20,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
-	"github.com/nodeboot/nodeboot/internal/cli/up/config"
 	"github.com/nodeboot/nodeboot/internal/instance"
+	"github.com/nodeboot/nodeboot/node"
 )
 
 type flagpole struct {
@@ -45,13 +45,13 @@ last state, if any, is still shown).`
 // NewCommand returns the "status" command.
 func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
 	f := &flagpole{}
-	return config.WithConfig(&cli.Command{
+	return cmdutil.WithConfig(&cli.Command{
 		Name:        "status",
 		Usage:       "show the node's phase, health, restarts and counters",
 		UsageText:   "nodeboot status [--data-dir DIR] [-o|--output text|json]",
 		Description: description,
 		Flags: []cli.Flag{
-			config.DataDirFlag(&f.DataDir),
+			cmdutil.DataDirFlag(&f.DataDir),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", EnvVars: []string{"NODEBOOT_OUTPUT"}, Destination: &f.Output,
 				Usage: "print text or json (`FORMAT`)"},
 		},
@@ -69,10 +69,10 @@ func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
 
 // Report is the --output json object.
 type Report struct {
-	DataDir string          `json:"dataDir"`
-	Running bool            `json:"running"`
-	PID     int             `json:"pid,omitempty"`
-	State   *instance.State `json:"state,omitempty"`
+	DataDir string      `json:"dataDir"`
+	Running bool        `json:"running"`
+	PID     int         `json:"pid,omitempty"`
+	State   *node.State `json:"state,omitempty"`
 }
 
 func (f *flagpole) run(streams cmdutil.IOStreams) error {
@@ -86,8 +86,8 @@ func (f *flagpole) run(streams cmdutil.IOStreams) error {
 		return fmt.Errorf("status: %w", err)
 	}
 	rep.Running, rep.PID = running && alive(pid), pid
-	st, err := in.ReadState()
-	if err != nil && !errors.Is(err, instance.ErrNoState) {
+	st, err := node.ReadState(in.Dir)
+	if err != nil && !errors.Is(err, node.ErrNoState) {
 		return fmt.Errorf("status: %w", err)
 	}
 	rep.State = st
@@ -144,7 +144,7 @@ func writeText(w io.Writer, rep Report, now time.Time) {
 	}
 	row("k3s", fmt.Sprintf("%s (%s)", k3s, st.K3s))
 	if h := st.Health; h != nil {
-		v := h.State
+		v := string(h.State)
 		if h.Reason != "" {
 			v += " " + h.Reason
 		}

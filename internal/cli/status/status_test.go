@@ -14,6 +14,7 @@ import (
 	"github.com/nodeboot/nodeboot/internal/cli"
 	"github.com/nodeboot/nodeboot/internal/instance"
 	"github.com/nodeboot/nodeboot/internal/testenv"
+	"github.com/nodeboot/nodeboot/node"
 )
 
 func run(args ...string) (int, string, string) {
@@ -64,13 +65,13 @@ func TestStatus(t *testing.T) {
 	}
 
 	now := time.Now()
-	st := &instance.State{
-		Phase: instance.PhaseReady, PhaseSince: now.Add(-time.Minute), DataDir: in.Dir, NodeName: "n1", Role: "server",
+	st := &node.State{
+		Phase: node.PhaseReady, PhaseSince: now.Add(-time.Minute), DataDir: in.Dir, NodeName: "n1", Role: "server",
 		K3s: "/usr/bin/k3s", StartedAt: now.Add(-5 * time.Minute), SupervisorPID: 1, K3sPID: 2, Restarts: 1,
-		RestartHistory: []instance.Restart{{Time: now.Add(-3 * time.Minute), Reason: "NotReady for 1m0s: KubeletNotReady"}},
-		Health: &instance.Health{State: "Ready", Reason: "KubeletReady", Since: now.Add(-time.Minute),
-			Conditions: []instance.Condition{{Type: "Ready", Status: "True", Reason: "KubeletReady", Message: "kubelet is posting ready status"}}},
-		Interceptor: &instance.Counters{Mode: "seccomp", Stops: 1000, Rewrites: 400, Passes: 500, Tracees: 80},
+		RestartHistory: []node.Restart{{Time: now.Add(-3 * time.Minute), Reason: "NotReady for 1m0s: KubeletNotReady"}},
+		Health: &node.Health{State: "Ready", Reason: "KubeletReady", Since: now.Add(-time.Minute),
+			Conditions: []node.Condition{{Type: "Ready", Status: "True", Reason: "KubeletReady", Message: "kubelet is posting ready status"}}},
+		Interceptor: &node.Counters{Mode: "seccomp", Stops: 1000, Rewrites: 400, Passes: 500, Tracees: 80},
 	}
 	if err := in.WriteState(st); err != nil {
 		t.Fatal(err)
@@ -105,7 +106,7 @@ func TestStatus(t *testing.T) {
 	}
 
 	// Ready health during a restart is the previous kubelet's.
-	for _, ph := range []instance.Phase{instance.PhaseRestarting, instance.PhaseStarting, instance.PhaseRegistered} {
+	for _, ph := range []node.Phase{node.PhaseRestarting, node.PhaseStarting, node.PhaseRegistered} {
 		st.Phase = ph
 		if err := in.WriteState(st); err != nil {
 			t.Fatal(err)
@@ -114,8 +115,8 @@ func TestStatus(t *testing.T) {
 			t.Errorf("health Ready in phase %s: exit %d, want 3\n%s", ph, code, stdout)
 		}
 	}
-	st.Phase = instance.PhaseManifestsApplied
-	st.Health = &instance.Health{State: "NotReady", Reason: "KubeletNotReady", Message: "container runtime network not ready"}
+	st.Phase = node.PhaseManifestsApplied
+	st.Health = &node.Health{State: "NotReady", Reason: "KubeletNotReady", Message: "container runtime network not ready"}
 	if err := in.WriteState(st); err != nil {
 		t.Fatal(err)
 	}

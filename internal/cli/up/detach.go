@@ -17,11 +17,17 @@ import (
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
 	"github.com/nodeboot/nodeboot/internal/cli/progress"
 	"github.com/nodeboot/nodeboot/internal/instance"
+	"github.com/nodeboot/nodeboot/node"
 )
 
 // envLockFD tells a detached supervisor which descriptor holds the data
 // dir's lock that its parent took (see instance.Instance.LockFile).
 const envLockFD = "_NODEBOOT_LOCK_FD"
+
+// envTokenFD tells a detached supervisor which descriptor is the read end
+// of a pipe holding the join token: on its command line (--token) every
+// user could read it in ps.
+const envTokenFD = "_NODEBOOT_TOKEN_FD"
 
 // detachStartTimeout bounds how long the parent waits for the detached
 // supervisor to write its PID file.
@@ -36,7 +42,7 @@ const pollPeriod = 250 * time.Millisecond
 // lock first, so a second "up" fails here at once, and hands it to the
 // child. With --wait it then follows the child's events.
 func (p *plan) detach(ctx context.Context, logger *slog.Logger, streams cmdutil.IOStreams) error {
-	in, err := instance.Open(p.in.Dir)
+	in, err := instance.Open(p.node.DataDir)
 	if err != nil {
 		return fmt.Errorf("up: %w", err)
 	}
@@ -65,12 +71,35 @@ func (p *plan) detach(ctx context.Context, logger *slog.Logger, streams cmdutil.
 	cmd.Args[0] = os.Args[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devNull, logFile, logFile
 	cmd.ExtraFiles = []*os.File{in.LockFile()} // fd 3
-	cmd.Env = append(os.Environ(), envLockFD+"=3")
+	cmd.Env = append(childEnv(os.Environ()), envLockFD+"=3")
+	var tokenW *os.File
+	if p.f.Token != "" {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return fmt.Errorf("up: pass the token: %w", err)
+		}
+		defer r.Close()
+		tokenW = w
+		cmd.ExtraFiles = append(cmd.ExtraFiles, r) // fd 4
+		cmd.Env = append(cmd.Env, envTokenFD+"=4")
+	}
 	// A new session: no controlling terminal, so Ctrl-C and the
 	// terminal's hangup do not reach the supervisor.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
+		if tokenW != nil {
+			tokenW.Close()
+		}
 		return fmt.Errorf("up: start the supervisor: %w", err)
+	}
+	if tokenW != nil {
+		// A goroutine: a pipe may hold less than the token (one page
+		// when the user's pipe quota is spent), and the child reads it
+		// only once it runs.
+		go func() {
+			tokenW.WriteString(p.f.Token)
+			tokenW.Close()
+		}()
 	}
 	pid := cmd.Process.Pid
 	exited := make(chan struct{})
@@ -79,8 +108,9 @@ func (p *plan) detach(ctx context.Context, logger *slog.Logger, streams cmdutil.
 		close(exited)
 	}()
 	// state.json of an earlier run must not answer for this one.
-	if err := in.WriteState(&instance.State{Phase: instance.PhaseSeeding, PhaseSince: start, DataDir: in.Dir,
-		NodeName: p.nodeName, Role: p.f.Role, K3s: p.k3s, StartedAt: start, UpdatedAt: start, SupervisorPID: pid}); err != nil {
+	if err := in.WriteState(&node.State{Phase: node.PhaseSeeding, PhaseSince: start, DataDir: in.Dir,
+		NodeName: p.node.NodeName, Role: p.node.Role, K3s: p.node.K3s, Kubeconfig: p.node.Kubeconfig,
+		StartedAt: start, UpdatedAt: start, SupervisorPID: pid}); err != nil {
 		return fmt.Errorf("up: %w", err)
 	}
 	in.Unlock() // the child holds the lock through its own descriptor
@@ -133,12 +163,12 @@ func (p *plan) follow(ctx context.Context, in *instance.Instance, pid int, exite
 
 	var (
 		off        int64
-		lastHealth *instance.Health
+		lastHealth *node.Health
 		lastReason string
 	)
 	// drain shows new events; it returns the end of waiting, if any.
 	drain := func() (done bool, err error) {
-		evs, next, rerr := in.ReadEvents(off)
+		evs, next, rerr := node.ReadEvents(in.Dir, off)
 		if rerr != nil {
 			return true, fmt.Errorf("up --wait: %w", rerr)
 		}
@@ -148,20 +178,20 @@ func (p *plan) follow(ctx context.Context, in *instance.Instance, pid int, exite
 			if e.Health != nil {
 				lastHealth = e.Health
 			}
-			if e.Reason != "" && e.Kind != instance.KindHealth {
+			if e.Reason != "" && e.Kind != node.KindHealth {
 				lastReason = e.Reason
 			}
-			if e.Kind != instance.KindPhase {
+			if e.Kind != node.KindPhase {
 				continue
 			}
 			switch {
 			case e.Phase.Done():
 				return true, nil
-			case e.Phase == instance.PhaseManifestsFailed:
+			case e.Phase == node.PhaseManifestsFailed:
 				return true, fmt.Errorf("up --wait: the node is Ready but applying the manifests failed: %s; the supervisor (pid %d) keeps running the node", e.Message, pid)
-			case e.Phase == instance.PhaseFailed:
+			case e.Phase == node.PhaseFailed:
 				return true, fmt.Errorf("up --wait: the supervisor (pid %d) gave up: %s", pid, e.Message)
-			case e.Phase == instance.PhaseStopped:
+			case e.Phase == node.PhaseStopped:
 				return true, fmt.Errorf("up --wait: the supervisor (pid %d) was stopped before the node was Ready", pid)
 			}
 		}
@@ -178,7 +208,7 @@ func (p *plan) follow(ctx context.Context, in *instance.Instance, pid int, exite
 				return err
 			}
 			reason := lastReason
-			if st, err := in.ReadState(); err == nil && st.LastError != "" {
+			if st, err := node.ReadState(in.Dir); err == nil && st.LastError != "" {
 				reason = st.LastError
 			}
 			if reason == "" {
@@ -191,7 +221,7 @@ func (p *plan) follow(ctx context.Context, in *instance.Instance, pid int, exite
 				status = healthLine(lastHealth)
 			}
 			return cli.Exit(fmt.Sprintf("up --wait: node %s not Ready after %s: %s; the supervisor (pid %d) keeps running: see `nodeboot status --data-dir %s`, stop it with `nodeboot down --data-dir %s`",
-				p.nodeName, p.f.Timeout, status, pid, in.Dir, in.Dir), cmdutil.ExitNotReady)
+				p.node.NodeName, p.f.Timeout, status, pid, in.Dir, in.Dir), cmdutil.ExitNotReady)
 		case <-ctx.Done():
 			return fmt.Errorf("up --wait: interrupted; the supervisor (pid %d) keeps running: stop it with `nodeboot down --data-dir %s`", pid, in.Dir)
 		}
@@ -199,8 +229,8 @@ func (p *plan) follow(ctx context.Context, in *instance.Instance, pid int, exite
 }
 
 // healthLine is a health report on one line: "NotReady KubeletNotReady: msg".
-func healthLine(h *instance.Health) string {
-	s := h.State
+func healthLine(h *node.Health) string {
+	s := string(h.State)
 	if h.Reason != "" {
 		s += " " + h.Reason
 	}
@@ -210,19 +240,44 @@ func healthLine(h *instance.Health) string {
 	return s
 }
 
-// childArgs are args without --detach and --wait (in any spelling) before
-// the "--" that starts K3S-ARGS.
+// childArgs are args without --detach and --wait, and without --token and
+// --token-file with their values (the child gets the token on a pipe), in
+// any spelling, before the "--" that starts K3S-ARGS.
 func childArgs(args []string) []string {
 	var out []string
-	for i, a := range args {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
 		if a == "--" {
 			return append(out, args[i:]...)
 		}
-		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if strings.HasPrefix(a, "-") && (name == "detach" || name == "wait") {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") {
+			out = append(out, a)
+			continue
+		}
+		switch name {
+		case "detach", "wait":
+			continue
+		case "token", "token-file":
+			if !hasValue {
+				i++ // the value is the next argument
+			}
 			continue
 		}
 		out = append(out, a)
+	}
+	return out
+}
+
+// childEnv is env without the token's variables (the child gets the token
+// on a pipe).
+func childEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "NODEBOOT_TOKEN=") || strings.HasPrefix(kv, "NODEBOOT_TOKEN_FILE=") {
+			continue
+		}
+		out = append(out, kv)
 	}
 	return out
 }

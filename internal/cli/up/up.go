@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,11 +18,10 @@ import (
 	"github.com/urfave/cli/v2/altsrc"
 
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
-	"github.com/nodeboot/nodeboot/internal/cli/seed"
-	"github.com/nodeboot/nodeboot/internal/cli/up/config"
 	"github.com/nodeboot/nodeboot/internal/instance"
+	"github.com/nodeboot/nodeboot/internal/safefs"
 	"github.com/nodeboot/nodeboot/manifests"
-	"github.com/nodeboot/nodeboot/profile"
+	"github.com/nodeboot/nodeboot/node"
 )
 
 // flagpole holds the flags of "nodeboot up".
@@ -31,6 +32,7 @@ type flagpole struct {
 	Role          string
 	Server        string
 	Token         string
+	TokenFile     string
 	NodeName      string
 	Manifests     cli.StringSlice
 	Smoke         bool
@@ -82,7 +84,7 @@ Examples:
    nodeboot up --detach --wait --timeout 10m && kubectl --kubeconfig "$(nodeboot kubeconfig --path)" get nodes
 
    # An agent joining a server, with k3s arguments of your own
-   nodeboot up --role agent --server https://10.0.0.1:6443 --token "$TOKEN" -- --node-label team=a`
+   nodeboot up --role agent --server https://10.0.0.1:6443 --token-file ./node-token -- --node-label team=a`
 
 // NewCommand returns the "up" command. Progress goes to streams.ErrOut
 // (--output json: one event per line on streams.Out).
@@ -108,12 +110,13 @@ func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
 		Description:     description,
 		HideHelpCommand: true,
 		Flags: []cli.Flag{
-			config.DataDirFlag(&f.DataDir),
+			cmdutil.DataDirFlag(&f.DataDir),
 			str("k3s", "K3S", "the k3s binary (`PATH`); default: k3s on $PATH, else DATA-DIR/bin/k3s", "", &f.K3s, "k3s"),
 			str("profile", "PROFILE", "the fake kernel's profile: a built-in name or a YAML file (`NAME|FILE`)", "k3s", &f.Profile, "k3s"),
 			str("role", "ROLE", "`ROLE`: server (k3s server) or agent (k3s agent, with --server and --token)", "server", &f.Role, "k3s"),
 			str("server", "SERVER", "agent: the server to join (`URL`), e.g. https://10.0.0.1:6443", "", &f.Server, "k3s"),
-			str("token", "TOKEN", "agent: the cluster's join `TOKEN` (server: its token)", "", &f.Token, "k3s"),
+			str("token", "TOKEN", "agent: the cluster's join `TOKEN` (server: its token); on the command line every user can read it (ps): prefer --token-file", "", &f.Token, "k3s"),
+			str("token-file", "TOKEN_FILE", "agent: read the join token from `FILE` (a regular file; the server's <k3s-data-dir>/server/node-token)", "", &f.TokenFile, "k3s"),
 			str("node-name", "NODE_NAME", "the Node's `NAME` (default: the hostname)", "", &f.NodeName, "k3s"),
 			altsrc.NewStringSliceFlag(&cli.StringSliceFlag{
 				Name: "manifest", EnvVars: []string{"NODEBOOT_MANIFEST"}, Category: "Manifests", Destination: &f.Manifests,
@@ -137,34 +140,32 @@ func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
 			return f.run(cCtx.Context, cCtx.Args().Slice(), logger, streams)
 		},
 	}
-	return config.WithConfig(cmd, true)
+	return cmdutil.WithConfig(cmd, true)
 }
 
-// plan is the checked configuration of one "up".
+// plan is the checked configuration of one "up": the node to start and
+// what the library makes of it.
 type plan struct {
-	f        *flagpole
-	in       *instance.Instance
-	k3s      string
-	profile  *profile.Profile
-	nodeName string
-	userArgs []string
-	objs     []manifests.Object
-	// k3sDataDir is k3s's data dir: DATA-DIR/k3s, or the one K3S-ARGS name.
-	k3sDataDir string
+	f    *flagpole
+	cfg  node.Config
+	node *node.Plan
 }
 
 // check validates the flags and resolves what they name. It changes
 // nothing on disk, so that a detaching "up" reports bad input in the
-// foreground.
+// foreground. What K3S-ARGS may say is the library's to decide
+// (node.Check, bootstrap.PlanK3s); its refusals are usage errors.
 func (f *flagpole) check(args []string) (*plan, error) {
-	p := &plan{f: f, userArgs: args}
 	switch f.Role {
 	case "server", "agent":
 	default:
 		return nil, cmdutil.UsageErrorf("up: --role %q: want server or agent", f.Role)
 	}
+	if err := f.readTokenFile(); err != nil {
+		return nil, err
+	}
 	if f.Role == "agent" && (f.Server == "" || f.Token == "") {
-		return nil, cmdutil.UsageErrorf("up: --role agent needs --server URL and --token T (the server's node token), e.g. --server https://10.0.0.1:6443 --token \"$(cat node-token)\"")
+		return nil, cmdutil.UsageErrorf("up: --role agent needs --server URL and --token T or --token-file FILE (the server's node token), e.g. --server https://10.0.0.1:6443 --token-file node-token")
 	}
 	switch f.ManifestsVia {
 	case "apply", "k3s":
@@ -186,32 +187,34 @@ func (f *flagpole) check(args []string) (*plan, error) {
 	if err != nil {
 		return nil, cmdutil.UsageErrorf("up: %v", err)
 	}
-	p.in = in
-	p.k3sDataDir = userK3sDataDir(args)
-	if p.k3sDataDir == "" {
-		p.k3sDataDir = in.K3sDataDir()
-	}
-	if p.k3s, err = findK3s(f.K3s, in); err != nil {
+	k3s, err := findK3s(f.K3s, in)
+	if err != nil {
 		return nil, err
 	}
-	if p.profile, err = seed.LoadProfile(f.Profile); err != nil {
+	prof, err := cmdutil.LoadProfile(f.Profile)
+	if err != nil {
 		return nil, err
 	}
-	p.nodeName = f.NodeName
-	if p.nodeName == "" {
-		h, err := os.Hostname()
-		if err != nil {
-			return nil, fmt.Errorf("up: no --node-name and no hostname: %w; pass --node-name NAME", err)
-		}
-		p.nodeName = strings.ToLower(h)
-	}
+	var objs []manifests.Object
 	if paths := f.Manifests.Value(); len(paths) > 0 {
-		if p.objs, err = manifests.Load(paths); err != nil {
+		if objs, err = manifests.Load(paths); err != nil {
 			return nil, fmt.Errorf("up: %w", err)
 		}
 	}
 	if f.Smoke {
-		p.objs = append(p.objs, manifests.Smoke()...)
+		objs = append(objs, manifests.Smoke()...)
+	}
+	p := &plan{f: f, cfg: node.Config{
+		DataDir: in.Dir, K3s: k3s, Profile: prof,
+		Role: node.Role(f.Role), Server: f.Server, Token: f.Token, NodeName: f.NodeName, K3sArgs: args,
+		Manifests: objs, ManifestsVia: node.ManifestsVia(f.ManifestsVia), ManifestTimeout: f.Timeout,
+		StartGrace: f.StartGrace, NotReadyGrace: f.NotReadyGrace, StopTimeout: f.StopTimeout, MaxRestarts: f.MaxRestarts,
+	}}
+	if p.node, err = node.Check(p.cfg); err != nil {
+		if errors.Is(err, node.ErrInvalidConfig) {
+			return nil, cmdutil.UsageErrorf("up: %v", err)
+		}
+		return nil, fmt.Errorf("up: %w", err)
 	}
 	return p, nil
 }
@@ -237,35 +240,16 @@ func findK3s(flag string, in *instance.Instance) (string, error) {
 	return "", fmt.Errorf("up: no k3s: not on $PATH and not at %s; run `nodeboot install --version V --data-dir %s` or pass --k3s PATH", bin, in.Dir)
 }
 
-// userK3sDataDir returns the --data-dir (-d) that K3S-ARGS pass to k3s, or "".
-func userK3sDataDir(args []string) string {
-	dir := ""
-	for i, a := range args {
-		switch {
-		case a == "--data-dir" || a == "-d" || a == "-data-dir":
-			if i+1 < len(args) {
-				dir = args[i+1]
-			}
-		case strings.HasPrefix(a, "--data-dir="):
-			dir = strings.TrimPrefix(a, "--data-dir=")
-		case strings.HasPrefix(a, "-d="):
-			dir = strings.TrimPrefix(a, "-d=")
-		}
-	}
-	if dir != "" {
-		if abs, err := filepath.Abs(dir); err == nil {
-			return abs
-		}
-	}
-	return dir
-}
-
 // run runs "up": detached (--detach, --wait) or as the supervisor.
 func (f *flagpole) run(ctx context.Context, args []string, logger *slog.Logger, streams cmdutil.IOStreams) error {
-	// A detached supervisor: the parent made it with the lock in hand.
+	// A detached supervisor: the parent made it with the lock in hand,
+	// and the token, if any, on a pipe.
 	child := os.Getenv(envLockFD) != ""
 	if child {
 		f.Detach, f.Wait = false, false
+		if err := f.inheritToken(); err != nil {
+			return err
+		}
 	}
 	p, err := f.check(args)
 	if err != nil {
@@ -275,4 +259,48 @@ func (f *flagpole) run(ctx context.Context, args []string, logger *slog.Logger, 
 		return p.detach(ctx, logger, streams)
 	}
 	return p.supervise(ctx, logger, streams, child)
+}
+
+// maxTokenFile bounds --token-file: a k3s token is about 100 bytes.
+const maxTokenFile = 16 << 10
+
+// readTokenFile sets Token from --token-file.
+func (f *flagpole) readTokenFile() error {
+	if f.TokenFile == "" {
+		return nil
+	}
+	if f.Token != "" {
+		return cmdutil.UsageErrorf("up: --token and --token-file both given; pass one (--token-file keeps the token out of ps)")
+	}
+	b, err := safefs.ReadFile(f.TokenFile, maxTokenFile)
+	if err != nil {
+		return cmdutil.UsageErrorf("up: --token-file: %v", err)
+	}
+	f.Token = strings.TrimSpace(string(b))
+	if f.Token == "" {
+		return cmdutil.UsageErrorf("up: --token-file %s is empty; it should hold the server's node token", f.TokenFile)
+	}
+	return nil
+}
+
+// inheritToken takes the token from the pipe a detaching parent passed
+// (envTokenFD), in place of any --token, --token-file or NODEBOOT_TOKEN.
+func (f *flagpole) inheritToken() error {
+	s := os.Getenv(envTokenFD)
+	if s == "" {
+		return nil
+	}
+	os.Unsetenv(envTokenFD)
+	fd, err := strconv.Atoi(s)
+	if err != nil || fd < 3 {
+		return fmt.Errorf("up: %s=%q is not a descriptor", envTokenFD, s)
+	}
+	r := os.NewFile(uintptr(fd), "token pipe")
+	defer r.Close()
+	b, err := io.ReadAll(io.LimitReader(r, maxTokenFile+1))
+	if err != nil || len(b) > maxTokenFile {
+		return fmt.Errorf("up: read the token from the parent: %v", err)
+	}
+	f.Token, f.TokenFile = string(b), ""
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/nodeboot/nodeboot/internal/cli"
 	"github.com/nodeboot/nodeboot/internal/instance"
 	"github.com/nodeboot/nodeboot/internal/testenv"
+	"github.com/nodeboot/nodeboot/node"
 )
 
 // The tests run nodeboot as a real process: this test binary, which acts
@@ -113,7 +114,7 @@ func k3sPID(t *testing.T, in *instance.Instance) int {
 	t.Helper()
 	var pid int
 	waitFor(t, 30*time.Second, "k3s to start", func() bool {
-		st, err := in.ReadState()
+		st, err := node.ReadState(in.Dir)
 		if err == nil && st.K3sPID > 0 {
 			pid = st.K3sPID
 			return true
@@ -162,6 +163,9 @@ func TestUsage(t *testing.T) {
 		{"unknown profile", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--profile", "k4s"}, 2, `profile "k4s"`},
 		{"agent with manifests", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--role", "agent", "--server", "https://x:6443", "--token", "t", "--smoke"}, 2, "need --role server"},
 		{"missing manifest", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--manifest", filepath.Join(dir, "none.yaml")}, 1, "none.yaml"},
+		{"k3s args: --with-node-id", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--", "--with-node-id"}, 2, `K3S-ARGS "--with-node-id": k3s would append an ID`},
+		{"k3s args: two node names", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--node-name", "a", "--", "-node-name=b"}, 2, `K3S-ARGS "-node-name=b": the node's name is "a" already`},
+		{"k3s args: relative data dir", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--detach", "--", "-d", "rel"}, 2, `K3S-ARGS "-d rel": the path is relative`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -264,8 +268,8 @@ func TestIntegrationForeground(t *testing.T) {
 	if !strings.Contains(string(b), "stand-in got SIGTERM") {
 		t.Errorf("k3s was not stopped with SIGTERM; k3s.log:\n%s", b)
 	}
-	st, err := in.ReadState()
-	if err != nil || st.Phase != instance.PhaseStopped || st.K3sPID != 0 {
+	st, err := node.ReadState(in.Dir)
+	if err != nil || st.Phase != node.PhaseStopped || st.K3sPID != 0 {
 		t.Errorf("state after stop: %+v, %v", st, err)
 	}
 	for _, want := range []string{"✓ Seeded the fake tree", "✓ Started k3s (pid", "✓ Stopped k3s"} {
@@ -402,11 +406,39 @@ func TestIntegrationGiveUp(t *testing.T) {
 			if mode == "wait" {
 				waitFor(t, 10*time.Second, "the supervisor to end", func() bool { _, r, _ := in.Running(); return !r })
 			}
-			st, err := in.ReadState()
-			if err != nil || st.Phase != instance.PhaseFailed || st.Restarts != 1 || !strings.Contains(st.LastError, "status 7") {
+			st, err := node.ReadState(in.Dir)
+			if err != nil || st.Phase != node.PhaseFailed || st.Restarts != 1 || !strings.Contains(st.LastError, "status 7") {
 				t.Errorf("state: %+v, %v", st, err)
 			}
 			checkNothingLeft(t, in)
 		})
+	}
+}
+
+// TestIntegrationK3sArgsKubeconfig: a --write-kubeconfig among K3S-ARGS,
+// in any spelling, is where k3s writes the kubeconfig and where nodeboot
+// waits for it; nodeboot passes no kubeconfig of its own.
+func TestIntegrationK3sArgsKubeconfig(t *testing.T) {
+	needRoot(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	down(t, dir)
+	in, _ := instance.At(dir)
+	kc := filepath.Join(t.TempDir(), "admin.yaml")
+	k3s := standIn(t, keepsRunning)
+	_, stderr, code := run(t, nil, "up", "--data-dir", dir, "--k3s", k3s, "--node-name", "n1", "--wait", "--timeout", "2s", "--", "-o", kc)
+	if code != 3 || !strings.Contains(stderr, "waiting for k3s to write its kubeconfig "+kc) {
+		t.Errorf("up --wait: exit %d, want 3, waiting for %s:\n%s", code, kc, stderr)
+	}
+	st, err := node.ReadState(dir)
+	if err != nil || st.Kubeconfig != kc {
+		t.Errorf("state: kubeconfig %q (%v), want %s", st.Kubeconfig, err, kc)
+	}
+	k3sPID(t, in)
+	b, _ := os.ReadFile(in.K3sLog())
+	if !strings.Contains(string(b), "--node-name n1 -o "+kc) || strings.Contains(string(b), "--write-kubeconfig "+in.Kubeconfig()) {
+		t.Errorf("k3s arguments: want the user's -o %s and not nodeboot's kubeconfig:\n%s", kc, b)
+	}
+	if _, _, code := run(t, nil, "down", "--data-dir", dir); code != 0 {
+		t.Errorf("down: exit %d", code)
 	}
 }

@@ -1,9 +1,10 @@
-// Package config gives every instance command (up, down, status, logs,
-// kubeconfig, install) the same --data-dir flag and the same --config file:
-// a YAML file whose keys are flag names, read with urfave/cli's altsrc, so
-// that a value set there reaches every command. Precedence: flag, then
-// NODEBOOT_* variable, then the file, then the built-in default.
-package config
+package cmdutil
+
+// Every instance command (up, down, status, logs, kubeconfig, install) takes
+// the same --data-dir flag and the same --config file: a YAML file whose
+// keys are flag names, read with urfave/cli's altsrc, so that a value set
+// there reaches every command. Precedence: flag, then NODEBOOT_* variable,
+// then the file, then the built-in default.
 
 import (
 	"errors"
@@ -15,15 +16,19 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
+	yamlv3 "gopkg.in/yaml.v3"
 	"sigs.k8s.io/yaml"
 
-	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
 	"github.com/nodeboot/nodeboot/internal/instance"
+	"github.com/nodeboot/nodeboot/internal/safefs"
 )
 
 // DefaultConfig is the config file read when --config is not given. It
 // may be missing.
 const DefaultConfig = "/etc/nodeboot/config.yaml"
+
+// maxConfig bounds the config file: a page of flag values.
+const maxConfig = 1 << 20
 
 // DataDirFlag is the --data-dir flag every instance command takes, read
 // from the config file too (wrap the command with WithConfig).
@@ -65,7 +70,7 @@ func WithConfig(cmd *cli.Command, strict bool) *cli.Command {
 		}
 		if src != nil {
 			if err := altsrc.ApplyInputSourceValues(cCtx, src, flags); err != nil {
-				return cmdutil.UsageErrorf("%s: config %s: %v", cmd.Name, cCtx.String("config"), err)
+				return UsageErrorf("%s: config %s: %v", cmd.Name, cCtx.String("config"), err)
 			}
 		}
 		if before != nil {
@@ -81,18 +86,27 @@ func WithConfig(cmd *cli.Command, strict bool) *cli.Command {
 func configSource(cCtx *cli.Context, name string, flags []cli.Flag, strict bool) (altsrc.InputSourceContext, error) {
 	path := cCtx.String("config")
 	explicit := cCtx.IsSet("config")
-	b, err := os.ReadFile(path)
+	// Read once, a regular file of bounded size (--config /dev/zero ran
+	// out of memory, a FIFO hung), and parse those bytes: altsrc's own
+	// loader would open the path again (and fetch an http:// one).
+	var b []byte
+	var err error
+	if path != os.DevNull { // --config /dev/null: no file, a common idiom
+		b, err = safefs.ReadFile(path, maxConfig)
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !explicit:
 		return nil, nil
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, cmdutil.UsageErrorf("%s: --config %s: no such file; create it or drop --config (the default %s may be missing)", name, path, DefaultConfig)
+		return nil, UsageErrorf("%s: --config %s: no such file; create it or drop --config (the default %s may be missing)", name, path, DefaultConfig)
+	case errors.Is(err, safefs.ErrNotRegular) || errors.Is(err, safefs.ErrTooLarge):
+		return nil, UsageErrorf("%s: --config: %v", name, err)
 	case err != nil:
 		return nil, fmt.Errorf("%s: read config %s: %w", name, path, err)
 	}
 	var m map[string]any
 	if err := yaml.Unmarshal(b, &m); err != nil {
-		return nil, cmdutil.UsageErrorf("%s: config %s: %v", name, path, oneLine(err.Error()))
+		return nil, UsageErrorf("%s: config %s: %v", name, path, oneLine(err.Error()))
 	}
 	var known []string
 	for _, f := range flags {
@@ -103,14 +117,14 @@ func configSource(cCtx *cli.Context, name string, flags []cli.Flag, strict bool)
 	for k := range m {
 		if strict && !slices.Contains(known, k) {
 			slices.Sort(known)
-			return nil, cmdutil.UsageErrorf("%s: config %s: unknown key %q; the keys are the flag names: %s", name, path, k, strings.Join(known, ", "))
+			return nil, UsageErrorf("%s: config %s: unknown key %q; the keys are the flag names: %s", name, path, k, strings.Join(known, ", "))
 		}
 	}
-	src, err := altsrc.NewYamlSourceFromFile(path)
-	if err != nil {
-		return nil, cmdutil.UsageErrorf("%s: config %s: %v", name, path, oneLine(err.Error()))
+	var values map[any]any
+	if err := yamlv3.Unmarshal(b, &values); err != nil {
+		return nil, UsageErrorf("%s: config %s: %v", name, path, oneLine(err.Error()))
 	}
-	return src, nil
+	return altsrc.NewMapInputSource(path, values), nil
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

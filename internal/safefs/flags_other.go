@@ -1,0 +1,8 @@
+//go:build !unix
+
+package safefs
+
+const (
+	oNonblock = 0
+	oNoctty   = 0
+)
