@@ -19,6 +19,13 @@ TESTFLAGS ?=
 build: ## Build bin/nodeboot (static, stripped, with VERSION stamped in)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/nodeboot ./cmd/nodeboot
 
+# Extra flags for `nodeboot up`, e.g. make up UP_FLAGS='--smoke --timeout 10m'
+UP_FLAGS ?=
+
+.PHONY: up
+up: build ## The main job (root): build, get k3s if missing (tested release, sha256-checked), then nodeboot up --wait
+	hack/up.sh bin/nodeboot $(UP_FLAGS)
+
 .PHONY: demo
 demo: build ## Build, then cat /proc/sys/kernel/panic redirected to a file in a temp dir
 	hack/demo.sh bin/nodeboot
@@ -28,7 +35,7 @@ demo: build ## Build, then cat /proc/sys/kernel/panic redirected to a file in a 
 ################################################################################
 
 .PHONY: test-all
-test-all: ## Everything CI runs: test, then e2e-deps + e2e, then the real-consumer tests (root; ~20 min)
+test-all: ## Everything CI runs: test, then e2e-deps + e2e, then the real-consumer tests (root; 20-40 min on 2 cores)
 	TESTFLAGS="$(TESTFLAGS)" hack/test.sh
 	GO="$(GO)" hack/e2e.sh
 	GO="$(GO)" hack/e2e-consumers.sh

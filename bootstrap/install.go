@@ -13,7 +13,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"time"
@@ -23,9 +25,53 @@ import (
 // BaseURL/VERSION/ASSET.
 const DefaultK3sBaseURL = "https://github.com/k3s-io/k3s/releases/download"
 
+// DefaultK3sVersion is the k3s release Install gets when none is named:
+// the one nodeboot is tested with. The e2e suite (TestK3s) runs k3s
+// v1.36.3 built from k3s's main branch at 469d009f, which ships k3s's
+// Kubernetes fork v1.36.3-k3s1 (its go.mod), the Kubernetes of the release
+// v1.36.3+k3s1; k3s's channel.yaml at that commit names v1.36.3+k3s1 as
+// the stable channel. k3s names a release vK8S+k3sN, N counting k3s's
+// builds of that Kubernetes: +k3s1 is the first, and the only one there
+// is at that commit.
+const DefaultK3sVersion = "v1.36.3+k3s1"
+
+// k3sVersion is a k3s release name: v1.36.3+k3s1, v1.34.0-rc1+k3s1.
+var k3sVersion = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?\+k3s[0-9]+$`)
+
+// CheckK3sVersion returns nil when v is the name of a k3s release
+// (vMAJOR.MINOR.PATCH+k3sN, e.g. v1.36.3+k3s1), and otherwise an error
+// that says what one looks like, with a guess at what was meant.
+func CheckK3sVersion(v string) error {
+	if k3sVersion.MatchString(v) {
+		return nil
+	}
+	hint := ""
+	w := strings.TrimPrefix(v, "v")
+	w, _, _ = strings.Cut(w, "+")
+	w = strings.TrimSuffix(strings.TrimSuffix(w, "-k3s1"), "-k3s2")
+	switch parts := strings.Split(w, "."); {
+	case len(parts) == 3 && allDigits(parts):
+		hint = fmt.Sprintf(" (you may mean v%s+k3s1)", w)
+	case len(parts) == 2 && allDigits(parts):
+		hint = fmt.Sprintf(" (%s is a Kubernetes minor version; a k3s release of it is v%s.PATCH+k3sN, e.g. v%s.0+k3s1: pick one at https://github.com/k3s-io/k3s/releases)", v, w, w)
+	}
+	return fmt.Errorf("%q is not a k3s release name: k3s names its releases vMAJOR.MINOR.PATCH+k3sN after the Kubernetes version they ship, e.g. %s, the release nodeboot is tested with%s", v, DefaultK3sVersion, hint)
+}
+
+func allDigits(parts []string) bool {
+	for _, p := range parts {
+		if p == "" || strings.Trim(p, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
+}
+
 // InstallConfig says which k3s release to install where.
 type InstallConfig struct {
-	Version string // e.g. v1.33.4+k3s1 (required)
+	// Version is the release, e.g. v1.36.3+k3s1 (CheckK3sVersion says
+	// what a release name looks like); "" is DefaultK3sVersion.
+	Version string
 	BaseURL string // default DefaultK3sBaseURL
 	// Arch is runtime.GOARCH by default: amd64 installs the asset "k3s",
 	// arm64 "k3s-arm64" (arm "k3s-armhf"), checked against
@@ -35,6 +81,11 @@ type InstallConfig struct {
 	// Client makes the requests; nil is a client with connection and
 	// response-header timeouts (the body may take as long as ctx allows).
 	Client *http.Client
+	// Progress, when set, is called as the binary downloads, with the
+	// bytes received so far and the total (-1 when the server does not
+	// say), from Install's goroutine; it is not called when the binary
+	// installed already is the release.
+	Progress func(done, total int64)
 }
 
 // maxSumFile bounds the checksum file read into memory.
@@ -51,14 +102,14 @@ const maxSumFile = 1 << 20
 // or beside it on failure. When Dest already holds the verified release it
 // is left alone and nothing but the checksum file is downloaded.
 //
-// A network failure (DNS, connection, TLS, a cut transfer) gives an error
-// that says how to go on offline: pass --k3s PATH to an existing binary.
+// A network failure (DNS, connection, TLS, a cut transfer) gives a
+// *DownloadError, which says what to download where to go on offline.
 func Install(ctx context.Context, cfg InstallConfig) (path string, err error) {
 	if cfg.Version == "" {
-		return "", errors.New("install k3s: no version; pass --version, e.g. v1.33.4+k3s1 (see https://github.com/k3s-io/k3s/releases)")
+		cfg.Version = DefaultK3sVersion
 	}
-	if strings.ContainsAny(cfg.Version, "/\\?#") || strings.Contains(cfg.Version, "..") {
-		return "", fmt.Errorf("install k3s: version %q is not a release name such as v1.33.4+k3s1", cfg.Version)
+	if err := CheckK3sVersion(cfg.Version); err != nil {
+		return "", fmt.Errorf("install k3s: %w", err)
 	}
 	if cfg.Dest == "" {
 		return "", errors.New("install k3s: no destination path")
@@ -93,7 +144,7 @@ func Install(ctx context.Context, cfg InstallConfig) (path string, err error) {
 	if client == nil {
 		client = defaultInstallClient()
 	}
-	i := &installer{ctx: ctx, client: client, version: cfg.Version}
+	i := &installer{ctx: ctx, client: client, version: cfg.Version, arch: arch, binURL: assetURL, sumURL: sumURL}
 
 	sums, err := i.get(sumURL, func(r io.Reader) ([]byte, error) {
 		b, err := io.ReadAll(io.LimitReader(r, maxSumFile+1))
@@ -132,6 +183,7 @@ func Install(ctx context.Context, cfg InstallConfig) (path string, err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
+	i.progress = cfg.Progress
 	_, err = i.get(assetURL, func(r io.Reader) ([]byte, error) {
 		_, err := io.Copy(tmp, r)
 		return nil, err
@@ -174,9 +226,11 @@ func Install(ctx context.Context, cfg InstallConfig) (path string, err error) {
 }
 
 type installer struct {
-	ctx     context.Context
-	client  *http.Client
-	version string
+	ctx            context.Context
+	client         *http.Client
+	version, arch  string
+	binURL, sumURL string
+	progress       func(done, total int64) // for the next get
 }
 
 // get fetches u and hands the body to read. Transport failures get the
@@ -198,7 +252,12 @@ func (i *installer) get(u string, read func(io.Reader) ([]byte, error)) ([]byte,
 		}
 		return nil, fmt.Errorf("install k3s %s: GET %s: HTTP %s%s", i.version, u, resp.Status, hint)
 	}
-	b, err := read(resp.Body)
+	body := io.Reader(resp.Body)
+	if i.progress != nil {
+		body = &progressReader{r: resp.Body, total: resp.ContentLength, report: i.progress}
+		i.progress(0, resp.ContentLength)
+	}
+	b, err := read(body)
 	if err != nil {
 		return nil, i.netErr(u, err)
 	}
@@ -209,7 +268,46 @@ func (i *installer) netErr(u string, err error) error {
 	if ctxErr := i.ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("install k3s %s: download %s: %w", i.version, u, ctxErr)
 	}
-	return fmt.Errorf("cannot download k3s %s from %s: %w; offline, pass --k3s PATH to an existing k3s binary", i.version, u, err)
+	return &DownloadError{Version: i.version, Arch: i.arch, URL: u, BinaryURL: i.binURL, SumsURL: i.sumURL, Err: err}
+}
+
+// DownloadError is Install's error when the network failed it (DNS, a
+// refused connection, TLS, a transfer cut short): what to fetch by other
+// means to install k3s offline.
+type DownloadError struct {
+	Version, Arch string
+	URL           string // the download that failed
+	BinaryURL     string // the release's k3s binary for Arch
+	SumsURL       string // its checksum file, sha256sum-ARCH.txt
+	Err           error
+}
+
+func (e *DownloadError) Error() string {
+	return fmt.Sprintf("cannot download k3s %s from %s: %v; offline, pass --k3s PATH to an existing k3s binary: %s", e.Version, e.URL, e.Err, e.Fetch())
+}
+
+func (e *DownloadError) Unwrap() error { return e.Err }
+
+// Fetch says what to download where, by other means, and how to check it.
+func (e *DownloadError) Fetch() string {
+	return fmt.Sprintf("on a machine with internet access, download %s and %s, check the binary with `sha256sum -c --ignore-missing %s`, and copy it here",
+		e.BinaryURL, e.SumsURL, path.Base(e.SumsURL))
+}
+
+// progressReader reports the bytes read through it.
+type progressReader struct {
+	r           io.Reader
+	done, total int64
+	report      func(done, total int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.done += int64(n)
+		p.report(p.done, p.total)
+	}
+	return n, err
 }
 
 func defaultInstallClient() *http.Client {

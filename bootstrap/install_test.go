@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -294,10 +295,16 @@ func TestInstallUnreachable(t *testing.T) {
 	for _, w := range []string{
 		"cannot download k3s v1.33.4+k3s1 from " + url + "/v1.33.4%2Bk3s1/sha256sum-amd64.txt",
 		"offline, pass --k3s PATH to an existing k3s binary",
+		"download " + url + "/v1.33.4%2Bk3s1/k3s and " + url + "/v1.33.4%2Bk3s1/sha256sum-amd64.txt",
+		"sha256sum -c --ignore-missing sha256sum-amd64.txt",
 	} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error lacks %q", w)
 		}
+	}
+	var de *DownloadError
+	if !errors.As(err, &de) || de.BinaryURL != url+"/v1.33.4%2Bk3s1/k3s" || de.Version != "v1.33.4+k3s1" {
+		t.Errorf("error is not a *DownloadError naming the binary: %#v", de)
 	}
 	if _, err := os.Lstat(dest); !os.IsNotExist(err) {
 		t.Errorf("Dest exists after a failed download: %v", err)
@@ -347,13 +354,70 @@ func TestInstallBadInput(t *testing.T) {
 		cfg  InstallConfig
 		want string
 	}{
-		{InstallConfig{Dest: "/tmp/x"}, "no version"},
-		{InstallConfig{Version: "../../etc", Dest: "/tmp/x"}, "not a release name"},
+		{InstallConfig{Version: "../../etc", Dest: "/tmp/x"}, "not a k3s release name"},
+		{InstallConfig{Version: "1.33", Dest: "/tmp/x"}, "e.g. v1.33.0+k3s1"},
 		{InstallConfig{Version: "v1.33.4+k3s1"}, "no destination"},
 	} {
 		_, err := Install(context.Background(), tc.cfg)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Install(%+v) = %v, want %q", tc.cfg, err, tc.want)
 		}
+	}
+}
+
+func TestCheckK3sVersion(t *testing.T) {
+	for _, tc := range []struct {
+		v    string
+		want string // "" is valid; else a substring of the error
+	}{
+		{"v1.36.3+k3s1", ""},
+		{"v1.33.4+k3s2", ""},
+		{"v1.34.0-rc1+k3s1", ""},
+		{DefaultK3sVersion, ""},
+		{"1.33", "1.33 is a Kubernetes minor version; a k3s release of it is v1.33.PATCH+k3sN"},
+		{"v1.33", "e.g. v1.33.0+k3s1"},
+		{"1.33.4", "you may mean v1.33.4+k3s1"},
+		{"v1.33.4", "you may mean v1.33.4+k3s1"},
+		{"v1.33.4-k3s1", "you may mean v1.33.4+k3s1"},
+		{"latest", `"latest" is not a k3s release name`},
+		{"v1.36.3+k3s1/../x", "vMAJOR.MINOR.PATCH+k3sN"},
+		{"", "e.g. " + DefaultK3sVersion},
+	} {
+		err := CheckK3sVersion(tc.v)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("CheckK3sVersion(%q) = %v, want nil", tc.v, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("CheckK3sVersion(%q) = %v, want an error with %q", tc.v, err, tc.want)
+		}
+	}
+}
+
+// TestInstallDefaultVersion: no Version is DefaultK3sVersion, fetched and
+// verified like any other, with Progress told of every byte.
+func TestInstallDefaultVersion(t *testing.T) {
+	rel := newRelease(DefaultK3sVersion)
+	srv := httptest.NewServer(rel)
+	defer srv.Close()
+	dest := filepath.Join(t.TempDir(), "k3s")
+	var calls, last, total int64 = 0, -1, -2
+	_, err := Install(context.Background(), InstallConfig{BaseURL: srv.URL, Arch: "amd64", Dest: dest, Client: srv.Client(),
+		Progress: func(done, tot int64) { calls++; last, total = done, tot }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "/" + strings.ReplaceAll(DefaultK3sVersion, "+", "%2B") + "/k3s"
+	if reqs := rel.requests(); len(reqs) != 2 || reqs[1] != want {
+		t.Errorf("requests %v, want the checksum file, then %s", reqs, want)
+	}
+	size := int64(len(rel.assets["k3s"]))
+	if calls < 2 || last != size || total != size {
+		t.Errorf("Progress: %d calls, last (%d of %d); want at least 2 (0 and the end), ending at (%d of %d)", calls, last, total, size, size)
+	}
+	// Installed already: nothing to download, no progress.
+	calls = 0
+	if _, err := Install(context.Background(), InstallConfig{BaseURL: srv.URL, Arch: "amd64", Dest: dest, Client: srv.Client(),
+		Progress: func(done, tot int64) { calls++ }}); err != nil || calls != 0 {
+		t.Errorf("second Install: %v, %d progress calls; want nil and none", err, calls)
 	}
 }

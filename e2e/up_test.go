@@ -336,6 +336,10 @@ func TestUp(t *testing.T) {
 	if r7.code != 3 {
 		t.Errorf("up --wait with no kubelet exited %d, want 3 (timeout): the Ready condition of an earlier kubelet was taken for this one's", r7.code)
 	}
+	// The message says what is missing, not just "Ready KubeletReady".
+	if want := "is an earlier kubelet's: the kubelet of the k3s now running has not been heard from"; !strings.Contains(r7.stderr, want) {
+		t.Errorf("up --wait's exit-3 message does not say what it was waiting for (%q)", want)
+	}
 	if st := u.status(); st.State.Phase == "ready" || st.State.Phase == "node-ready" {
 		t.Errorf("status with no kubelet: phase %q; the node of an earlier kubelet counted as Ready", st.State.Phase)
 	}

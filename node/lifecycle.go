@@ -85,6 +85,24 @@ func (n *Node) superviseEvent(e bootstrap.Event) {
 	if e.Delay > 0 {
 		ev.Delay = e.Delay.Round(time.Millisecond).String()
 	}
+	switch e.Kind {
+	case bootstrap.EventExited, bootstrap.EventStopped:
+		// The incarnation has ended and its output is all in the log.
+		n.mu.Lock()
+		from := n.logFrom
+		n.mu.Unlock()
+		lines := logTail(n.in.K3sLog(), from)
+		n.mu.Lock()
+		n.lastLog = lines
+		n.mu.Unlock()
+		if e.Kind == bootstrap.EventExited {
+			ev.Log = lines
+		}
+	case bootstrap.EventGaveUp:
+		n.mu.Lock()
+		ev.Log = n.lastLog
+		n.mu.Unlock()
+	}
 	n.emit(ev, func(s *State) {
 		s.Restarts = e.Restarts
 		if e.Stats != nil {

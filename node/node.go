@@ -67,6 +67,11 @@ type Node struct {
 	lastRenew time.Time
 	heard     bool
 	watchCtx  context.Context
+	// logFrom is where the running incarnation's output begins in
+	// logs/k3s.log; lastLog is what the last one to end left there
+	// (Event.Log).
+	logFrom int64
+	lastLog []string
 }
 
 // Start starts the node cfg describes and returns once k3s is on its way:
@@ -183,6 +188,13 @@ func (n *Node) run(ctx context.Context) {
 	cfg := n.cfg
 	err := bootstrap.Supervise(ctx, bootstrap.SuperviseConfig{
 		Start: func(ctx context.Context) (*bootstrap.Process, error) {
+			// The log is appended to: this incarnation's output starts
+			// at its present end.
+			if fi, err := n.k3sLog.Stat(); err == nil {
+				n.mu.Lock()
+				n.logFrom = fi.Size()
+				n.mu.Unlock()
+			}
 			proc, err := bootstrap.Launch(ctx, bootstrap.LaunchConfig{
 				Profile: cfg.Profile, Root: n.seed.Root, Seeded: &n.seed,
 				Path: n.plan.K3s, Args: n.plan.Argv,
@@ -207,6 +219,13 @@ func (n *Node) run(ctx context.Context) {
 	stopWatch()
 	n.wg.Wait()
 	if err != nil {
+		n.mu.Lock()
+		last := n.lastLog
+		n.mu.Unlock()
+		if len(last) > 0 {
+			// The one line a script sees says why k3s died.
+			err = fmt.Errorf("%w; k3s's log says: %s (all of it: %s)", err, last[0], n.in.K3sLog())
+		}
 		n.err = n.fail(err)
 		return
 	}

@@ -182,6 +182,11 @@ type Event struct {
 	Reason   string    `json:"reason,omitempty"`   // why (supervisor events)
 	Delay    string    `json:"delay,omitempty"`    // KindRestarting: the backoff wait
 	Health   *Health   `json:"health,omitempty"`   // KindHealth: the new health
+	// Log, for KindExited and KindGaveUp, is what k3s's log
+	// (DATA-DIR/logs/k3s.log) says about why it ended: the fatal lines
+	// of that run first, then its latest error lines, or its last lines
+	// when there are neither.
+	Log []string `json:"log,omitempty"`
 }
 
 // ReadState reads the state of the node whose data directory is dataDir,

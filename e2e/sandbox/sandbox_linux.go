@@ -88,6 +88,14 @@ func Command(opts Options, argv ...string) (*exec.Cmd, error) {
 func Main() {
 	raw, ok := os.LookupEnv(EnvSpec)
 	if !ok {
+		// A test binary is run with -test.* flags, or none. A command
+		// here means a sandbox re-exec whose environment lost EnvSpec:
+		// going on would run the whole test suite inside the caller's
+		// test, against the host.
+		if len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-") {
+			fmt.Fprintf(os.Stderr, "sandbox: asked to run %q as the sandbox helper, but %s is not set (was the environment replaced?); refusing to run the test suite instead\n", os.Args[1:], EnvSpec)
+			os.Exit(125)
+		}
 		return
 	}
 	if err := run(raw, os.Args[1:]); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/nodeboot/nodeboot/internal/cli/exec"
 	"github.com/nodeboot/nodeboot/internal/cli/install"
 	"github.com/nodeboot/nodeboot/internal/cli/kubeconfig"
+	"github.com/nodeboot/nodeboot/internal/cli/kubectl"
 	"github.com/nodeboot/nodeboot/internal/cli/logs"
 	"github.com/nodeboot/nodeboot/internal/cli/profile"
 	"github.com/nodeboot/nodeboot/internal/cli/seed"
@@ -35,6 +36,7 @@ func commands(logger *slog.Logger, streams cmdutil.IOStreams) []*cli.Command {
 		status.NewCommand(logger, streams),
 		logs.NewCommand(logger, streams),
 		kubeconfig.NewCommand(logger, streams),
+		kubectl.NewCommand(logger, streams),
 		install.NewCommand(logger, streams),
 		version.NewCommand(logger, streams),
 	}

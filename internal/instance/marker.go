@@ -104,26 +104,9 @@ func ownedByLayout(d *safefs.Dir) (others []string, hasLock bool, err error) {
 // claim makes d a nodeboot data dir: it has the marker already, or it is
 // empty (or an earlier nodeboot's, see ownedByLayout), and gets one.
 func claim(d *safefs.Dir) error {
-	present, _, err := marker(d)
+	present, err := claimable(d)
 	if err != nil || present {
 		return err
-	}
-	others, hasLock, err := ownedByLayout(d)
-	if err != nil {
-		return err
-	}
-	names, err := safefs.ReadDirNames(d.FD())
-	if err != nil {
-		return fmt.Errorf("list data dir %s: %w", d.Path(), err)
-	}
-	if len(others) > 0 || (len(names) > 0 && !hasLock) {
-		if len(others) == 0 {
-			// Only names of the layout, but no lock file: not made by
-			// "up" (a user's root/ and logs/, say).
-			others = names
-			sort.Strings(others)
-		}
-		return &notOursError{dir: d.Path(), others: others}
 	}
 	content := markerHeader + markerLayout
 	if d.Created() {
@@ -134,6 +117,34 @@ func claim(d *safefs.Dir) error {
 		return fmt.Errorf("mark data dir: %w", err)
 	}
 	return nil
+}
+
+// claimable says whether claim may make d a data dir, changing nothing:
+// present when it has the marker already, nil when it is empty or an
+// earlier nodeboot's, a *notOursError otherwise.
+func claimable(d *safefs.Dir) (present bool, err error) {
+	present, _, err = marker(d)
+	if err != nil || present {
+		return present, err
+	}
+	others, hasLock, err := ownedByLayout(d)
+	if err != nil {
+		return false, err
+	}
+	names, err := safefs.ReadDirNames(d.FD())
+	if err != nil {
+		return false, fmt.Errorf("list data dir %s: %w", d.Path(), err)
+	}
+	if len(others) > 0 || (len(names) > 0 && !hasLock) {
+		if len(others) == 0 {
+			// Only names of the layout, but no lock file: not made by
+			// "up" (a user's root/ and logs/, say).
+			others = names
+			sort.Strings(others)
+		}
+		return false, &notOursError{dir: d.Path(), others: others}
+	}
+	return false, nil
 }
 
 // Purge removes what nodeboot made in the data dir: the fake tree, the

@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
@@ -120,6 +121,18 @@ func configSource(cCtx *cli.Context, name string, flags []cli.Flag, strict bool)
 			return nil, UsageErrorf("%s: config %s: unknown key %q; the keys are the flag names: %s", name, path, k, strings.Join(known, ", "))
 		}
 	}
+	// altsrc's own type errors are Go-typed ("Expected 'duration' but
+	// actual is 'int'"); check the values first and say it in YAML.
+	for _, f := range flags {
+		key := f.Names()[0]
+		v, ok := m[key]
+		if !ok {
+			continue
+		}
+		if err := checkValue(f, key, v); err != nil {
+			return nil, UsageErrorf("%s: config %s: key %q: %v", name, path, key, err)
+		}
+	}
 	var values map[any]any
 	if err := yamlv3.Unmarshal(b, &values); err != nil {
 		return nil, UsageErrorf("%s: config %s: %v", name, path, oneLine(err.Error()))
@@ -128,3 +141,64 @@ func configSource(cCtx *cli.Context, name string, flags []cli.Flag, strict bool)
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// checkValue checks that v, the config file's value for the flag f (key),
+// has the type the flag takes. Numbers arrive as float64 (sigs.k8s.io/yaml
+// reads YAML as JSON).
+func checkValue(f cli.Flag, key string, v any) error {
+	switch f.(type) {
+	case *altsrc.StringFlag, *altsrc.PathFlag, *altsrc.GenericFlag:
+		if _, ok := v.(string); !ok {
+			if _, scalar := v.(float64); scalar {
+				return fmt.Errorf("want a string, got %s; quote it: %s: \"%v\"", describe(v), key, v)
+			}
+			return fmt.Errorf("want a string, got %s", describe(v))
+		}
+	case *altsrc.IntFlag, *altsrc.Int64Flag, *altsrc.UintFlag, *altsrc.Uint64Flag:
+		if n, ok := v.(float64); !ok || n != float64(int64(n)) {
+			return fmt.Errorf("want a whole number, e.g. %s: 5, got %s", key, describe(v))
+		}
+	case *altsrc.DurationFlag:
+		s, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("want a duration such as 5m, 90s or 1h30m, got %s", describe(v))
+		}
+		if _, err := time.ParseDuration(s); err != nil {
+			return fmt.Errorf("%q is not a duration; write it like 5m, 90s or 1h30m", s)
+		}
+	case *altsrc.BoolFlag:
+		if _, ok := v.(bool); !ok {
+			return fmt.Errorf("want true or false, got %s", describe(v))
+		}
+	case *altsrc.StringSliceFlag:
+		list, ok := v.([]any)
+		if !ok {
+			return fmt.Errorf("want a list, e.g. %s: [a, b], got %s", key, describe(v))
+		}
+		for i, e := range list {
+			if _, ok := e.(string); !ok {
+				return fmt.Errorf("item %d: want a string, got %s", i+1, describe(e))
+			}
+		}
+	}
+	return nil
+}
+
+// describe names a YAML value for an error message.
+func describe(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "no value"
+	case string:
+		return fmt.Sprintf("the string %q", v)
+	case float64:
+		return fmt.Sprintf("the number %v", v)
+	case bool:
+		return fmt.Sprintf("%v", v)
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a map"
+	}
+	return fmt.Sprintf("%T", v)
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -45,8 +46,15 @@ const clearLine = "\r\x1b[K"
 
 // Printer renders events.
 type Printer struct {
+	// K3sLog is the path of k3s's log (DATA-DIR/logs/k3s.log), named
+	// with the lines of it an exit shows. Set it before the first event.
+	K3sLog string
+
 	w    io.Writer
 	mode Mode
+	// shownLog is the last set of log lines shown, not shown again when
+	// giving up right after the exit that showed them.
+	shownLog []string
 
 	mu sync.Mutex
 	// pending is the live line's text ("" when nothing is in progress),
@@ -170,7 +178,10 @@ func (p *Printer) Event(e node.Event) {
 	case "started":
 		p.finish(fmt.Sprintf("Started k3s (pid %d)", e.PID), at)
 		p.begin("Waiting for the API", at)
-	case "exited", "unhealthy":
+	case "exited":
+		p.line("!", fmt.Sprintf("k3s exited: %s", e.Reason)+p.logHeader(e.Log))
+		p.logLines(e.Log)
+	case "unhealthy":
 		p.line("!", fmt.Sprintf("k3s %s: %s", e.Kind, e.Reason))
 	case "restarting":
 		p.line("!", fmt.Sprintf("Restarting k3s in %s (restart %d): %s", orDash(e.Delay), e.Restarts, e.Reason))
@@ -183,7 +194,12 @@ func (p *Printer) Event(e node.Event) {
 	case "stopped":
 		p.finish("Stopped k3s"+paren(e.Reason), at)
 	case "gave-up":
-		p.line("✗", "Gave up: "+e.Reason)
+		if len(e.Log) > 0 && slices.Equal(e.Log, p.shownLog) {
+			p.line("✗", "Gave up: "+e.Reason+p.logHeader(nil))
+		} else {
+			p.line("✗", "Gave up: "+e.Reason+p.logHeader(e.Log))
+			p.logLines(e.Log)
+		}
 		p.pending = ""
 	case node.KindHealth:
 		if e.Health != nil && p.pending != "" {
@@ -198,6 +214,20 @@ func (p *Printer) Event(e node.Event) {
 	case node.KindError:
 		p.line("✗", e.Message)
 	}
+}
+
+// Note shows a status message of the command itself as a " • text" line,
+// above the live line (nothing in JSON mode, whose stream is events
+// only): the one way, on a terminal and off it, that up says something
+// that is not an event.
+func (p *Printer) Note(text string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mode == JSON {
+		return
+	}
+	p.line("•", text)
+	p.draw()
 }
 
 // phase shows the arrival of a phase.
@@ -243,6 +273,35 @@ func (p *Printer) finish(text string, at time.Time) {
 	}
 	p.pending = ""
 	p.line("✓", fmt.Sprintf("%s (%s)", text, round(d)))
+}
+
+// logHeader ends the line that reports an exit: where k3s's log is, and
+// that its last meaningful lines follow (or were shown above: log nil).
+func (p *Printer) logHeader(log []string) string {
+	where := "k3s's log"
+	if p.K3sLog != "" {
+		where += " " + p.K3sLog
+	}
+	switch {
+	case len(log) > 0:
+		return "; " + where + " ends:"
+	case len(p.shownLog) > 0:
+		return "; " + where + " ends as shown above"
+	case p.K3sLog != "":
+		return "; see " + where
+	}
+	return ""
+}
+
+// logLines prints lines of k3s's log, indented under the line that
+// reported the exit.
+func (p *Printer) logLines(lines []string) {
+	for _, l := range lines {
+		fmt.Fprintf(p.w, "     %s\n", l)
+	}
+	if len(lines) > 0 {
+		p.shownLog = lines
+	}
 }
 
 // line prints one finished line.

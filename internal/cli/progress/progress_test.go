@@ -183,3 +183,36 @@ func TestModeFor(t *testing.T) {
 		t.Errorf("pty: mode %d, want TTY", m)
 	}
 }
+
+// TestExitLog: an exit shows what k3s's log says and where it is; giving
+// up right after does not repeat the same lines.
+func TestExitLog(t *testing.T) {
+	var out bytes.Buffer
+	p := New(&out, Plain, t0)
+	p.K3sLog = "/d/logs/k3s.log"
+	fatal := []string{`level=fatal msg="no cgroups"`, `level=error msg="x"`}
+	for _, e := range []node.Event{
+		{Time: t0, Kind: "exited", Reason: "command exited with status 1", Log: fatal},
+		{Time: t0, Kind: "restarting", Restarts: 1, Reason: "command exited with status 1", Delay: "1s"},
+		{Time: t0, Kind: "exited", Reason: "command exited with status 1", Log: fatal},
+		{Time: t0, Kind: "gave-up", Reason: "command exited with status 1", Log: fatal},
+		{Time: t0, Kind: "gave-up", Reason: "other", Log: []string{"level=fatal msg=other"}},
+	} {
+		p.Event(e)
+	}
+	p.Close()
+	want := ` ! k3s exited: command exited with status 1; k3s's log /d/logs/k3s.log ends:
+     level=fatal msg="no cgroups"
+     level=error msg="x"
+ ! Restarting k3s in 1s (restart 1): command exited with status 1
+ ! k3s exited: command exited with status 1; k3s's log /d/logs/k3s.log ends:
+     level=fatal msg="no cgroups"
+     level=error msg="x"
+ ✗ Gave up: command exited with status 1; k3s's log /d/logs/k3s.log ends as shown above
+ ✗ Gave up: other; k3s's log /d/logs/k3s.log ends:
+     level=fatal msg=other
+`
+	if out.String() != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
+	}
+}

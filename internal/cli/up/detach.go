@@ -14,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/nodeboot/nodeboot/health"
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
 	"github.com/nodeboot/nodeboot/internal/cli/progress"
 	"github.com/nodeboot/nodeboot/internal/instance"
@@ -118,13 +119,20 @@ func (p *plan) detach(ctx context.Context, logger *slog.Logger, streams cmdutil.
 	if err := waitStarted(in, pid, exited); err != nil {
 		return err
 	}
-	logger.Info("supervisor running in the background", "pid", pid, "data-dir", in.Dir,
-		"logs", in.NodebootLog(), "status", "nodeboot status --data-dir "+in.Dir, "stop", "nodeboot down --data-dir "+in.Dir)
+	// A status line like the progress lines, not a log line (-q drops it).
+	note := ""
+	if logger.Enabled(ctx, slog.LevelInfo) {
+		note = fmt.Sprintf("Supervisor running in the background (pid %d), its log in %s; see `nodeboot status --data-dir %s`, stop it with `nodeboot down --data-dir %s`",
+			pid, in.NodebootLog(), in.Dir, in.Dir)
+	}
 	if !p.f.Wait {
+		if note != "" {
+			fmt.Fprintf(streams.ErrOut, " • %s\n", note)
+		}
 		_, err := fmt.Fprintln(streams.Out, pid)
 		return err
 	}
-	return p.follow(ctx, in, pid, exited, start, streams)
+	return p.follow(ctx, in, pid, exited, start, note, streams)
 }
 
 // waitStarted waits until the child has written its PID file (it then
@@ -147,7 +155,7 @@ func waitStarted(in *instance.Instance, pid int, exited <-chan struct{}) error {
 
 // follow shows the detached supervisor's events until the node is up, the
 // supervisor fails or dies, or --timeout passes.
-func (p *plan) follow(ctx context.Context, in *instance.Instance, pid int, exited <-chan struct{}, start time.Time, streams cmdutil.IOStreams) error {
+func (p *plan) follow(ctx context.Context, in *instance.Instance, pid int, exited <-chan struct{}, start time.Time, note string, streams cmdutil.IOStreams) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	out := streams.ErrOut
@@ -156,6 +164,10 @@ func (p *plan) follow(ctx context.Context, in *instance.Instance, pid int, exite
 	}
 	printer := progress.New(out, progress.ModeFor(p.f.Output, out), start)
 	defer printer.Close()
+	printer.K3sLog = in.K3sLog()
+	if note != "" {
+		printer.Note(note)
+	}
 	deadline := time.NewTimer(p.f.Timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(pollPeriod)
@@ -165,6 +177,8 @@ func (p *plan) follow(ctx context.Context, in *instance.Instance, pid int, exite
 		off        int64
 		lastHealth *node.Health
 		lastReason string
+		lastPhase  node.Phase
+		lastApply  string // the latest manifests progress
 	)
 	// drain shows new events; it returns the end of waiting, if any.
 	drain := func() (done bool, err error) {
@@ -181,16 +195,20 @@ func (p *plan) follow(ctx context.Context, in *instance.Instance, pid int, exite
 			if e.Reason != "" && e.Kind != node.KindHealth {
 				lastReason = e.Reason
 			}
+			if e.Kind == node.KindManifests {
+				lastApply = e.Message
+			}
 			if e.Kind != node.KindPhase {
 				continue
 			}
+			lastPhase = e.Phase
 			switch {
 			case e.Phase.Done():
 				return true, nil
 			case e.Phase == node.PhaseManifestsFailed:
 				return true, fmt.Errorf("up --wait: the node is Ready but applying the manifests failed: %s; the supervisor (pid %d) keeps running the node", e.Message, pid)
 			case e.Phase == node.PhaseFailed:
-				return true, fmt.Errorf("up --wait: the supervisor (pid %d) gave up: %s", pid, e.Message)
+				return true, fmt.Errorf("up --wait: the supervisor (pid %d) ended: %s", pid, e.Message)
 			case e.Phase == node.PhaseStopped:
 				return true, fmt.Errorf("up --wait: the supervisor (pid %d) was stopped before the node was Ready", pid)
 			}
@@ -216,17 +234,40 @@ func (p *plan) follow(ctx context.Context, in *instance.Instance, pid int, exite
 			}
 			return fmt.Errorf("up --wait: the supervisor (pid %d) exited before the node was Ready: %s; see %s", pid, reason, in.NodebootLog())
 		case <-deadline.C:
-			status := "no health report yet"
-			if lastHealth != nil {
-				status = healthLine(lastHealth)
-			}
 			return cli.Exit(fmt.Sprintf("up --wait: node %s not Ready after %s: %s; the supervisor (pid %d) keeps running: see `nodeboot status --data-dir %s`, stop it with `nodeboot down --data-dir %s`",
-				p.node.NodeName, p.f.Timeout, status, pid, in.Dir, in.Dir), cmdutil.ExitNotReady)
+				p.node.NodeName, p.f.Timeout, missing(lastPhase, lastHealth, lastApply), pid, in.Dir, in.Dir), cmdutil.ExitNotReady)
 		case <-ctx.Done():
 			return fmt.Errorf("up --wait: interrupted; the supervisor (pid %d) keeps running: stop it with `nodeboot down --data-dir %s`", pid, in.Dir)
 		}
 	}
 }
+
+// missing says what --wait was still waiting for when it gave up: the
+// step of bringing up that had not happened, from the last phase reached,
+// the last health report and the manifests' last progress.
+func missing(phase node.Phase, h *node.Health, apply string) string {
+	switch {
+	case phase == node.PhaseNodeReady:
+		s := "the node is Ready; the manifests are not all applied and ready yet"
+		if apply != "" {
+			s += " (last: " + oneLine(apply) + ")"
+		}
+		return s
+	case h == nil && phase != "":
+		return fmt.Sprintf("no health report yet (phase %s)", phase)
+	case h == nil:
+		return "no health report yet"
+	case h.State == health.Ready:
+		// The phase stops short of node-ready until the kubelet of the k3s
+		// now running renews the Lease or posts the Node's status: the
+		// Ready condition is an earlier kubelet's until then.
+		return fmt.Sprintf("the Node's Ready condition (%s) is an earlier kubelet's: the kubelet of the k3s now running has not been heard from (no renewal of the node's Lease, no status posted since it started)", healthLine(h))
+	}
+	return healthLine(h)
+}
+
+// oneLine is s with its whitespace runs made single spaces.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // healthLine is a health report on one line: "NotReady KubeletNotReady: msg".
 func healthLine(h *node.Health) string {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/klog/v2"
+
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
 	"github.com/nodeboot/nodeboot/internal/cli/progress"
 	"github.com/nodeboot/nodeboot/internal/instance"
@@ -34,6 +36,9 @@ func (p *plan) supervise(ctx context.Context, logger *slog.Logger, streams cmdut
 	}
 	printer := progress.New(out, mode, start)
 	defer printer.Close()
+	if in, err := instance.At(p.node.DataDir); err == nil {
+		printer.K3sLog = in.K3sLog()
+	}
 
 	// logs/nodeboot.log gets Info and above (Debug with -v), whatever -q
 	// says about the terminal.
@@ -71,6 +76,10 @@ func (p *plan) supervise(ctx context.Context, logger *slog.Logger, streams cmdut
 		}
 	}
 	cfg.OnEvent = printer.Event
+	// client-go logs through klog, straight to stderr by default: on a
+	// terminal its lines would cut through the progress lines. They go
+	// where the node's own log lines go.
+	klog.SetSlogLogger(cfg.Logger)
 
 	// One signal context: the first SIGINT or SIGTERM stops k3s cleanly;
 	// once it has fired, a second signal gets the default action and ends

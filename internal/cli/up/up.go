@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -65,7 +62,10 @@ and the manifests are applied.
 
 k3s is --k3s PATH, else k3s on $PATH, else DATA-DIR/bin/k3s (see
 'nodeboot install'). One supervisor runs per DATA-DIR; 'nodeboot status',
-'nodeboot logs', 'nodeboot kubeconfig' and 'nodeboot down' act on it.
+'nodeboot logs', 'nodeboot kubeconfig', 'nodeboot kubectl' and 'nodeboot
+down' act on it. up needs root (k3s does); it checks its inputs before it
+looks for k3s, and when k3s dies it shows the lines of k3s's log that say
+why.
 
 Every flag can be set as NODEBOOT_<FLAG> (NODEBOOT_DATA_DIR, NODEBOOT_K3S,
 ...) or in the --config file (keys are the flag names); flags win over
@@ -81,7 +81,10 @@ Examples:
    nodeboot up --smoke
 
    # In CI: wait for Ready, then use the cluster
-   nodeboot up --detach --wait --timeout 10m && kubectl --kubeconfig "$(nodeboot kubeconfig --path)" get nodes
+   nodeboot up --detach --wait --timeout 10m && nodeboot kubectl get nodes
+
+   # Then kubectl of your own: the node as context nodeboot-NODE in ~/.kube/config
+   nodeboot kubeconfig --merge && kubectl get nodes
 
    # An agent joining a server, with k3s arguments of your own
    nodeboot up --role agent --server https://10.0.0.1:6443 --token-file ./node-token -- --node-label team=a`
@@ -151,45 +154,27 @@ type plan struct {
 	node *node.Plan
 }
 
-// check validates the flags and resolves what they name. It changes
-// nothing on disk, so that a detaching "up" reports bad input in the
-// foreground. What K3S-ARGS may say is the library's to decide
-// (node.Check, bootstrap.PlanK3s); its refusals are usage errors.
+// check validates the flags and resolves what they name, in that order:
+// first the flag values alone (usage errors), then whether this user may
+// run a node at all (root), then the inputs on disk (data dir, profile,
+// manifests, K3S-ARGS), and only then where k3s is, so that a bad input is
+// reported as itself rather than as a missing k3s. It changes nothing on
+// disk, so that a detaching "up" reports bad input in the foreground. What
+// K3S-ARGS may say is the library's to decide (node.Check,
+// bootstrap.PlanK3s); its refusals are usage errors.
 func (f *flagpole) check(args []string) (*plan, error) {
-	switch f.Role {
-	case "server", "agent":
-	default:
-		return nil, cmdutil.UsageErrorf("up: --role %q: want server or agent", f.Role)
+	if err := f.checkValues(); err != nil {
+		return nil, err
+	}
+	if err := needRoot(os.Geteuid()); err != nil {
+		return nil, err
 	}
 	if err := f.readTokenFile(); err != nil {
 		return nil, err
 	}
-	if f.Role == "agent" && (f.Server == "" || f.Token == "") {
-		return nil, cmdutil.UsageErrorf("up: --role agent needs --server URL and --token T or --token-file FILE (the server's node token), e.g. --server https://10.0.0.1:6443 --token-file node-token")
-	}
-	switch f.ManifestsVia {
-	case "apply", "k3s":
-	default:
-		return nil, cmdutil.UsageErrorf("up: --manifests-via %q: want apply or k3s", f.ManifestsVia)
-	}
-	switch f.Output {
-	case "text", "json":
-	default:
-		return nil, cmdutil.UsageErrorf("up: --output %q: want text or json", f.Output)
-	}
-	if f.Timeout <= 0 {
-		return nil, cmdutil.UsageErrorf("up: --timeout %s: want a positive duration, e.g. 5m", f.Timeout)
-	}
-	if f.Role == "agent" && (len(f.Manifests.Value()) > 0 || f.Smoke) {
-		return nil, cmdutil.UsageErrorf("up: --manifest and --smoke need --role server: an agent has no admin credentials to apply them with")
-	}
-	in, err := instance.At(f.DataDir)
+	in, err := instance.Check(f.DataDir)
 	if err != nil {
 		return nil, cmdutil.UsageErrorf("up: %v", err)
-	}
-	k3s, err := findK3s(f.K3s, in)
-	if err != nil {
-		return nil, err
 	}
 	prof, err := cmdutil.LoadProfile(f.Profile)
 	if err != nil {
@@ -205,39 +190,103 @@ func (f *flagpole) check(args []string) (*plan, error) {
 		objs = append(objs, manifests.Smoke()...)
 	}
 	p := &plan{f: f, cfg: node.Config{
-		DataDir: in.Dir, K3s: k3s, Profile: prof,
+		DataDir: in.Dir, Profile: prof,
 		Role: node.Role(f.Role), Server: f.Server, Token: f.Token, NodeName: f.NodeName, K3sArgs: args,
 		Manifests: objs, ManifestsVia: node.ManifestsVia(f.ManifestsVia), ManifestTimeout: f.Timeout,
 		StartGrace: f.StartGrace, NotReadyGrace: f.NotReadyGrace, StopTimeout: f.StopTimeout, MaxRestarts: f.MaxRestarts,
 	}}
+	// K3S-ARGS are an input too, which node.Check judges; it needs a k3s
+	// to resolve, so while none is found nodeboot's own binary stands in,
+	// and a missing k3s is reported only once everything else is right.
+	k3s, k3sErr := findK3s(f.K3s, in)
+	p.cfg.K3s = k3s
+	if k3sErr != nil {
+		p.cfg.K3s = "/proc/self/exe"
+	}
 	if p.node, err = node.Check(p.cfg); err != nil {
-		if errors.Is(err, node.ErrInvalidConfig) {
-			return nil, cmdutil.UsageErrorf("up: %v", err)
-		}
-		return nil, fmt.Errorf("up: %w", err)
+		return nil, checkError(err)
+	}
+	if k3sErr != nil {
+		return nil, k3sErr
 	}
 	return p, nil
 }
 
-// findK3s returns --k3s, else k3s on $PATH, else DATA-DIR/bin/k3s.
-func findK3s(flag string, in *instance.Instance) (string, error) {
-	if flag != "" {
-		path, err := exec.LookPath(flag)
-		if err != nil {
-			return "", cmdutil.UsageErrorf("up: --k3s %q: %v", flag, errors.Unwrap(err))
+// checkError is node.Check's error as up reports it: a usage error when
+// the configuration is invalid.
+func checkError(err error) error {
+	if errors.Is(err, node.ErrInvalidConfig) {
+		return cmdutil.UsageErrorf("up: %v", err)
+	}
+	return fmt.Errorf("up: %w", err)
+}
+
+// checkValues checks the flag values that need nothing but themselves.
+func (f *flagpole) checkValues() error {
+	switch f.Role {
+	case "server", "agent":
+	default:
+		return cmdutil.UsageErrorf("up: --role %q: want server or agent", f.Role)
+	}
+	if f.Token != "" && f.TokenFile != "" {
+		return cmdutil.UsageErrorf("up: --token and --token-file both given; pass one (--token-file keeps the token out of ps)")
+	}
+	if f.Role == "agent" && (f.Server == "" || (f.Token == "" && f.TokenFile == "")) {
+		return cmdutil.UsageErrorf("up: --role agent needs --server URL and --token T or --token-file FILE (the server's node token), e.g. --server https://10.0.0.1:6443 --token-file node-token")
+	}
+	switch f.ManifestsVia {
+	case "apply", "k3s":
+	default:
+		return cmdutil.UsageErrorf("up: --manifests-via %q: want apply or k3s", f.ManifestsVia)
+	}
+	switch f.Output {
+	case "text", "json":
+	default:
+		return cmdutil.UsageErrorf("up: --output %q: want text or json", f.Output)
+	}
+	for _, d := range []struct {
+		name, example string
+		v             time.Duration
+	}{
+		{"timeout", "5m", f.Timeout},
+		{"notready-grace", "60s", f.NotReadyGrace},
+		{"start-grace", "2m", f.StartGrace},
+		{"stop-timeout", "30s", f.StopTimeout},
+	} {
+		// 0 too: the library would read it as "the default".
+		if d.v <= 0 {
+			return cmdutil.UsageErrorf("up: --%s %s: want a positive duration, e.g. %s", d.name, d.v, d.example)
 		}
-		return filepath.Abs(path)
 	}
-	if path, err := exec.LookPath("k3s"); err == nil {
-		return filepath.Abs(path)
+	if f.MaxRestarts < node.Unlimited {
+		return cmdutil.UsageErrorf("up: --max-restarts %d: want a number of restarts (0 gives up at the first exit), or -1 for unlimited", f.MaxRestarts)
 	}
-	bin := in.K3sBinary()
-	if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-		return bin, nil
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("up: %s: %w", bin, err)
+	if f.Role == "agent" && (len(f.Manifests.Value()) > 0 || f.Smoke) {
+		return cmdutil.UsageErrorf("up: --manifest and --smoke need --role server: an agent has no admin credentials to apply them with")
 	}
-	return "", fmt.Errorf("up: no k3s: not on $PATH and not at %s; run `nodeboot install --version V --data-dir %s` or pass --k3s PATH", bin, in.Dir)
+	return nil
+}
+
+// needRoot fails, once and before anything else is looked at, when up
+// does not run as root (euid 0): k3s cannot run a node without it.
+func needRoot(euid int) error {
+	if euid == 0 {
+		return nil
+	}
+	return fmt.Errorf("up: needs root (you are uid %d): k3s runs containers, which takes mounts, cgroups, network namespaces and iptables rules that only root may set up, and nodeboot traces k3s and every process it starts; run it as root (sudo nodeboot up ...). Without root, `nodeboot exec` and `nodeboot seed` work (a fake kernel for programs that need no root)", euid)
+}
+
+// findK3s is cmdutil.FindK3s, its errors prefixed with "up: ".
+func findK3s(flag string, in *instance.Instance) (string, error) {
+	path, err := cmdutil.FindK3s(flag, in)
+	if err == nil {
+		return path, nil
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		return "", cmdutil.UsageErrorf("up: %v", err)
+	}
+	return "", fmt.Errorf("up: %w", err)
 }
 
 // run runs "up": detached (--detach, --wait) or as the supervisor.

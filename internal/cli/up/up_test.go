@@ -15,8 +15,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nodeboot/nodeboot/bootstrap"
 	"github.com/nodeboot/nodeboot/internal/cli"
 	"github.com/nodeboot/nodeboot/internal/instance"
+	"github.com/nodeboot/nodeboot/internal/ptytest"
 	"github.com/nodeboot/nodeboot/internal/testenv"
 	"github.com/nodeboot/nodeboot/node"
 )
@@ -146,6 +148,11 @@ func down(t *testing.T, dir string) {
 func TestUsage(t *testing.T) {
 	dir := t.TempDir()
 	k3s := standIn(t, "exit 0")
+	noK3s := []string{"PATH=" + t.TempDir(), "NODEBOOT_K3S="}
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		env      []string
@@ -159,7 +166,20 @@ func TestUsage(t *testing.T) {
 		{"bad output", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--output", "yaml"}, 2, `--output "yaml": want text or json`},
 		{"bad manifests-via", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--manifests-via", "kubectl"}, 2, `--manifests-via "kubectl"`},
 		{"missing --k3s", nil, []string{"up", "--data-dir", dir, "--k3s", filepath.Join(dir, "nope")}, 2, "--k3s"},
-		{"no k3s anywhere", []string{"PATH=" + t.TempDir()}, []string{"up", "--data-dir", dir}, 1, "run `nodeboot install --version V --data-dir " + dir + "` or pass --k3s PATH"},
+		{"no k3s anywhere", noK3s, []string{"up", "--data-dir", dir}, 1, "run `nodeboot install --data-dir " + dir + "` (downloads k3s " + bootstrap.DefaultK3sVersion + ", the tested release, sha256-checked) or pass --k3s PATH (or set NODEBOOT_K3S=PATH)"},
+		// Inputs are checked before k3s is looked for: with no k3s
+		// anywhere, each bad input is reported as itself.
+		{"data dir on proc, no k3s", noK3s, []string{"up", "--data-dir", "/proc/nope"}, 2, "data dir /proc/nope: /proc is on proc, a kernel filesystem that cannot hold a node's files"},
+		{"data dir a file, no k3s", noK3s, []string{"up", "--data-dir", file}, 2, "data dir " + file + ": " + file + " is a regular file, not a directory; remove it or pick another --data-dir"},
+		{"data dir below a file, no k3s", noK3s, []string{"up", "--data-dir", filepath.Join(file, "sub")}, 2, file + " is a regular file, not a directory"},
+		{"unknown profile, no k3s", noK3s, []string{"up", "--data-dir", dir, "--profile", "k4s"}, 2, `profile "k4s"`},
+		{"missing manifest, no k3s", noK3s, []string{"up", "--data-dir", dir, "--manifest", filepath.Join(dir, "none.yaml")}, 1, "none.yaml"},
+		{"k3s args, no k3s", noK3s, []string{"up", "--data-dir", dir, "--", "--with-node-id"}, 2, `K3S-ARGS "--with-node-id"`},
+		{"negative --max-restarts", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--max-restarts", "-2"}, 2, "--max-restarts -2: want a number of restarts (0 gives up at the first exit), or -1 for unlimited"},
+		{"negative --start-grace", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--start-grace", "-1s"}, 2, "--start-grace -1s: want a positive duration, e.g. 2m"},
+		{"zero --notready-grace", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--notready-grace", "0s"}, 2, "--notready-grace 0s: want a positive duration"},
+		{"negative --stop-timeout", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--stop-timeout", "-5s"}, 2, "--stop-timeout -5s: want a positive duration"},
+		{"negative --max-restarts from the environment", []string{"NODEBOOT_MAX_RESTARTS=-3"}, []string{"up", "--data-dir", dir, "--k3s", k3s}, 2, "--max-restarts -3"},
 		{"unknown profile", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--profile", "k4s"}, 2, `profile "k4s"`},
 		{"agent with manifests", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--role", "agent", "--server", "https://x:6443", "--token", "t", "--smoke"}, 2, "need --role server"},
 		{"missing manifest", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--manifest", filepath.Join(dir, "none.yaml")}, 1, "none.yaml"},
@@ -167,8 +187,18 @@ func TestUsage(t *testing.T) {
 		{"k3s args: two node names", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--node-name", "a", "--", "-node-name=b"}, 2, `K3S-ARGS "-node-name=b": the node's name is "a" already`},
 		{"k3s args: relative data dir", nil, []string{"up", "--data-dir", dir, "--k3s", k3s, "--detach", "--", "-d", "rel"}, 2, `K3S-ARGS "-d rel": the path is relative`},
 	}
+	// What up checks before it checks for root needs no root.
+	beforeRoot := map[string]bool{
+		"agent without server": true, "agent without token": true, "bad role": true, "bad output": true,
+		"bad manifests-via": true, "agent with manifests": true, "negative --max-restarts": true,
+		"negative --start-grace": true, "zero --notready-grace": true, "negative --stop-timeout": true,
+		"negative --max-restarts from the environment": true,
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if !beforeRoot[tt.name] {
+				testenv.RequireRoot(t, "up checks this after its root check, which refuses a user other than root")
+			}
 			stdout, stderr, code := run(t, tt.env, tt.args...)
 			if code != tt.wantCode || !strings.Contains(stderr, tt.wantErr) {
 				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr, tt.wantCode, tt.wantErr)
@@ -214,6 +244,12 @@ func TestConfigPrecedence(t *testing.T) {
 		{"duration from env over file", []string{"NODEBOOT_TIMEOUT=-2s"}, []string{"up", "--config", file, "--role", "server"}, 2, "--timeout -2s"},
 		{"missing explicit file", nil, []string{"up", "--config", filepath.Join(dir, "none.yaml")}, 2, "none.yaml: no such file"},
 		{"unknown key", nil, []string{"up", "--config", typo}, 2, `unknown key "data_dir"`},
+		{"duration given as a number", nil, []string{"up", "--config", yamlFile(t, "timeout: 5\n")}, 2, `key "timeout": want a duration such as 5m, 90s or 1h30m, got the number 5`},
+		{"duration that does not parse", nil, []string{"up", "--config", yamlFile(t, "start-grace: 5 min\n")}, 2, `key "start-grace": "5 min" is not a duration; write it like 5m, 90s or 1h30m`},
+		{"int given as a string", nil, []string{"up", "--config", yamlFile(t, "max-restarts: lots\n")}, 2, `key "max-restarts": want a whole number, e.g. max-restarts: 5, got the string "lots"`},
+		{"bool given as a string", nil, []string{"up", "--config", yamlFile(t, "smoke: \"yes\"\n")}, 2, `key "smoke": want true or false, got the string "yes"`},
+		{"list given as a string", nil, []string{"up", "--config", yamlFile(t, "manifest: /srv/app.yaml\n")}, 2, `key "manifest": want a list, e.g. manifest: [a, b], got the string "/srv/app.yaml"`},
+		{"string given as a number", nil, []string{"up", "--config", yamlFile(t, "node-name: 123\n")}, 2, `key "node-name": want a string, got the number 123; quote it: node-name: "123"`},
 		{"status reads data-dir from the file", nil, []string{"status", "--config", file}, 1, "not running for " + filepath.Join(dir, "data")},
 	}
 	for _, tt := range tests {
@@ -226,9 +262,19 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 }
 
-// TestIntegrationForeground: a second up on the same data dir is refused
-// at once, and SIGINT to the foreground up stops the stand-in k3s and
-// leaves nothing.
+// yamlFile writes a config file holding content and returns its path.
+func yamlFile(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestIntegrationForeground: a second up on the same data dir is refused at
+// once, and SIGINT to the foreground up stops the stand-in k3s and leaves
+// nothing.
 func TestIntegrationForeground(t *testing.T) {
 	needRoot(t)
 	dir := filepath.Join(t.TempDir(), "data")
@@ -280,8 +326,8 @@ func TestIntegrationForeground(t *testing.T) {
 }
 
 // TestIntegrationDetachStatusDown: --detach prints the supervisor's PID and
-// returns; status says running and not Ready (3); down stops it all (0),
-// and status then says not running (1).
+// returns; status says running and not Ready (3); down stops it all (0), and
+// status then says not running (1).
 func TestIntegrationDetachStatusDown(t *testing.T) {
 	needRoot(t)
 	dir := filepath.Join(t.TempDir(), "data")
@@ -415,9 +461,9 @@ func TestIntegrationGiveUp(t *testing.T) {
 	}
 }
 
-// TestIntegrationK3sArgsKubeconfig: a --write-kubeconfig among K3S-ARGS,
-// in any spelling, is where k3s writes the kubeconfig and where nodeboot
-// waits for it; nodeboot passes no kubeconfig of its own.
+// TestIntegrationK3sArgsKubeconfig: a --write-kubeconfig among K3S-ARGS, in
+// any spelling, is where k3s writes the kubeconfig and where nodeboot waits
+// for it; nodeboot passes no kubeconfig of its own.
 func TestIntegrationK3sArgsKubeconfig(t *testing.T) {
 	needRoot(t)
 	dir := filepath.Join(t.TempDir(), "data")
@@ -440,5 +486,170 @@ func TestIntegrationK3sArgsKubeconfig(t *testing.T) {
 	}
 	if _, _, code := run(t, nil, "down", "--data-dir", dir); code != 0 {
 		t.Errorf("down: exit %d", code)
+	}
+}
+
+// TestNeedsRoot: as another user than root, up says once, before looking
+// at anything, that it needs root and why, and what works without it;
+// nothing is started and the data dir is not touched. The test runs
+// nodeboot as nobody (setpriv), or as itself when it is not root.
+func TestNeedsRoot(t *testing.T) {
+	bin, dataDir, k3s := os.Args[0], filepath.Join(t.TempDir(), "data"), standIn(t, keepsRunning)
+	var prefix []string
+	if os.Geteuid() == 0 {
+		setpriv := testenv.LookPath(t, "setpriv") // util-linux: runs nodeboot as another user
+		// nobody must reach the binary and the stand-in: copies in a
+		// directory anyone may read.
+		shared, err := os.MkdirTemp("", "nodeboot-needs-root-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(shared) })
+		for _, c := range []struct{ from, to string }{{bin, "nodeboot.test"}, {k3s, "k3s"}} {
+			b, err := os.ReadFile(c.from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(shared, c.to), b, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chmod(shared, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		bin, k3s = filepath.Join(shared, "nodeboot.test"), filepath.Join(shared, "k3s")
+		// A data dir nobody owns: without the root check, up would run
+		// the stand-in there.
+		dataDir = filepath.Join(shared, "data")
+		if err := os.Mkdir(dataDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(dataDir, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		prefix = []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--"}
+	}
+	for _, args := range [][]string{
+		{"up", "--data-dir", dataDir, "--k3s", k3s, "--node-name", "n1"},
+		{"up", "--data-dir", dataDir, "--k3s", k3s, "--node-name", "n1", "--detach"},
+		{"up", "--data-dir", "/nonexistent/data", "--node-name", "n1"}, // bad inputs too: root comes first
+	} {
+		argv := append(append(prefix, bin), args...)
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env = append(os.Environ(), asMain+"=1", "HOME=/")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		done := make(chan error, 1)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { done <- cmd.Wait() }()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("%q as uid 65534 still runs after 30s; want a refusal at once\n%s", args, stderr.String())
+		}
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+		t.Logf("%q: exit %d: %s", args, code, stderr.String())
+		want := "nodeboot: up: needs root (you are uid "
+		if code != 1 || !strings.HasPrefix(stderr.String(), want) || strings.Count(stderr.String(), "\n") != 1 || stdout.Len() != 0 {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 1 and one line starting %q", args, code, stdout.String(), stderr.String(), want)
+		}
+		for _, why := range []string{"k3s runs containers", "mounts, cgroups, network namespaces and iptables", "sudo nodeboot up", "`nodeboot exec` and `nodeboot seed` work"} {
+			if !strings.Contains(stderr.String(), why) {
+				t.Errorf("%q: the message lacks %q", args, why)
+			}
+		}
+	}
+	if ents, err := os.ReadDir(dataDir); err == nil && len(ents) != 0 {
+		t.Errorf("the refused up wrote into the data dir: %v", ents)
+	}
+}
+
+// diesFatally is a stand-in k3s that logs as k3s does when it cannot run
+// (logrus text, klog), then exits 1.
+const diesFatally = `echo 'time="2026-01-02T03:04:05Z" level=info msg="Starting k3s v1.36.3+k3s1"'
+echo 'E0102 03:04:05.000000    4242 server.go:100] "Failed to listen" err="address in use"' >&2
+echo 'time="2026-01-02T03:04:06Z" level=fatal msg="failed to find cpuset cgroup (v2)"' >&2
+echo 'time="2026-01-02T03:04:06Z" level=info msg="bye"'
+exit 1`
+
+// TestIntegrationExitShowsLog: when k3s dies, up shows why, from k3s's log (fatal
+// lines first), with the exit and when it gives up, and says where the
+// whole log is; the one error line at the end carries the fatal line.
+func TestIntegrationExitShowsLog(t *testing.T) {
+	needRoot(t)
+	k3s := standIn(t, diesFatally)
+	fatal := `level=fatal msg="failed to find cpuset cgroup (v2)"`
+	klog := `E0102 03:04:05.000000    4242 server.go:100] "Failed to listen" err="address in use"`
+	for _, mode := range []string{"foreground", "wait"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			down(t, dir)
+			in, _ := instance.At(dir)
+			args := []string{"up", "--data-dir", dir, "--k3s", k3s, "--node-name", "n1", "--max-restarts", "1"}
+			if mode == "wait" {
+				args = append(args, "--wait", "--timeout", "1m")
+			}
+			_, stderr, code := run(t, nil, args...)
+			t.Logf("stderr:\n%s", stderr)
+			if code != 1 {
+				t.Errorf("exit %d, want 1", code)
+			}
+			header := "! k3s exited: command exited with status 1; k3s's log " + in.K3sLog() + " ends:\n     " + fatal + "\n     " + klog + "\n"
+			if strings.Count(stderr, header) != 2 {
+				t.Errorf("stderr does not show both exits with the fatal line first, then the error line:\n%s", header)
+			}
+			if !strings.Contains(stderr, "✗ Gave up: command exited with status 1; k3s's log "+in.K3sLog()+" ends as shown above\n") {
+				t.Errorf("stderr lacks the gave-up line pointing at the log")
+			}
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			last := lines[len(lines)-1]
+			if !strings.HasPrefix(last, "nodeboot: up") || !strings.Contains(last, "k3s's log says: "+fatal+" (all of it: "+in.K3sLog()+")") {
+				t.Errorf("the error line does not carry the fatal line and the log's path: %q", last)
+			}
+			if strings.Contains(stderr, "level=info") {
+				t.Errorf("info lines of k3s's log shown")
+			}
+			if mode == "wait" {
+				waitFor(t, 10*time.Second, "the supervisor to end", func() bool { _, r, _ := in.Running(); return !r })
+			}
+		})
+	}
+}
+
+// TestIntegrationWaitTerminal: on a terminal, up --wait speaks in one voice: the
+// progress lines and a "•" line for the supervisor, no log lines
+// (level=INFO msg=...) between them.
+func TestIntegrationWaitTerminal(t *testing.T) {
+	needRoot(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	down(t, dir)
+	k3s := standIn(t, keepsRunning)
+	pty := ptytest.Open(t)
+	cmd := nodeboot(nil, "up", "--data-dir", dir, "--k3s", k3s, "--node-name", "n1", "--wait", "--timeout", "3s")
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, pty.TTY
+	err := cmd.Run()
+	screen := pty.Output()
+	t.Logf("terminal:\n%s", screen)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("up --wait: %v, want exit 3", err)
+	}
+	if strings.Contains(screen, "level=") {
+		t.Errorf("a log line on the terminal among the progress lines")
+	}
+	for _, want := range []string{" • Supervisor running in the background (pid ", " ✓ Seeded the fake tree", " ✓ Started k3s (pid ", "nodeboot: up --wait: node n1 not Ready after 3s: "} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("terminal lacks %q", want)
+		}
 	}
 }
