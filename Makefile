@@ -41,16 +41,20 @@ test-all: ## Everything CI runs: test, then e2e-deps + e2e, then the real-consum
 	GO="$(GO)" hack/e2e-consumers.sh
 
 .PHONY: test
-test: ## The main module: install test deps, lint, build for arm64, go test ./... (as root for all tests; ~3 min)
+test: ## The main module: install test deps, lint, arm64 build + interceptor unit tests under qemu, go test ./... (as root for all tests; ~3 min)
 	TESTFLAGS="$(TESTFLAGS)" hack/test.sh
 
 .PHONY: unit
-unit: ## Unit tests only (-short, no TestIntegration*)
+unit: ## Unit tests only (-short -tags=nointegration): nothing traces (interceptor.Start refuses in that build)
 	$(GO) test -count=1 -short -tags=nointegration $(TESTFLAGS) ./...
 
 .PHONY: integration
-integration: ## Only the TestIntegration* tests (most need root)
+integration: ## Only the TestIntegration* tests: every test that traces (most need root)
 	$(GO) test -count=1 -run '^TestIntegration' $(TESTFLAGS) ./...
+
+.PHONY: test-arm64
+test-arm64: ## Every unit test built for linux/arm64, run under qemu-user (no tracing there; ~2 min of CPU cold)
+	GO="$(GO)" TESTFLAGS="$(TESTFLAGS)" hack/test-arm64.sh
 
 .PHONY: bench
 bench: ## Benchmarks in ./bench, one iteration each

@@ -5,7 +5,6 @@ package bootstrap
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nodeboot/nodeboot/interceptor"
+	"github.com/nodeboot/nodeboot/internal/testenv"
 	"github.com/nodeboot/nodeboot/profile"
 )
 
@@ -27,16 +27,10 @@ import (
 
 func requireLaunch(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: skipped with -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the k3s profile's cgroup tree and ptrace run as root here; run 'sudo go test'")
-	}
+	testenv.Integration(t)
+	testenv.RequireRoot(t, "the k3s profile's cgroup tree and ptrace run as root here")
 	for _, tool := range []string{"sh", "cat", "stat", "timeout", "head", "grep"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s in PATH: %v", tool, err)
-		}
+		testenv.LookPath(t, tool)
 	}
 }
 
@@ -78,19 +72,6 @@ func launchSh(t *testing.T, root, script string) shResult {
 		t.Fatalf("Wait: %v", err)
 	}
 	return shResult{out: out.String(), err: errb.String(), exit: exit}
-}
-
-// testLogger sends nodeboot's log to the test's log, so a failure shows
-// the tracer's and the virtual kernel's warnings.
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSuffix(string(p), "\n"))
-	return len(p), nil
 }
 
 // kv collects "key=value" lines of out.
@@ -299,9 +280,7 @@ rmdir ` + cg + `/kubepods; echo rc4=$?`,
 // are missing, as in gVisor.
 func TestIntegrationLaunchMissingProcFiles(t *testing.T) {
 	requireLaunch(t)
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skipf("needs unshare(1): %v", err)
-	}
+	testenv.LookPath(t, "unshare")
 	if err := exec.Command("unshare", "-m", "true").Run(); err != nil {
 		t.Skipf("cannot make a mount namespace here (unshare -m): %v", err)
 	}

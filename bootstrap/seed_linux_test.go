@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nodeboot/nodeboot/internal/safefs"
+	"github.com/nodeboot/nodeboot/internal/testenv"
 	"github.com/nodeboot/nodeboot/profile"
 )
 
@@ -311,9 +312,7 @@ func TestSeedUnsafeRoot(t *testing.T) {
 		{
 			name: "owned by another user",
 			setup: func(t *testing.T) string {
-				if os.Geteuid() != 0 {
-					t.Skip("chown to another user needs root")
-				}
+				testenv.RequireRoot(t, "chown to another user")
 				d := filepath.Join(t.TempDir(), "root")
 				if err := os.Mkdir(d, 0o700); err != nil {
 					t.Fatal(err)
@@ -345,9 +344,7 @@ func TestSeedUnsafeRoot(t *testing.T) {
 		{
 			name: "under a directory of another user",
 			setup: func(t *testing.T) string {
-				if os.Geteuid() != 0 {
-					t.Skip("chown to another user needs root")
-				}
+				testenv.RequireRoot(t, "chown to another user")
 				d := filepath.Join(t.TempDir(), "theirs")
 				if err := os.Mkdir(d, 0o755); err != nil {
 					t.Fatal(err)
@@ -365,9 +362,7 @@ func TestSeedUnsafeRoot(t *testing.T) {
 			// name first, as a link to a directory of the victim's.
 			name: "a symlink planted by another user",
 			setup: func(t *testing.T) string {
-				if os.Geteuid() != 0 {
-					t.Skip("chown to another user needs root")
-				}
+				testenv.RequireRoot(t, "chown to another user")
 				base := t.TempDir()
 				tmp := filepath.Join(base, "tmp")
 				if err := os.Mkdir(tmp, 0o755); err != nil {

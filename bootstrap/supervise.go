@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"k8s.io/utils/clock"
 
 	"github.com/nodeboot/nodeboot/health"
 	"github.com/nodeboot/nodeboot/interceptor"
@@ -67,6 +68,12 @@ type SuperviseConfig struct {
 	// Logger gets one line per start, restart (with its reason), stop and
 	// backoff reset; nil is slog.Default().
 	Logger *slog.Logger
+	// Clock times the graces, the backoff waits and StableAfter, and
+	// stamps Events; nil is the real clock. Tests pass a fake one, so that
+	// "not Ready for longer than the grace" does not depend on how fast
+	// the machine schedules the test. (StopTimeout is Process.Stop's and
+	// always real.)
+	Clock clock.Clock
 }
 
 // EventKind names what happened to the supervised command.
@@ -127,6 +134,7 @@ func Supervise(ctx context.Context, cfg SuperviseConfig) error {
 type supervisor struct {
 	cfg    SuperviseConfig
 	log    *slog.Logger
+	clk    clock.Clock
 	bo     *backoff.ExponentialBackOff
 	health <-chan health.Status
 
@@ -166,11 +174,15 @@ func newSupervisor(cfg SuperviseConfig) *supervisor {
 		// Never give up by elapsed time: MaxRestarts is the only limit.
 		backoff.WithMaxElapsedTime(0),
 	)
-	return &supervisor{cfg: cfg, log: log, bo: bo, health: cfg.Health}
+	clk := cfg.Clock
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	return &supervisor{cfg: cfg, log: log, clk: clk, bo: bo, health: cfg.Health}
 }
 
 func (s *supervisor) emit(e Event) {
-	e.Time = time.Now()
+	e.Time = s.clk.Now()
 	e.Restarts = s.restarts
 	if s.cfg.OnEvent != nil {
 		s.cfg.OnEvent(e)
@@ -232,14 +244,14 @@ func (s *supervisor) incarnation(ctx context.Context) (reason string, shutdown b
 		return reason, false
 	}
 	s.cur = p
-	startedAt := time.Now()
+	startedAt := s.clk.Now()
 	pid := p.PID()
 	s.log.Info("started", "pid", pid, "restarts", s.restarts)
 	s.emit(Event{Kind: EventStarted, PID: pid})
 
-	notReady := stoppedTimer()
+	notReady := s.stoppedTimer()
 	defer notReady.Stop()
-	stable := stoppedTimer()
+	stable := s.stoppedTimer()
 	defer stable.Stop()
 	stableDone := false
 	arm := func() {
@@ -259,7 +271,7 @@ func (s *supervisor) incarnation(ctx context.Context) (reason string, shutdown b
 			// TERM-then-KILL as a restart.
 			exit, err := s.finish(p)
 			reason = exitReason(exit, err)
-			s.log.Warn("command exited", "pid", pid, "exit", reason, "uptime", time.Since(startedAt).Round(time.Millisecond))
+			s.log.Warn("command exited", "pid", pid, "exit", reason, "uptime", s.clk.Since(startedAt).Round(time.Millisecond))
 			st := p.Stats()
 			s.emit(Event{Kind: EventExited, PID: pid, Reason: reason, Stats: &st})
 			s.close(p)
@@ -271,13 +283,13 @@ func (s *supervisor) incarnation(ctx context.Context) (reason string, shutdown b
 				s.observe(st)
 			}
 			arm()
-		case <-notReady.C:
+		case <-notReady.C():
 			reason = s.notReadyReason()
 			s.log.Warn("not Ready for too long", "pid", pid, "reason", reason)
 			s.emit(Event{Kind: EventUnhealthy, PID: pid, Reason: reason})
 			s.stop(p, reason)
 			return reason, false
-		case <-stable.C:
+		case <-stable.C():
 			stableDone = true
 			s.bo.Reset()
 			s.log.Info("stable; backoff reset", "pid", pid, "after", s.cfg.StableAfter)
@@ -287,18 +299,18 @@ func (s *supervisor) incarnation(ctx context.Context) (reason string, shutdown b
 
 // armNotReady sets t to fire when the not-Ready stretch, counted from no
 // earlier than StartGrace after the start, exceeds NotReadyGrace.
-func (s *supervisor) armNotReady(t *time.Timer, startedAt time.Time) {
+func (s *supervisor) armNotReady(t clock.Timer, startedAt time.Time) {
 	if s.notReadySince.IsZero() {
 		t.Stop()
 		return
 	}
 	from := later(s.notReadySince, startedAt.Add(s.cfg.StartGrace))
-	t.Reset(time.Until(from.Add(s.cfg.NotReadyGrace)))
+	t.Reset(from.Add(s.cfg.NotReadyGrace).Sub(s.clk.Now()))
 }
 
 // armStable sets t to fire once the incarnation has been Ready (with no
 // health source: running) for StableAfter.
-func (s *supervisor) armStable(t *time.Timer, startedAt time.Time) {
+func (s *supervisor) armStable(t clock.Timer, startedAt time.Time) {
 	var from time.Time
 	switch {
 	case s.health == nil:
@@ -311,14 +323,14 @@ func (s *supervisor) armStable(t *time.Timer, startedAt time.Time) {
 		t.Stop()
 		return
 	}
-	t.Reset(time.Until(from.Add(s.cfg.StableAfter)))
+	t.Reset(from.Add(s.cfg.StableAfter).Sub(s.clk.Now()))
 }
 
 // observe records a status from the watcher.
 func (s *supervisor) observe(st health.Status) {
 	since := st.Since
-	if since.IsZero() || since.After(time.Now()) {
-		since = time.Now()
+	if now := s.clk.Now(); since.IsZero() || since.After(now) {
+		since = now
 	}
 	prev := s.status
 	s.status = &st
@@ -373,11 +385,11 @@ func (s *supervisor) stop(p *Process, reason string) {
 	pid := p.PID()
 	s.log.Info("stopping", "pid", pid, "reason", reason, "timeout", s.cfg.StopTimeout)
 	s.emit(Event{Kind: EventStopping, PID: pid, Reason: reason})
-	t0 := time.Now()
+	t0 := s.clk.Now()
 	exit, err := s.finish(p)
 	st := p.Stats()
 	how := exitReason(exit, err)
-	s.log.Info("stopped", "pid", pid, "exit", how, "took", time.Since(t0).Round(time.Millisecond))
+	s.log.Info("stopped", "pid", pid, "exit", how, "took", s.clk.Since(t0).Round(time.Millisecond))
 	s.emit(Event{Kind: EventStopped, PID: pid, Reason: how, Stats: &st})
 	s.close(p)
 }
@@ -419,13 +431,13 @@ func (s *supervisor) close(p *Process) {
 // sleep waits d (reading Health meanwhile) and reports false when ctx
 // ended first.
 func (s *supervisor) sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
+	t := s.clk.NewTimer(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return false
-		case <-t.C:
+		case <-t.C():
 			return true
 		case st, ok := <-s.health:
 			if !ok {
@@ -451,8 +463,8 @@ func exitReason(exit interceptor.Exit, err error) string {
 	return r
 }
 
-func stoppedTimer() *time.Timer {
-	t := time.NewTimer(time.Hour)
+func (s *supervisor) stoppedTimer() clock.Timer {
+	t := s.clk.NewTimer(time.Hour)
 	t.Stop()
 	return t
 }

@@ -7,17 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	"github.com/nodeboot/nodeboot/health"
+	"github.com/nodeboot/nodeboot/internal/testenv"
 	"github.com/nodeboot/nodeboot/profile"
 )
 
@@ -25,69 +26,6 @@ import (
 // built-in k3s profile, the real tracer). Only the readiness statuses are
 // fed by the test, through SuperviseConfig.Health, which is the API the
 // real watcher uses.
-
-// recorder keeps the events of one Supervise run and lets a test wait for
-// one of a kind.
-type recorder struct {
-	t  *testing.T
-	mu sync.Mutex
-	ev []Event
-	ch chan Event
-}
-
-func newRecorder(t *testing.T) *recorder {
-	return &recorder{t: t, ch: make(chan Event, 4096)}
-}
-
-func (r *recorder) on(e Event) {
-	r.mu.Lock()
-	r.ev = append(r.ev, e)
-	r.mu.Unlock()
-	select {
-	case r.ch <- e:
-	default:
-	}
-	msg := fmt.Sprintf("event %-10s pid=%d restarts=%d", e.Kind, e.PID, e.Restarts)
-	if e.Reason != "" {
-		msg += " reason=" + strconv.Quote(e.Reason)
-	}
-	if e.Delay > 0 {
-		msg += " delay=" + e.Delay.Round(time.Millisecond).String()
-	}
-	if e.Health != nil {
-		msg += " health=" + string(e.Health.State)
-	}
-	r.t.Log(msg)
-}
-
-// wait returns the next event of kind, failing after timeout.
-func (r *recorder) wait(kind EventKind, timeout time.Duration) Event {
-	r.t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		select {
-		case e := <-r.ch:
-			if e.Kind == kind {
-				return e
-			}
-		case <-deadline.C:
-			r.t.Fatalf("no %q event within %s", kind, timeout)
-		}
-	}
-}
-
-func (r *recorder) all(kind EventKind) []Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []Event
-	for _, e := range r.ev {
-		if e.Kind == kind {
-			out = append(out, e)
-		}
-	}
-	return out
-}
 
 // shStarter returns a Start function that launches script i (the last
 // one once i runs past the list) for incarnation i.
@@ -135,6 +73,18 @@ func expected(initial, maxI time.Duration, i int) time.Duration {
 	return min(time.Duration(d), maxI)
 }
 
+// stepBackoffs steps fc through the backoff wait of each of n restarts:
+// with the fake clock, a backoff passes when the test says so, and exactly
+// by its delay.
+func stepBackoffs(t *testing.T, rec *recorder, fc *clocktesting.FakeClock, n int) {
+	t.Helper()
+	for range n {
+		e := rec.wait(EventRestarting, time.Minute)
+		waitTimers(t, fc, 1)
+		fc.Step(e.Delay)
+	}
+}
+
 func TestIntegrationSuperviseRestartsExitsWithGrowingBackoff(t *testing.T) {
 	requireLaunch(t)
 	const (
@@ -143,9 +93,10 @@ func TestIntegrationSuperviseRestartsExitsWithGrowingBackoff(t *testing.T) {
 		max     = 10
 	)
 	rec := newRecorder(t)
+	fc := newFakeClock()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	err := <-supervise(t, ctx, SuperviseConfig{
+	done := supervise(t, ctx, SuperviseConfig{
 		Start:           shStarter(t, t.TempDir(), "exit 3"),
 		InitialInterval: initial,
 		MaxInterval:     maxI,
@@ -154,7 +105,10 @@ func TestIntegrationSuperviseRestartsExitsWithGrowingBackoff(t *testing.T) {
 		MaxRestarts:     max,
 		OnEvent:         rec.on,
 		Logger:          testLogger(t),
+		Clock:           fc,
 	})
+	stepBackoffs(t, rec, fc, max)
+	err := <-done
 	want := fmt.Sprintf("gave up after %d restarts: command exited with status 3", max)
 	if err == nil || err.Error() != want {
 		t.Fatalf("Supervise = %v, want %q", err, want)
@@ -164,7 +118,7 @@ func TestIntegrationSuperviseRestartsExitsWithGrowingBackoff(t *testing.T) {
 		t.Fatalf("started %d, restarting %d, exited %d, gave-up %d times; want %d, %d, %d, 1",
 			len(started), len(restarting), len(rec.all(EventExited)), len(rec.all(EventGaveUp)), max+1, max, max+1)
 	}
-	var gaps, delays []string
+	var delays []string
 	for i, e := range restarting {
 		exp := expected(initial, maxI, i)
 		// ±50% jitter around the interval, never past the cap (1ms of
@@ -176,15 +130,14 @@ func TestIntegrationSuperviseRestartsExitsWithGrowingBackoff(t *testing.T) {
 		if e.Restarts != i+1 {
 			t.Errorf("restart %d: Restarts = %d", i+1, e.Restarts)
 		}
-		gap := started[i+1].Time.Sub(started[i].Time)
-		if gap < e.Delay {
-			t.Errorf("restart %d: started %s after the previous start, less than the delay %s", i+1, gap, e.Delay)
+		// The clock moved only by the backoff: the next start waited for
+		// it, and for nothing else.
+		if gap := started[i+1].Time.Sub(started[i].Time); gap != e.Delay {
+			t.Errorf("restart %d: started %s after the previous start, want the delay %s", i+1, gap, e.Delay)
 		}
-		gaps = append(gaps, gap.Round(time.Millisecond).String())
 		delays = append(delays, e.Delay.Round(time.Millisecond).String())
 	}
 	t.Logf("backoff delays: %s", strings.Join(delays, " "))
-	t.Logf("gaps between starts: %s", strings.Join(gaps, " "))
 	// Growth despite the jitter: the last three waits (at the cap) add
 	// up to more than the first three (around 50, 75, 112ms) can.
 	var first, last time.Duration
@@ -205,20 +158,44 @@ func TestIntegrationSuperviseBackoffResetsAfterStable(t *testing.T) {
 		stable  = 1500 * time.Millisecond
 	)
 	rec := newRecorder(t)
+	fc := newFakeClock()
+	logger, resetSeen := watchLog(t, "stable; backoff reset")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	// Six quick exits, one incarnation that runs past StableAfter, then
-	// quick exits again.
+	// Six quick exits, one incarnation that runs past StableAfter (on the
+	// fake clock; the test kills it then), then quick exits again. On the
+	// fake clock the quick ones run for no time at all, however slowly
+	// the machine starts them.
 	quick := "exit 1"
-	err := <-supervise(t, ctx, SuperviseConfig{
-		Start:           shStarter(t, t.TempDir(), quick, quick, quick, quick, quick, quick, "sleep 3; exit 1", quick),
+	done := supervise(t, ctx, SuperviseConfig{
+		Start:           shStarter(t, t.TempDir(), quick, quick, quick, quick, quick, quick, "exec sleep 1000", quick),
 		InitialInterval: initial,
 		MaxInterval:     maxI,
 		StableAfter:     stable,
+		StopTimeout:     5 * time.Second,
 		MaxRestarts:     8,
 		OnEvent:         rec.on,
-		Logger:          testLogger(t),
+		Logger:          logger,
+		Clock:           fc,
 	})
+	stepBackoffs(t, rec, fc, 6)
+	long := rec.wait(EventStarted, time.Minute) // the 7th
+	// The stable timer is armed from the start; step until Supervise has
+	// seen it fire (a step before it is armed only moves the start of
+	// nothing), then end the incarnation.
+	for stepped := false; !stepped; {
+		fc.Step(stable)
+		select {
+		case <-resetSeen:
+			stepped = true
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if err := unix.Kill(long.PID, unix.SIGKILL); err != nil {
+		t.Fatalf("kill the long incarnation %d: %v", long.PID, err)
+	}
+	stepBackoffs(t, rec, fc, 2)
+	err := <-done
 	if err == nil || !strings.Contains(err.Error(), "gave up after 8 restarts") {
 		t.Fatalf("Supervise = %v, want gave up after 8 restarts", err)
 	}
@@ -303,9 +280,7 @@ func sessionOf(pid int) int {
 
 func TestIntegrationSuperviseShutdownStopsTree(t *testing.T) {
 	requireLaunch(t)
-	if _, err := exec.LookPath("setsid"); err != nil {
-		t.Skipf("needs setsid in PATH: %v", err)
-	}
+	testenv.LookPath(t, "setsid")
 	// k3s emulates cgroup2, so the virtual kernel also knows every
 	// process; empty does not, and only the tracer does.
 	for _, name := range []string{"k3s", "empty"} {
@@ -423,6 +398,7 @@ func TestIntegrationSuperviseRestartsWhenNotReady(t *testing.T) {
 		notReadyGrace = 300 * time.Millisecond
 	)
 	rec := newRecorder(t)
+	fc := newFakeClock()
 	hc := make(chan health.Status)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -437,35 +413,55 @@ func TestIntegrationSuperviseRestartsWhenNotReady(t *testing.T) {
 		MaxRestarts:     1,
 		OnEvent:         rec.on,
 		Logger:          testLogger(t),
+		Clock:           fc,
 	})
+	// send hands Supervise a status. The channel is unbuffered: once a
+	// send is taken, Supervise has finished with the one before.
 	send := func(st health.State, reason, msg string) {
 		t.Helper()
 		select {
-		case hc <- health.Status{State: st, Reason: reason, Message: msg, Since: time.Now()}:
-		case <-time.After(10 * time.Second):
+		case hc <- health.Status{State: st, Reason: reason, Message: msg, Since: fc.Now()}:
+		case <-time.After(30 * time.Second):
 			t.Fatalf("Supervise did not take the %s status", st)
+		}
+	}
+	// notYet checks that the not-Ready timer has not fired: it is still
+	// armed, and no more than before unhealthy events were reported.
+	notYet := func(what string, before int) {
+		t.Helper()
+		if n := fc.Waiters(); n != 1 {
+			t.Fatalf("%s: %d timers armed, want the not-Ready one", what, n)
+		}
+		if n := len(rec.all(EventUnhealthy)); n != before {
+			t.Fatalf("%s: %d unhealthy events, want %d", what, n, before)
 		}
 	}
 
 	// 1. Not Ready right from the start: the StartGrace does not count,
-	// so the restart comes StartGrace+NotReadyGrace after the start.
+	// so the restart comes StartGrace+NotReadyGrace after the start, to
+	// the millisecond on the fake clock.
 	first := rec.wait(EventStarted, 30*time.Second)
 	send(health.NotReady, "KubeletNotReady", "container runtime network not ready")
-	un := rec.wait(EventUnhealthy, 10*time.Second)
-	if d := un.Time.Sub(first.Time); d < startGrace+notReadyGrace {
-		t.Errorf("unhealthy %s after the start, want at least StartGrace+NotReadyGrace = %s", d, startGrace+notReadyGrace)
+	waitTimers(t, fc, 1)
+	fc.Step(startGrace + notReadyGrace - time.Millisecond)
+	notYet("1ms before StartGrace+NotReadyGrace", 0)
+	fc.Step(time.Millisecond)
+	un := rec.wait(EventUnhealthy, 30*time.Second)
+	if d := un.Time.Sub(first.Time); d != startGrace+notReadyGrace {
+		t.Errorf("unhealthy %s after the start, want StartGrace+NotReadyGrace = %s", d, startGrace+notReadyGrace)
 	}
 	if want := "NotReady for 300ms: KubeletNotReady container runtime network not ready"; un.Reason != want {
 		t.Errorf("unhealthy reason %q, want %q", un.Reason, want)
 	}
-	stopped := rec.wait(EventStopped, 10*time.Second)
+	stopped := rec.wait(EventStopped, 30*time.Second)
 	if stopped.PID != first.PID || !strings.Contains(stopped.Reason, "signal 15") {
 		t.Errorf("stopped %+v: want pid %d ended by SIGTERM", stopped, first.PID)
 	}
 	if left, st := leftBehind(first.PID); left {
 		t.Errorf("pid %d still there after the restart's stop (%s)", first.PID, st)
 	}
-	restart := rec.wait(EventRestarting, 5*time.Second)
+	stepBackoffs(t, rec, fc, 1)
+	restart := rec.all(EventRestarting)[0]
 	if restart.Reason != un.Reason || restart.Restarts != 1 {
 		t.Errorf("restarting %+v, want reason %q and 1 restart", restart, un.Reason)
 	}
@@ -474,25 +470,27 @@ func TestIntegrationSuperviseRestartsWhenNotReady(t *testing.T) {
 	// 2. Ready, then not Ready through three states that each last less
 	// than the grace: the stretch is continuous, so it still counts.
 	send(health.Ready, "KubeletReady", "kubelet is posting ready status")
-	time.Sleep(startGrace) // past the StartGrace: not-Ready counts at once now
-	t0 := time.Now()
+	fc.Step(startGrace) // past the StartGrace: not-Ready counts at once now
+	t0 := fc.Now()
 	send(health.Stale, "LeaseExpired", "lease last renewed 52s ago")
-	time.Sleep(notReadyGrace / 3)
+	fc.Step(notReadyGrace / 3)
 	send(health.Unreachable, "ConnectionRefused", "dial tcp 127.0.0.1:6443: connect: connection refused")
-	time.Sleep(notReadyGrace / 3)
+	fc.Step(notReadyGrace / 3)
 	send(health.NotRegistered, "", "node not found")
+	fc.Step(notReadyGrace - 2*(notReadyGrace/3) - time.Millisecond)
+	notYet("1ms before NotReadyGrace after leaving Ready", 1)
+	fc.Step(time.Millisecond)
 	select {
 	case err := <-done:
-		d := time.Since(t0)
 		want := "gave up after 1 restarts: NodeNotRegistered for 300ms: node not found"
 		if err == nil || err.Error() != want {
 			t.Fatalf("Supervise = %v, want %q", err, want)
 		}
-		if d < notReadyGrace {
-			t.Errorf("gave up %s after the node left Ready, before the grace %s", d, notReadyGrace)
-		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("Supervise did not give up")
+	}
+	if un := rec.all(EventUnhealthy); len(un) != 2 || un[1].Time.Sub(t0) != notReadyGrace {
+		t.Errorf("unhealthy events %+v: want the second one NotReadyGrace (%s) after the node left Ready", un, notReadyGrace)
 	}
 	if left, st := leftBehind(second.PID); left {
 		t.Errorf("pid %d still there after Supervise gave up (%s)", second.PID, st)
@@ -502,32 +500,63 @@ func TestIntegrationSuperviseRestartsWhenNotReady(t *testing.T) {
 	}
 }
 
+// TestIntegrationSuperviseHealthyIsLeftAlone: not-Ready blips shorter than
+// the grace, each ended by Ready, never add up to a restart. On the fake
+// clock each blip lasts exactly half the grace.
 func TestIntegrationSuperviseHealthyIsLeftAlone(t *testing.T) {
 	requireLaunch(t)
+	const (
+		startGrace    = 100 * time.Millisecond
+		notReadyGrace = 200 * time.Millisecond
+	)
 	rec := newRecorder(t)
-	hc := make(chan health.Status, 1)
+	fc := newFakeClock()
+	hc := make(chan health.Status)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := supervise(t, ctx, SuperviseConfig{
 		Start:         shStarter(t, t.TempDir(), "exec sleep 1000"),
 		Health:        hc,
-		StartGrace:    100 * time.Millisecond,
-		NotReadyGrace: 200 * time.Millisecond,
+		StartGrace:    startGrace,
+		NotReadyGrace: notReadyGrace,
 		StopTimeout:   5 * time.Second,
 		MaxRestarts:   0,
 		OnEvent:       rec.on,
 		Logger:        testLogger(t),
+		Clock:         fc,
 	})
-	rec.wait(EventStarted, 30*time.Second)
-	// Short not-Ready blips, each shorter than the grace, separated by
-	// Ready: no restart.
-	for range 4 {
-		hc <- health.Status{State: health.NotReady, Reason: "KubeletNotReady", Since: time.Now()}
-		time.Sleep(100 * time.Millisecond)
-		hc <- health.Status{State: health.Ready, Since: time.Now()}
-		time.Sleep(100 * time.Millisecond)
+	send := func(st health.State) {
+		t.Helper()
+		select {
+		case hc <- health.Status{State: st, Reason: "Kubelet" + string(st), Since: fc.Now()}:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("Supervise did not take the %s status", st)
+		}
 	}
-	time.Sleep(300 * time.Millisecond)
+	rec.wait(EventStarted, 30*time.Second)
+	fc.Step(startGrace)
+	for range 4 {
+		send(health.NotReady)
+		fc.Step(notReadyGrace / 2)
+		send(health.Ready)
+		fc.Step(notReadyGrace / 2)
+	}
+	// Taken: Supervise is done with the last Ready. Had a not-Ready timer
+	// been left armed across a Ready, the steps above (800ms in all, four
+	// times the grace) would have fired it, and with nothing else to do
+	// Supervise reports it at once.
+	send(health.Ready)
+	quiet := time.After(time.Second)
+	for over := false; !over; {
+		select {
+		case e := <-rec.ch:
+			if e.Kind == EventUnhealthy {
+				t.Fatalf("unhealthy for not-Ready blips shorter than the grace: %+v", e)
+			}
+		case <-quiet:
+			over = true
+		}
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Supervise = %v, want nil", err)
@@ -537,58 +566,5 @@ func TestIntegrationSuperviseHealthyIsLeftAlone(t *testing.T) {
 	}
 	if n := len(rec.all(EventStarted)); n != 1 {
 		t.Errorf("started %d times, want 1", n)
-	}
-}
-
-func TestSuperviseStartFailure(t *testing.T) {
-	rec := newRecorder(t)
-	boom := errors.New("k3s: no such file")
-	calls := 0
-	err := Supervise(context.Background(), SuperviseConfig{
-		Start: func(context.Context) (*Process, error) {
-			calls++
-			return nil, boom
-		},
-		InitialInterval: time.Millisecond,
-		MaxInterval:     2 * time.Millisecond,
-		MaxRestarts:     2,
-		OnEvent:         rec.on,
-		Logger:          testLogger(t),
-	})
-	want := "gave up after 2 restarts: start failed: k3s: no such file"
-	if err == nil || err.Error() != want {
-		t.Fatalf("Supervise = %v, want %q", err, want)
-	}
-	if calls != 3 {
-		t.Errorf("Start called %d times, want 3", calls)
-	}
-}
-
-func TestSuperviseCancelledDuringBackoff(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	started := make(chan struct{}, 10)
-	go func() {
-		done <- Supervise(ctx, SuperviseConfig{
-			Start: func(context.Context) (*Process, error) {
-				started <- struct{}{}
-				return nil, errors.New("fails")
-			},
-			InitialInterval: time.Hour,
-			MaxInterval:     time.Hour,
-			MaxRestarts:     -1,
-			Logger:          testLogger(t),
-		})
-	}()
-	<-started
-	time.Sleep(50 * time.Millisecond)
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Supervise = %v, want nil after cancel", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Supervise still waiting out its backoff after cancel")
 	}
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need when they are missing:
 #
-#	hack/deps.sh            # gcc, libc6-dev, strace, proot
+#	hack/deps.sh            # gcc, libc6-dev, strace, proot, qemu-user-static
 #	hack/deps.sh make       # just these
 #
 # It installs only as root with apt-get; elsewhere it says what is missing
@@ -10,7 +10,7 @@ set -euo pipefail
 
 pkgs=("$@")
 if [[ ${#pkgs[@]} -eq 0 ]]; then
-	pkgs=(gcc libc6-dev strace proot)
+	pkgs=(gcc libc6-dev strace proot qemu-user-static)
 fi
 
 if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then

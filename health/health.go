@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 )
 
 // State is the node's health as the watcher sees it.
@@ -99,6 +100,12 @@ type Config struct {
 	// machine can compare it with when it started the kubelet, to tell a
 	// new kubelet's heartbeat from a Ready left by the one before.
 	OnRenew func(renewTime time.Time)
+	// Clock times the probes (their interval and timeout) and the Lease's
+	// grace, and stamps Status.Since; nil is the real clock. Tests pass a
+	// fake one, so that "one probe per interval" and "Unreachable after
+	// one probe timeout" do not depend on how fast the machine schedules
+	// the test.
+	Clock clock.WithTickerAndDelayedExecution
 }
 
 const (
@@ -145,6 +152,9 @@ func Watch(ctx context.Context, cfg Config, onChange func(Status)) error {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
 	}
 	cl, err := newClients(cfg.REST)
 	if err != nil {

@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
 )
 
 // leaseNamespace holds one Lease per node, renewed by its kubelet.
@@ -24,6 +26,7 @@ const leaseNamespace = "kube-node-lease"
 // bookkeeping (informers.mu) is owned by the run goroutine.
 type watcher struct {
 	cfg      Config
+	clk      clock.WithTickerAndDelayedExecution
 	log      *slog.Logger
 	cl       *clients
 	onChange func(Status)
@@ -44,7 +47,7 @@ type watcher struct {
 }
 
 func newWatcher(cfg Config, cl *clients, onChange func(Status)) *watcher {
-	return &watcher{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeName), cl: cl, onChange: onChange, kick: make(chan struct{}, 1)}
+	return &watcher{cfg: cfg, clk: cfg.Clock, log: cfg.Logger.With("node", cfg.NodeName), cl: cl, onChange: onChange, kick: make(chan struct{}, 1)}
 }
 
 func (w *watcher) wake() {
@@ -68,7 +71,7 @@ func (w *watcher) run(parent context.Context) error {
 	probes := make(chan error)
 	wg.Go(func() { w.probeLoop(ctx, probes) })
 
-	staleTimer := time.NewTimer(time.Hour)
+	staleTimer := w.clk.NewTimer(time.Hour)
 	staleTimer.Stop()
 	defer staleTimer.Stop()
 	for {
@@ -78,9 +81,9 @@ func (w *watcher) run(parent context.Context) error {
 		case err := <-probes:
 			w.observeProbe(ctx, err)
 		case <-w.kick:
-		case <-staleTimer.C:
+		case <-staleTimer.C():
 		}
-		now := time.Now()
+		now := w.clk.Now()
 		obs := w.observe(now)
 		st, known := derive(obs)
 		if obs.ProbeErr == nil && obs.NodeSynced {
@@ -170,17 +173,25 @@ func (w *watcher) observe(now time.Time) observation {
 // probeLoop sends the result of GET /readyz to out every ProbeInterval,
 // the first one at once, until ctx is done.
 func (w *watcher) probeLoop(ctx context.Context, out chan<- error) {
-	t := time.NewTicker(w.cfg.ProbeInterval)
+	t := w.clk.NewTicker(w.cfg.ProbeInterval)
 	defer t.Stop()
 	timeout := probeTimeout(w.cfg.ProbeInterval)
+	timedOut := fmt.Errorf("GET /readyz: no answer within %s: %w", timeout, context.DeadlineExceeded)
 	for {
-		pctx, cancel := context.WithTimeout(ctx, timeout)
+		// The timeout is the clock's, not context.WithTimeout's, so that
+		// a fake clock decides it too.
+		pctx, cancel := context.WithCancelCause(ctx)
+		timer := w.clk.AfterFunc(timeout, func() { cancel(timedOut) })
 		// No retries: a failed probe is the answer, and the next one
 		// comes at the next tick.
 		// AbsPath replaces the client's /api/v1 prefix (keeping any path
 		// of the server URL).
 		err := w.cl.core.Get().AbsPath("/readyz").MaxRetries(0).Do(pctx).Error()
-		cancel()
+		timer.Stop()
+		if err != nil && context.Cause(pctx) == timedOut {
+			err = timedOut
+		}
+		cancel(nil)
 		if ctx.Err() != nil {
 			return
 		}
@@ -190,7 +201,7 @@ func (w *watcher) probeLoop(ctx context.Context, out chan<- error) {
 			return
 		}
 		select {
-		case <-t.C:
+		case <-t.C():
 		case <-ctx.Done():
 			return
 		}
@@ -200,6 +211,7 @@ func (w *watcher) probeLoop(ctx context.Context, out chan<- error) {
 // informers are the Node and Lease informers of one reachable period of
 // the API.
 type informers struct {
+	clk         clock.PassiveClock
 	node, lease cache.SharedIndexInformer
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
@@ -217,6 +229,7 @@ func startInformers(parent context.Context, cfg Config, cl *clients, log *slog.L
 	ctx, cancel := context.WithCancel(parent)
 	byName := fields.OneTermEqualSelector("metadata.name", cfg.NodeName)
 	inf := &informers{
+		clk: cfg.Clock,
 		node: cache.NewSharedIndexInformer(
 			cache.NewListWatchFromClient(cl.core, "nodes", metav1.NamespaceAll, byName),
 			&corev1.Node{}, 0, cache.Indexers{}),
@@ -224,7 +237,7 @@ func startInformers(parent context.Context, cfg Config, cl *clients, log *slog.L
 			cache.NewListWatchFromClient(cl.coordination, "leases", leaseNamespace, byName),
 			&coordinationv1.Lease{}, 0, cache.Indexers{}),
 		cancel:    cancel,
-		leaseSeen: time.Now(),
+		leaseSeen: cfg.Clock.Now(),
 	}
 	// The reflectors retry a failed list or watch after a backoff of their
 	// own (client-go tools/cache/reflector.go: 800ms doubling to 30s,
@@ -301,7 +314,7 @@ func sameRenewal(a, b *coordinationv1.Lease) bool {
 
 func (inf *informers) leaseRenewed() {
 	inf.mu.Lock()
-	inf.leaseSeen = time.Now()
+	inf.leaseSeen = inf.clk.Now()
 	inf.leaseErr = nil
 	inf.mu.Unlock()
 }

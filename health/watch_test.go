@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"runtime"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 // These tests run Watch against real network conditions (a port nobody
@@ -97,60 +99,82 @@ func (r *recorder) all() []Status {
 	return append([]Status(nil), r.got...)
 }
 
+// newFakeClock is the clock of a Watch test: probes and their timeouts
+// happen when the test steps it, however fast the machine runs the test.
+func newFakeClock() *clocktesting.FakeClock {
+	return clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+}
+
+// waitUntil polls cond (real time: it waits for Watch's goroutines to get
+// somewhere, not for a duration to pass) and fails after 30s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // runWatch runs Watch until the returned stop is called; stop returns
-// Watch's error and how long Watch took to return.
-func runWatch(t *testing.T, cfg Config, r *recorder) (stop func() (error, time.Duration)) {
+// Watch's error. Watch must return once its context is cancelled, without
+// waiting for a probe, a timeout or a tick: on a fake clock that nobody
+// steps it would wait forever, and stop fails after 30s.
+func runWatch(t *testing.T, cfg Config, r *recorder) (stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Watch(ctx, cfg, r.onChange) }()
-	return func() (error, time.Duration) {
-		t0 := time.Now()
+	return func() error {
 		cancel()
 		select {
 		case err := <-done:
-			return err, time.Since(t0)
-		case <-time.After(10 * time.Second):
-			t.Fatal("Watch did not return 10s after its context was cancelled")
-			return nil, 0
+			return err
+		case <-time.After(30 * time.Second):
+			t.Fatal("Watch did not return 30s after its context was cancelled")
+			return nil
 		}
 	}
 }
 
 // TestWatchRefused: with nothing listening, Watch reports APIUnreachable
-// (ConnectionRefused) once, keeps probing at ProbeInterval and no faster,
-// and ends all its goroutines when ctx is done.
+// (ConnectionRefused) once, probes once per ProbeInterval and never in
+// between, and ends all its goroutines when ctx is done.
 func TestWatchRefused(t *testing.T) {
 	rc, dials := clientFor(t, closedPort(t))
 	r := newRecorder()
+	fc := newFakeClock()
 	const interval = 100 * time.Millisecond
-	stop := runWatch(t, Config{REST: rc, NodeName: "n1", ProbeInterval: interval}, r)
+	stop := runWatch(t, Config{REST: rc, NodeName: "n1", ProbeInterval: interval, Clock: fc}, r)
 	var first Status
 	select {
 	case first = <-r.ch:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no status within 5s")
+	case <-time.After(30 * time.Second):
+		t.Fatal("no status within 30s")
 	}
 	if first.State != Unreachable || first.Reason != "ConnectionRefused" || !strings.Contains(first.Message, "connection refused") {
 		t.Errorf("first status %v, want APIUnreachable (ConnectionRefused: ...connection refused)", first)
 	}
-	if first.Since.IsZero() || first.Conditions != nil {
-		t.Errorf("first status: Since %v, Conditions %v; want a time and nil", first.Since, first.Conditions)
+	if !first.Since.Equal(fc.Now()) || first.Conditions != nil {
+		t.Errorf("first status: Since %v, Conditions %v; want %v (the fake clock's now) and nil", first.Since, first.Conditions, fc.Now())
 	}
-	const window = 1500 * time.Millisecond
+	// One dial per probe, one probe per tick: each step of the clock by
+	// the interval makes exactly one more dial.
 	d0 := dials.Load()
-	time.Sleep(window)
-	n := dials.Load() - d0
-	// One dial per probe: about window/interval; a loop without a wait
-	// would dial thousands of times.
-	if max := int64(window/interval) + 3; n > max || n < 5 {
-		t.Errorf("%d dials in %s with ProbeInterval %s; want 5..%d", n, window, interval, max)
+	const probes = 5
+	for i := int64(1); i <= probes; i++ {
+		fc.Step(interval)
+		waitUntil(t, fmt.Sprintf("dial %d after %d ticks", d0+i, i), func() bool { return dials.Load() >= d0+i })
 	}
-	err, took := stop()
-	if !errors.Is(err, context.Canceled) {
+	// No tick, no probe: a loop without a wait would dial thousands of
+	// times while this test sleeps.
+	time.Sleep(300 * time.Millisecond)
+	if n := dials.Load() - d0; n != probes {
+		t.Errorf("%d dials after %d ticks of ProbeInterval %s; want one per tick", n, probes, interval)
+	}
+	if err := stop(); !errors.Is(err, context.Canceled) {
 		t.Errorf("Watch returned %v, want context.Canceled", err)
-	}
-	if took > time.Second {
-		t.Errorf("Watch took %s to return after cancel", took)
 	}
 	if got := r.all(); len(got) != 1 {
 		t.Errorf("%d statuses, want only the first (no transitions happened): %v", len(got), got)
@@ -159,8 +183,8 @@ func TestWatchRefused(t *testing.T) {
 }
 
 // TestWatchTimeout: an API that accepts connections and never answers is
-// Unreachable with Reason Timeout, found within unreachableAfter probe
-// timeouts.
+// Unreachable with Reason Timeout once the probe's timeout passes (on the
+// fake clock: exactly then, and not before).
 func TestWatchTimeout(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -176,6 +200,7 @@ func TestWatchTimeout(t *testing.T) {
 		}
 		mu.Unlock()
 	}()
+	accepted := make(chan struct{}, 100)
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -185,27 +210,45 @@ func TestWatchTimeout(t *testing.T) {
 			mu.Lock()
 			conns = append(conns, c) // hold it open, say nothing
 			mu.Unlock()
+			accepted <- struct{}{}
 		}
 	}()
 	rc, _ := clientFor(t, l.Addr().String())
 	r := newRecorder()
+	fc := newFakeClock()
 	interval := 200 * time.Millisecond
-	stop := runWatch(t, Config{REST: rc, NodeName: "n1", ProbeInterval: interval}, r)
-	t0 := time.Now()
+	timeout := probeTimeout(interval)
+	t0 := fc.Now()
+	stop := runWatch(t, Config{REST: rc, NodeName: "n1", ProbeInterval: interval, Clock: fc}, r)
+	select {
+	case <-accepted:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first probe did not connect within 30s")
+	}
+	// The probe waits for its answer, and its timeout on the clock (the
+	// ticker and the timeout's timer).
+	waitUntil(t, "the probe's timeout timer", func() bool { return fc.Waiters() >= 2 })
+	fc.Step(timeout - time.Millisecond)
 	select {
 	case s := <-r.ch:
-		if s.State != Unreachable || s.Reason != "Timeout" {
-			t.Errorf("status %v, want APIUnreachable (Timeout)", s)
+		t.Fatalf("status %v 1ms before the probe timeout (%s)", s, timeout)
+	case <-time.After(200 * time.Millisecond):
+	}
+	fc.Step(time.Millisecond)
+	select {
+	case s := <-r.ch:
+		if s.State != Unreachable || s.Reason != "Timeout" || !strings.Contains(s.Message, "no answer within "+timeout.String()) {
+			t.Errorf("status %v, want APIUnreachable (Timeout: ...no answer within %s)", s, timeout)
 		}
 		// The first probe failing is enough before the API ever answered.
-		if took := time.Since(t0); took > probeTimeout(interval)+2*time.Second {
-			t.Errorf("Unreachable after %s; want about one probe timeout (%s)", took, probeTimeout(interval))
+		if got := s.Since.Sub(t0); got != timeout {
+			t.Errorf("Unreachable since %s after the start, want one probe timeout (%s)", got, timeout)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no status within 10s")
+	case <-time.After(30 * time.Second):
+		t.Fatal("no status within 30s of the probe timeout")
 	}
-	if err, took := stop(); !errors.Is(err, context.Canceled) || took > time.Second {
-		t.Errorf("Watch returned %v after %s; want context.Canceled at once", err, took)
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Watch returned %v; want context.Canceled", err)
 	}
 	checkNoGoroutines(t)
 }

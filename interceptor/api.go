@@ -165,8 +165,14 @@ type Stats struct {
 	Mode     Mode // the mode in effect (auto resolved to seccomp or ptrace)
 	Syscalls []SyscallStats
 	Rules    []RuleStats
-	// Stops counts every stop, including signals, events and injections.
+	// Stops counts every stop the tracer handled: the stops at syscalls of
+	// the table (the sum of Syscalls' Stops, injected calls included) and
+	// Events.
 	Stops uint64
+	// Events are the stops at no syscall of the table: the shim's start
+	// (its seize and probe), exec, fork and clone events, signal
+	// deliveries and group-stops, and the reports of exited threads.
+	Events uint64
 	// Tracees is the number of threads traced right now.
 	Tracees int
 }

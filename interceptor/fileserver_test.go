@@ -1,3 +1,5 @@
+//go:build !nointegration
+
 package interceptor
 
 import (

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/nodeboot/nodeboot/interceptor/rules"
+	"github.com/nodeboot/nodeboot/internal/testenv"
 
 	"golang.org/x/sys/unix"
 )
@@ -181,10 +182,10 @@ func traceeBin(t testing.TB, name string) string {
 	testTracees.build()
 	if strings.HasPrefix(name, "go-") {
 		if testTracees.goErr != nil {
-			t.Skipf("needs the go command to build testdata/gotracee/%s: %v", strings.TrimPrefix(name, "go-"), testTracees.goErr)
+			testenv.Missing(t, "needs the go command to build testdata/gotracee/%s: %v", strings.TrimPrefix(name, "go-"), testTracees.goErr)
 		}
 	} else if testTracees.gccErr != nil {
-		t.Skipf("needs gcc to build testdata/c/%s.c: %v", name, testTracees.gccErr)
+		testenv.Missing(t, "needs gcc to build testdata/c/%s.c: %v", name, testTracees.gccErr)
 	}
 	if err := testTracees.errs[name]; err != nil {
 		t.Fatalf("building tracee %s: %v", name, err)
@@ -200,16 +201,13 @@ func traceeBin(t testing.TB, name string) string {
 // processes under the real tracer.
 func requireIntegration(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: skipped with -short")
-	}
+	testenv.Integration(t)
 }
 
+// requireRoot skips t without root, or fails it in CI (testenv).
 func requireRoot(t *testing.T, why string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skipf("needs root: %s (euid is %d)", why, os.Geteuid())
-	}
+	testenv.RequireRoot(t, why)
 }
 
 // testKernelAtLeast reports whether the running kernel is at least major.minor.

@@ -46,7 +46,8 @@ func (c *counters) hit(rule int) {
 }
 
 func (c *counters) snapshot() Stats {
-	s := Stats{Mode: Mode(c.mode.Load()), Stops: c.stops.Load()}
+	s := Stats{Mode: Mode(c.mode.Load())}
+	var atCalls uint64
 	for i := range c.perCall {
 		pc := &c.perCall[i]
 		st := pc.stops.Load()
@@ -65,7 +66,13 @@ func (c *counters) snapshot() Stats {
 			Fails:    pc.fails.Load(),
 			Time:     time.Duration(pc.nanos.Load()),
 		})
+		atCalls += st
 	}
+	// Read last: the tracer counts a stop before it counts the syscall
+	// the stop was for, so the total read now covers every call counted
+	// above, and Events cannot come out negative while the tracer runs.
+	s.Stops = c.stops.Load()
+	s.Events = s.Stops - min(atCalls, s.Stops)
 	for i, n := range c.ruleName {
 		s.Rules = append(s.Rules, RuleStats{Rule: n, Hits: c.perRule[i].Load()})
 	}

@@ -97,6 +97,9 @@ type Tracer struct {
 // traced process. The error wraps exec.ErrNotFound when the command does not
 // exist.
 func Start(ctx context.Context, cfg Config) (*Tracer, error) {
+	if err := unitBuildErr(); err != nil {
+		return nil, err
+	}
 	if err := cfg.Rules.Validate(); err != nil {
 		return nil, err
 	}
@@ -816,6 +819,9 @@ func withAsyncPreemptOff(env []string) []string {
 }
 
 // lookPath finds file in the PATH of env, as the command's own shell would.
+// A missing command's error wraps exec.ErrNotFound but says what was
+// looked for: exec.ErrNotFound's own text ("executable file not found in
+// $PATH") is wrong for a path, and repeats "PATH" after a search.
 func lookPath(file string, env []string, dir string) (string, error) {
 	if strings.Contains(file, "/") {
 		p := file
@@ -823,6 +829,9 @@ func lookPath(file string, env []string, dir string) (string, error) {
 			p = filepath.Join(dir, p)
 		}
 		if err := checkExecutable(p); err != nil {
+			if errors.Is(err, exec.ErrNotFound) {
+				return "", &notFoundError{msg: file + ": no such file"}
+			}
 			return "", fmt.Errorf("%s: %w", file, err)
 		}
 		return file, nil
@@ -853,8 +862,15 @@ func lookPath(file string, env []string, dir string) (string, error) {
 	if firstErr != nil {
 		return "", firstErr
 	}
-	return "", fmt.Errorf("%s: %w in PATH", file, exec.ErrNotFound)
+	return "", &notFoundError{msg: fmt.Sprintf("%s: command not found in PATH (%s)", file, pathEnv)}
 }
+
+// notFoundError is lookPath's error for a missing command: its own text,
+// and exec.ErrNotFound for errors.Is.
+type notFoundError struct{ msg string }
+
+func (e *notFoundError) Error() string { return e.msg }
+func (e *notFoundError) Unwrap() error { return exec.ErrNotFound }
 
 func checkExecutable(p string) error {
 	st, err := os.Stat(p)

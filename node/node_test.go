@@ -14,6 +14,7 @@ import (
 	"github.com/nodeboot/nodeboot/bootstrap"
 	"github.com/nodeboot/nodeboot/health"
 	"github.com/nodeboot/nodeboot/internal/instance"
+	"github.com/nodeboot/nodeboot/internal/testenv"
 	"github.com/nodeboot/nodeboot/manifests"
 	"github.com/nodeboot/nodeboot/profile"
 )
@@ -37,11 +38,12 @@ func (w tWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// needRoot gates the integration tests: the node traces k3s with
+// ptrace+seccomp as root.
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the node traces k3s with ptrace+seccomp: needs root (run the tests as root)")
-	}
+	testenv.Integration(t)
+	testenv.RequireRoot(t, "the node traces k3s with ptrace+seccomp")
 }
 
 // standIn writes a stand-in for k3s that logs its arguments, then runs body.
@@ -142,10 +144,10 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// TestStartStop: Start takes the data dir, seeds, starts k3s and reports
+// TestIntegrationStartStop: Start takes the data dir, seeds, starts k3s and reports
 // it; a second Start on the same dir is refused; Stop stops k3s with
 // SIGTERM and releases everything.
-func TestStartStop(t *testing.T) {
+func TestIntegrationStartStop(t *testing.T) {
 	needRoot(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	k3s := standIn(t, `trap 'echo stand-in got SIGTERM; exit 0' TERM
@@ -223,10 +225,10 @@ while :; do sleep 0.2; done`)
 	}
 }
 
-// TestGiveUp: a k3s that keeps exiting ends the node after MaxRestarts,
-// with the last reason, and leaves the tree seeded once: a file the first
-// incarnation removed is not seeded back for the second.
-func TestGiveUp(t *testing.T) {
+// TestIntegrationGiveUp: a k3s that keeps exiting ends the node after
+// MaxRestarts, with the last reason, and leaves the tree seeded once: a
+// file the first incarnation removed is not seeded back for the second.
+func TestIntegrationGiveUp(t *testing.T) {
 	needRoot(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	victim := filepath.Join(dir, "root", "proc", "sys", "vm", "overcommit_memory")

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"github.com/nodeboot/nodeboot/internal/testenv"
 	"os"
 	"os/exec"
 	"strings"
@@ -42,10 +43,7 @@ func excluded(pkg string) (string, bool) {
 // TestNoHeavyDeps fails when cmd/nodeboot depends on an excluded package,
 // and names the chain of imports that brings it in.
 func TestNoHeavyDeps(t *testing.T) {
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("the go tool is not in PATH (%v): cannot list nodeboot's dependencies", err)
-	}
+	gobin := testenv.LookPath(t, "go")
 	cmd := exec.Command(gobin, "list", "-deps", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", mainPkg)
 	// The release build: static, Linux.
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")

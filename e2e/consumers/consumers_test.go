@@ -421,7 +421,7 @@ func TestDiscover(t *testing.T) {
 
 	// From nothing: every missing file ends up in the profile.
 	out := filepath.Join(dir, "discovered.yaml")
-	r = run(t, 2*time.Minute, bin("sandbox"), "--", bin("nodeboot"), "discover", "--base", "empty", "--output", out, "--", bin("sysctl"), "-get")
+	r = run(t, 2*time.Minute, bin("sandbox"), "--", bin("nodeboot"), "discover", "--base", "empty", "--output-file", out, "--", bin("sysctl"), "-get")
 	if r.code != 0 {
 		t.Fatalf("nodeboot discover --base empty failed:\n%s", r)
 	}
@@ -454,15 +454,23 @@ func TestDiscover(t *testing.T) {
 	r = run(t, time.Minute, bin("sandbox"), "--", bin("nodeboot"), "exec", "--profile", out, "--", bin("sysctl"), "-get")
 	mustPassAs(t, "nodeboot exec --profile discovered.yaml", r, "get vm/panic_on_oom = 0\n", "get kernel/keys/root_maxbytes = 0\n", "OK\n")
 
-	// On top of k3s nothing is missing any more.
-	out = filepath.Join(dir, "k3s-discovered.yaml")
-	r = run(t, 2*time.Minute, bin("sandbox"), "--", bin("nodeboot"), "discover", "--base", "k3s", "--output", out, "--", bin("sysctl"), "-get")
+	// On top of k3s nothing is missing any more. This time the profile
+	// comes on stdout, as with "discover -- CMD > p.yaml": the program's
+	// own output goes to stderr, and what is left loads.
+	r = run(t, 2*time.Minute, bin("sandbox"), "--", bin("nodeboot"), "discover", "--base", "k3s", "--", bin("sysctl"), "-get")
 	if r.code != 0 {
 		t.Fatalf("nodeboot discover --base k3s failed:\n%s", r)
 	}
-	raw, err = os.ReadFile(out)
-	if err != nil {
+	raw = []byte(r.stdout)
+	out = filepath.Join(dir, "k3s-discovered.yaml")
+	if err := os.WriteFile(out, raw, 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := profile.Load(out); err != nil {
+		t.Errorf("the profile discover printed does not load: %v\n%s", err, raw)
+	}
+	if !strings.Contains(r.stderr, "get vm/panic_on_oom = 0") {
+		t.Errorf("the program's output is not on discover's stderr:\n%s", r.stderr)
 	}
 	for _, m := range missing {
 		if strings.Contains(string(raw), m) {

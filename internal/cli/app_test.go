@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -132,5 +133,44 @@ func TestReport(t *testing.T) {
 	}
 	if cmdutil.ExitStatus(0) != nil {
 		t.Error("ExitStatus(0) != nil")
+	}
+}
+
+// TestOutputFlag: --output means the output format in every command, as in
+// kubectl, and -o is always its short form; NODEBOOT_OUTPUT belongs to it
+// alone (discover's file is --output-file, NODEBOOT_OUTPUT_FILE).
+func TestOutputFlag(t *testing.T) {
+	var walk func(path string, cmds []*cli.Command)
+	seen := 0
+	walk = func(path string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			name := strings.TrimSpace(path + " " + c.Name)
+			for _, f := range c.Flags {
+				names := f.Names()
+				var env []string
+				if d, ok := f.(cli.DocGenerationFlag); ok {
+					env = d.GetEnvVars()
+				}
+				isOutput := names[0] == "output"
+				if isOutput {
+					seen++
+					if !slices.Contains(names, "o") {
+						t.Errorf("%s: --output has no -o alias (names %v)", name, names)
+					}
+				} else if slices.Contains(names, "o") {
+					t.Errorf("%s: -o is the short form of --%s; it must be --output's", name, names[0])
+				}
+				for _, e := range env {
+					if e == "NODEBOOT_OUTPUT" && !isOutput {
+						t.Errorf("%s: --%s reads NODEBOOT_OUTPUT, which is --output's (the format)", name, names[0])
+					}
+				}
+			}
+			walk(name, c.Subcommands)
+		}
+	}
+	walk("", commands(slog.New(slog.DiscardHandler), cmdutil.IOStreams{}))
+	if seen < 3 {
+		t.Errorf("found --output in %d commands, want at least status, up and discover", seen)
 	}
 }

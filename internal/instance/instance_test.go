@@ -2,6 +2,7 @@ package instance
 
 import (
 	"errors"
+	"github.com/nodeboot/nodeboot/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,9 +97,7 @@ func TestLock(t *testing.T) {
 		t.Fatalf("Running before any lock = %v, %v", running, err)
 	}
 	// flock(1) holds the lock from another process, like a running "up".
-	if _, err := exec.LookPath("flock"); err != nil {
-		t.Skip("flock(1) not installed (util-linux): " + err.Error())
-	}
+	testenv.LookPath(t, "flock") // util-linux
 	holder := exec.Command("flock", "-n", in.LockPath(), "sleep", "60")
 	// flock(1) forks sleep, which inherits the locked descriptor: kill the
 	// whole group to drop the lock.

@@ -1,6 +1,8 @@
 package safefs
 
 import (
+	"github.com/nodeboot/nodeboot/internal/testenv"
+
 	"errors"
 	"io/fs"
 	"os"
@@ -333,9 +335,7 @@ func TestRemoveAllAtStopsAtMount(t *testing.T) {
 		}
 		return
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tmpfs in a private mount namespace")
-	}
+	testenv.RequireRoot(t, "mounts a tmpfs in a private mount namespace")
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "tree/mnt"), 0o755); err != nil {
 		t.Fatal(err)

@@ -42,8 +42,11 @@ func readRegular(f *os.File, name string, limit int64) ([]byte, error) {
 		return nil, &TooLargeError{Path: name, Limit: limit}
 	}
 	// The size is a hint: the file may grow while it is read, and procfs
-	// files report 0.
-	buf := make([]byte, 0, min(fi.Size(), limit)+1)
+	// files report 0. The first read must still get a sysctl's whole value:
+	// /proc/sys integer files answer a read at a non-zero offset with EOF
+	// (__do_proc_dointvec), so a 1-byte first read made pid_max "3". At
+	// least 512 bytes, as os.ReadFile.
+	buf := make([]byte, 0, max(min(fi.Size(), limit)+1, min(limit+1, 512)))
 	data, err := readAllLimit(f, buf, limit)
 	if err != nil && !errors.Is(err, ErrTooLarge) {
 		return nil, fmt.Errorf("read %s: %w", name, err)

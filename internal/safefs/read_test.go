@@ -96,3 +96,19 @@ func TestFormatSize(t *testing.T) {
 		}
 	}
 }
+
+// TestReadFileProcfs: procfs files report size 0, and /proc/sys integer
+// files give EOF to a read at a non-zero offset: the whole value must come
+// in the first read.
+func TestReadFileProcfs(t *testing.T) {
+	for _, p := range []string{"/proc/sys/kernel/pid_max", "/proc/sys/kernel/threads-max", "/proc/sys/kernel/osrelease"} {
+		want, err := os.ReadFile(p)
+		if err != nil {
+			t.Skipf("no %s here: %v", p, err)
+		}
+		got, err := ReadFile(p, 1<<20)
+		if err != nil || string(got) != string(want) {
+			t.Errorf("ReadFile(%s) = %q, %v; want %q", p, got, err, want)
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package safefs
 
 import (
+	"github.com/nodeboot/nodeboot/internal/testenv"
+
 	"errors"
 	"io/fs"
 	"os"
@@ -16,9 +18,7 @@ const other = 65534
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: files of another user are made with chown")
-	}
+	testenv.RequireRoot(t, "files of another user are made with chown")
 }
 
 func mkdir(t *testing.T, dir string, mode fs.FileMode) string {

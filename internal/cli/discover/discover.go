@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -22,19 +24,25 @@ import (
 
 // flagpole holds the flags of "nodeboot discover".
 type flagpole struct {
-	Output string
-	Base   string
-	Name   string
-	Force  bool
+	OutputFile string
+	Output     string
+	Base       string
+	Name       string
+	Force      bool
 }
 
-const usageText = "nodeboot discover [--output FILE] [--base k3s|empty|FILE] -- CMD [ARGS...]"
+const usageText = "nodeboot discover [--output-file FILE] [--base k3s|empty|FILE] -- CMD [ARGS...]"
 
 const description = `Runs CMD traced in observe mode on the --base profile's fake kernel, and
 records every path under /proc, /sys and /dev that a syscall failed on
 (ENOENT, EACCES, EROFS, EPERM) and every filesystem type statfs reported.
-Then it writes a profile that extends the base with an entry for each miss,
-and prints a summary table on stderr.
+Then it writes a profile that extends the base with an entry for each miss
+to stdout, or to --output-file, and prints a summary table on stderr.
+
+stdout carries the profile alone: CMD's own output, stdout and stderr, goes
+to stderr, so "nodeboot discover -- CMD > my.yaml" writes a profile that
+loads. --output (-o) is the output format, as everywhere in nodeboot and
+kubectl; a profile is YAML, its only format.
 
 This is how nodeboot is adapted to a new sandbox or a new k3s release: run
 the program once, read the table, check the placeholder values in the
@@ -46,7 +54,8 @@ the summary shows), 1 on failure, 2 on a bad flag.
 
 Examples:
    # What does this kubelet still miss on top of the k3s profile?
-   nodeboot discover --output my-k3s.yaml -- kubelet --config /etc/kubelet.yaml
+   nodeboot discover --output-file my-k3s.yaml -- kubelet --config /etc/kubelet.yaml
+   nodeboot discover -- kubelet --config /etc/kubelet.yaml > my-k3s.yaml
 
    # Start from nothing
    nodeboot discover --base empty -- cat /proc/sys/net/bridge/bridge-nf-call-iptables`
@@ -62,10 +71,18 @@ func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
 		HideHelpCommand: true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{
+				Name:        "output-file",
+				Usage:       "write the profile to `FILE` (default: stdout); an existing file is kept unless --force",
+				EnvVars:     []string{"NODEBOOT_OUTPUT_FILE"},
+				Destination: &f.OutputFile,
+			},
+			// Not NODEBOOT_OUTPUT: that is status's and up's text|json,
+			// which a profile does not come in.
+			&cli.StringFlag{
 				Name:        "output",
 				Aliases:     []string{"o"},
-				Usage:       "write the profile to `FILE` (default: stdout); an existing file is kept unless --force",
-				EnvVars:     []string{"NODEBOOT_OUTPUT"},
+				Usage:       "the profile's `FORMAT`: yaml (the only one)",
+				Value:       "yaml",
 				Destination: &f.Output,
 			},
 			&cli.StringFlag{
@@ -83,7 +100,7 @@ func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
 			},
 			&cli.BoolFlag{
 				Name:        "force",
-				Usage:       "overwrite --output when it exists",
+				Usage:       "overwrite --output-file when it exists",
 				Destination: &f.Force,
 			},
 		},
@@ -97,9 +114,15 @@ func (f *flagpole) run(ctx context.Context, argv []string, logger *slog.Logger, 
 	if len(argv) == 0 || argv[0] == "" {
 		return cmdutil.UsageErrorf("discover: missing CMD; usage: %s", usageText)
 	}
-	if f.Output != "" && !f.Force {
-		if _, err := os.Lstat(f.Output); err == nil {
-			return cmdutil.UsageErrorf("discover: --output %q exists; pass --force to overwrite it, or choose another file", f.Output)
+	if f.Output != "yaml" {
+		if strings.ContainsAny(f.Output, "/.") {
+			return cmdutil.UsageErrorf("discover: --output %q: --output is the format (yaml); to write the profile to a file, use --output-file %s", f.Output, f.Output)
+		}
+		return cmdutil.UsageErrorf("discover: --output %q: a profile is yaml, its only format", f.Output)
+	}
+	if f.OutputFile != "" && !f.Force {
+		if _, err := os.Lstat(f.OutputFile); err == nil {
+			return cmdutil.UsageErrorf("discover: --output-file %q exists; pass --force to overwrite it, or choose another file", f.OutputFile)
 		}
 	}
 	base, err := cmdutil.LoadProfile(f.Base)
@@ -113,10 +136,17 @@ func (f *flagpole) run(ctx context.Context, argv []string, logger *slog.Logger, 
 	defer os.RemoveAll(root)
 
 	rec := profile.NewRecorder()
+	// CMD's stdout goes to stderr: stdout is the profile's.
+	cmdOut := streams.ErrOut
+	if _, ok := cmdOut.(*os.File); !ok {
+		// The tracer copies each stream that is not a file in a goroutine
+		// of its own: two of them must not write one writer at once.
+		cmdOut = &lockedWriter{w: cmdOut}
+	}
 	proc, err := bootstrap.Launch(ctx, bootstrap.LaunchConfig{
 		Profile: base, Root: root,
 		Path: argv[0], Args: argv,
-		Stdin: streams.In, Stdout: streams.Out, Stderr: streams.ErrOut,
+		Stdin: streams.In, Stdout: cmdOut, Stderr: cmdOut,
 		Logger:  logger,
 		Observe: rec.Observe,
 	})
@@ -135,10 +165,22 @@ func (f *flagpole) run(ctx context.Context, argv []string, logger *slog.Logger, 
 	}
 	out := rec.Profile(f.Name, baseRef)
 	writeSummary(streams.ErrOut, rec, argv[0], exit)
-	if err := writeProfile(f.Output, out.YAML(), streams.Out); err != nil {
+	if err := writeProfile(f.OutputFile, out.YAML(), streams.Out); err != nil {
 		return err
 	}
 	return nil
+}
+
+// lockedWriter serializes the writes of several goroutines to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // writeProfile writes data to path (atomically: a temporary file in the

@@ -1,55 +1,70 @@
+//go:build !nointegration
+
 package discover_test
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	nbcli "github.com/nodeboot/nodeboot/internal/cli"
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
+	"github.com/nodeboot/nodeboot/internal/testenv"
 	"github.com/nodeboot/nodeboot/profile"
 )
 
-func run(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	code := nbcli.Run(append([]string{"nodeboot"}, args...), strings.NewReader(""), &out, &errOut)
-	return code, out.String(), errOut.String()
-}
-
 // TestIntegrationDiscover runs a real program that reads a /proc/sys file
-// this kernel does not have, checks that the written profile has it, and
-// that the program, run again on that profile, reads it.
+// this kernel does not have, and prints to stdout and stderr on the way:
+// the profile discover writes (to --output-file, or to stdout, where the
+// program's output must not end up) loads and has the file, and the
+// program, run again on that profile, reads it.
 func TestIntegrationDiscover(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test: skipped with -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: traces with ptrace and seeds a tree")
-	}
+	testenv.Integration(t)
+	testenv.RequireRoot(t, "traces with ptrace and seeds a tree")
 	const missing = "/proc/sys/kernel/nodeboot_discover_test"
 	if _, err := os.Stat(missing); err == nil {
 		t.Fatalf("%s exists on this host; the test needs a missing file", missing)
 	}
-	out := filepath.Join(t.TempDir(), "found.yaml")
+	// NODEBOOT_OUTPUT is status's and up's format: discover must not take
+	// it for a file name (it once wrote the profile to ./json).
+	t.Setenv("NODEBOOT_OUTPUT", "json")
+	t.Chdir(t.TempDir())
+	program := []string{"sh", "-c", "echo program-stdout; echo program-stderr >&2; cat " + missing}
+	dir := t.TempDir()
 	tests := []struct {
-		base string
-	}{{"empty"}, {"k3s"}}
+		name, base string
+		toFile     bool
+	}{{"empty to file", "empty", true}, {"k3s to file", "k3s", true}, {"k3s to stdout", "k3s", false}}
 	for _, tt := range tests {
-		t.Run(tt.base, func(t *testing.T) {
-			os.Remove(out)
-			code, stdout, stderr := run(t, "discover", "--base", tt.base, "--output", out, "--", "cat", missing)
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".yaml")
+			args := []string{"discover", "--base", tt.base}
+			if tt.toFile {
+				args = append(args, "--output-file", out)
+			}
+			code, stdout, stderr := run(t, append(append(args, "--"), program...)...)
 			if code != 0 {
 				t.Fatalf("discover: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 			}
 			if !strings.Contains(stderr, missing) || !strings.Contains(stderr, "ENOENT") {
 				t.Errorf("summary does not name %s with ENOENT:\n%s", missing, stderr)
 			}
+			for _, want := range []string{"program-stdout\n", "program-stderr\n"} {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("the program's %q is not on stderr:\n%s", want, stderr)
+				}
+			}
+			if tt.toFile {
+				if stdout != "" {
+					t.Errorf("stdout %q, want nothing with --output-file", stdout)
+				}
+			} else if err := os.WriteFile(out, []byte(stdout), 0o600); err != nil {
+				t.Fatal(err)
+			}
 			p, err := profile.Load(out)
 			if err != nil {
-				t.Fatalf("load the written profile: %v", err)
+				b, _ := os.ReadFile(out)
+				t.Fatalf("load the written profile: %v\n%s", err, b)
 			}
 			found := false
 			for _, f := range p.Files {
@@ -64,9 +79,13 @@ func TestIntegrationDiscover(t *testing.T) {
 			}
 		})
 	}
+	if _, err := os.Lstat("json"); err == nil {
+		t.Errorf("discover wrote a file named json: it took NODEBOOT_OUTPUT for its file")
+	}
 
-	code, _, stderr := run(t, "discover", "--output", out, "--", "true")
+	out := filepath.Join(dir, "k3s-to-file.yaml")
+	code, _, stderr := run(t, "discover", "--output-file", out, "--", "true")
 	if code != cmdutil.ExitUsage || !strings.Contains(stderr, "--force") {
-		t.Errorf("existing --output: exit %d, stderr %q; want exit 2 naming --force", code, stderr)
+		t.Errorf("existing --output-file: exit %d, stderr %q; want exit 2 naming --force", code, stderr)
 	}
 }

@@ -13,10 +13,11 @@ import (
 
 	"github.com/nodeboot/nodeboot/internal/cli"
 	"github.com/nodeboot/nodeboot/internal/instance"
+	"github.com/nodeboot/nodeboot/internal/testenv"
 )
 
 // The stop path (SIGTERM to a real supervisor, the lock released, nothing
-// left) is tested with real processes in internal/cli/up (TestDetachStatusDown).
+// left) is tested with real processes in internal/cli/up (TestIntegrationDetachStatusDown).
 
 func run(args ...string) (int, string, string) {
 	var out, errOut bytes.Buffer
@@ -39,9 +40,7 @@ func TestNotRunning(t *testing.T) {
 // TestRefusesStranger: the lock is held by a process that is not nodeboot
 // (flock(1) and sleep): down must not signal it.
 func TestRefusesStranger(t *testing.T) {
-	if _, err := exec.LookPath("flock"); err != nil {
-		t.Skip("flock(1) not installed (util-linux): " + err.Error())
-	}
+	testenv.LookPath(t, "flock") // util-linux
 	in, err := instance.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

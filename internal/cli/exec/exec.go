@@ -415,6 +415,13 @@ func writeStats(w io.Writer, st interceptor.Stats) {
 		total.Passes += s.Passes
 		total.Time += s.Time
 	}
+	// The stops at no syscall (start, exec, fork and clone events,
+	// signals, exits): without them the total fell short of the "stops"
+	// line below.
+	if st.Events > 0 {
+		tw.row("(events)", st.Events, "-", "-", "-")
+		total.Stops += st.Events
+	}
 	tw.row("total", total.Stops, total.Rewrites, total.Passes, roundDuration(total.Time))
 	tw.blank()
 	tw.row("RULE", "HITS")

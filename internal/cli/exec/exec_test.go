@@ -370,7 +370,8 @@ func TestStatsTable(t *testing.T) {
 			{Rule: "redirect /proc/sys/kernel=/tmp/fake/kernel", Hits: 3},
 			{Rule: "fstype 9p=ext4", Hits: 0},
 		},
-		Stops: 17,
+		Stops:  17,
+		Events: 1,
 	}
 	var b bytes.Buffer
 	writeStats(&b, st)
@@ -378,7 +379,8 @@ func TestStatsTable(t *testing.T) {
 openat      12     3         9       1.235ms
 newfstatat  2      0         2       3µs
 statfs      2      1         1       40µs
-total       16     4         12      1.278ms
+(events)    1      -         -       -
+total       17     4         12      1.278ms
 
 RULE                                        HITS
 redirect /proc/sys/kernel=/tmp/fake/kernel  3

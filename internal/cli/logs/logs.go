@@ -54,6 +54,9 @@ keeps printing new lines until Ctrl-C.`,
 			if cCtx.Args().Present() {
 				return cmdutil.UsageErrorf("logs: unexpected argument %q", cCtx.Args().First())
 			}
+			if f.Tail < -1 {
+				return cmdutil.UsageErrorf("logs: --tail %d: want a number of lines, 0 or more (-1, the default, prints them all)", f.Tail)
+			}
 			return f.run(cCtx.Context, streams)
 		},
 	}, false)

@@ -70,6 +70,14 @@ func TestLogs(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "does not exist: has `nodeboot up --data-dir") {
 		t.Errorf("no log: exit %d, %q", code, stderr)
 	}
+	code, stdout, stderr := run("logs", "--data-dir", dir, "--tail", "-1")
+	if code != 0 || stdout != k3s.String() {
+		t.Errorf("--tail -1 (all): exit %d, %d bytes, stderr %q", code, len(stdout), stderr)
+	}
+	code, stdout, stderr = run("logs", "--data-dir", dir, "--tail", "-5")
+	if want := "nodeboot: logs: --tail -5: want a number of lines, 0 or more (-1, the default, prints them all)\n"; code != 2 || stderr != want || stdout != "" {
+		t.Errorf("--tail -5: exit %d, stdout %d bytes, stderr %q; want exit 2 and %q", code, len(stdout), stderr, want)
+	}
 }
 
 // lockedBuffer is written by the copying goroutine of exec.Cmd.

@@ -112,7 +112,7 @@ func TestSeedCommand(t *testing.T) {
 		{
 			name:     "invalid profile",
 			args:     []string{"--root", root, "--profile", bad},
-			wantCode: cmdutil.ExitFailure,
+			wantCode: cmdutil.ExitUsage,
 			wantErr:  "bad.yaml: files[0] (relative)",
 		},
 		{

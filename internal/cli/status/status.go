@@ -48,11 +48,11 @@ func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
 	return cmdutil.WithConfig(&cli.Command{
 		Name:        "status",
 		Usage:       "show the node's phase, health, restarts and counters",
-		UsageText:   "nodeboot status [--data-dir DIR] [--output text|json]",
+		UsageText:   "nodeboot status [--data-dir DIR] [-o|--output text|json]",
 		Description: description,
 		Flags: []cli.Flag{
 			cmdutil.DataDirFlag(&f.DataDir),
-			&cli.StringFlag{Name: "output", Value: "text", EnvVars: []string{"NODEBOOT_OUTPUT"}, Destination: &f.Output,
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", EnvVars: []string{"NODEBOOT_OUTPUT"}, Destination: &f.Output,
 				Usage: "print text or json (`FORMAT`)"},
 		},
 		Action: func(cCtx *cli.Context) error {

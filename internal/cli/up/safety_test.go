@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nodeboot/nodeboot/internal/instance"
+	"github.com/nodeboot/nodeboot/internal/testenv"
 )
 
 // TestConfigSpecialFiles: up --config /dev/zero used to read until the
@@ -75,8 +76,8 @@ func TestTokenFileUsage(t *testing.T) {
 		{"a device", []string{"--token-file", "/dev/zero"}, "/dev/zero is a character device"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.name != "both" && os.Geteuid() != 0 {
-				t.Skip("up reads --token-file after its root check, which refuses a user other than root: run the tests as root")
+			if tc.name != "both" {
+				testenv.RequireRoot(t, "up reads --token-file after its root check, which refuses a user other than root")
 			}
 			_, stderr, code := run(t, nil, append(agent, tc.args...)...)
 			if code != 2 || !strings.Contains(stderr, tc.want) {
@@ -86,10 +87,10 @@ func TestTokenFileUsage(t *testing.T) {
 	}
 }
 
-// TestTokenNotOnCommandLine: the agent's token used to stay in the detached
-// supervisor's argv, which every user reads with ps. Now the supervisor
-// gets it on a pipe, and k3s in a 0600 file.
-func TestTokenNotOnCommandLine(t *testing.T) {
+// TestIntegrationTokenNotOnCommandLine: the agent's token used to stay in
+// the detached supervisor's argv, which every user reads with ps. Now the
+// supervisor gets it on a pipe, and k3s in a 0600 file.
+func TestIntegrationTokenNotOnCommandLine(t *testing.T) {
 	needRoot(t)
 	const secret = "K10deadbeef::server:s3cr3t-token"
 	tokenFile := filepath.Join(t.TempDir(), "node-token")

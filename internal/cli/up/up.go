@@ -130,7 +130,7 @@ func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
 			boolean("detach", "DETACH", "run the supervisor in the background, print its PID and return", &f.Detach, "Running"),
 			boolean("wait", "WAIT", "detach, then wait until the node is Ready and the manifests applied (exit 0), the supervisor fails (1) or --timeout passes (3)", &f.Wait, "Running"),
 			dur("timeout", "TIMEOUT", "how long (`DURATION`) --wait waits, and applying the manifests may take", 5*time.Minute, &f.Timeout, "Running"),
-			str("output", "OUTPUT", "progress `FORMAT`: text (a live line on a terminal) or json (one event per line on stdout)", "text", &f.Output, "Running"),
+			altsrc.NewStringFlag(&cli.StringFlag{Name: "output", Aliases: []string{"o"}, EnvVars: []string{"NODEBOOT_OUTPUT"}, Usage: "progress `FORMAT`: text (a live line on a terminal) or json (one event per line on stdout)", Value: "text", Destination: &f.Output, Category: "Running"}),
 			dur("notready-grace", "NOTREADY_GRACE", "restart k3s when the node is not Ready (or the API unreachable) longer than `DURATION`", 60*time.Second, &f.NotReadyGrace, "Supervision"),
 			dur("start-grace", "START_GRACE", "after each (re)start, not Ready does not count for `DURATION`", 2*time.Minute, &f.StartGrace, "Supervision"),
 			dur("stop-timeout", "STOP_TIMEOUT", "stopping k3s sends SIGTERM to its whole process tree, SIGKILL after `DURATION`", 30*time.Second, &f.StopTimeout, "Supervision"),

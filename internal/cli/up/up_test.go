@@ -19,6 +19,7 @@ import (
 	"github.com/nodeboot/nodeboot/internal/cli"
 	"github.com/nodeboot/nodeboot/internal/instance"
 	"github.com/nodeboot/nodeboot/internal/ptytest"
+	"github.com/nodeboot/nodeboot/internal/testenv"
 	"github.com/nodeboot/nodeboot/node"
 )
 
@@ -78,11 +79,12 @@ func standIn(t *testing.T, body string) string {
 const keepsRunning = `trap 'echo stand-in got SIGTERM; exit 0' TERM
 while :; do sleep 0.2; done`
 
+// needRoot gates the integration tests: up traces k3s with ptrace+seccomp
+// as root.
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("up traces k3s with ptrace+seccomp: needs root (run the tests as root)")
-	}
+	testenv.Integration(t)
+	testenv.RequireRoot(t, "up traces k3s with ptrace+seccomp")
 }
 
 // alive reports whether pid exists and is not a zombie.
@@ -194,8 +196,8 @@ func TestUsage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if !beforeRoot[tt.name] && os.Geteuid() != 0 {
-				t.Skip("up checks this after its root check, which refuses a user other than root: run the tests as root")
+			if !beforeRoot[tt.name] {
+				testenv.RequireRoot(t, "up checks this after its root check, which refuses a user other than root")
 			}
 			stdout, stderr, code := run(t, tt.env, tt.args...)
 			if code != tt.wantCode || !strings.Contains(stderr, tt.wantErr) {
@@ -270,9 +272,10 @@ func yamlFile(t *testing.T, content string) string {
 	return path
 }
 
-// TestForeground: a second up on the same data dir is refused at once, and
-// SIGINT to the foreground up stops the stand-in k3s and leaves nothing.
-func TestForeground(t *testing.T) {
+// TestIntegrationForeground: a second up on the same data dir is refused at
+// once, and SIGINT to the foreground up stops the stand-in k3s and leaves
+// nothing.
+func TestIntegrationForeground(t *testing.T) {
 	needRoot(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	down(t, dir)
@@ -322,10 +325,10 @@ func TestForeground(t *testing.T) {
 	}
 }
 
-// TestDetachStatusDown: --detach prints the supervisor's PID and returns;
-// status says running and not Ready (3); down stops it all (0), and status
-// then says not running (1).
-func TestDetachStatusDown(t *testing.T) {
+// TestIntegrationDetachStatusDown: --detach prints the supervisor's PID and
+// returns; status says running and not Ready (3); down stops it all (0), and
+// status then says not running (1).
+func TestIntegrationDetachStatusDown(t *testing.T) {
 	needRoot(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	down(t, dir)
@@ -395,10 +398,10 @@ func TestDetachStatusDown(t *testing.T) {
 	}
 }
 
-// TestWaitTimeout: the stand-in never writes a kubeconfig, so --wait runs
-// out of time: exit 3 with the last health status, and the supervisor
-// keeps running.
-func TestWaitTimeout(t *testing.T) {
+// TestIntegrationWaitTimeout: the stand-in never writes a kubeconfig, so
+// --wait runs out of time: exit 3 with the last health status, and the
+// supervisor keeps running.
+func TestIntegrationWaitTimeout(t *testing.T) {
 	needRoot(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	down(t, dir)
@@ -428,9 +431,9 @@ func TestWaitTimeout(t *testing.T) {
 	checkNothingLeft(t, in, pid, k3sPid)
 }
 
-// TestGiveUp: a k3s that keeps exiting makes up give up after
+// TestIntegrationGiveUp: a k3s that keeps exiting makes up give up after
 // --max-restarts with the last reason (foreground: exit 1; --wait: exit 1).
-func TestGiveUp(t *testing.T) {
+func TestIntegrationGiveUp(t *testing.T) {
 	needRoot(t)
 	k3s := standIn(t, "exit 7")
 	for _, mode := range []string{"foreground", "wait"} {
@@ -458,10 +461,10 @@ func TestGiveUp(t *testing.T) {
 	}
 }
 
-// TestK3sArgsKubeconfig: a --write-kubeconfig among K3S-ARGS, in any
-// spelling, is where k3s writes the kubeconfig and where nodeboot waits
+// TestIntegrationK3sArgsKubeconfig: a --write-kubeconfig among K3S-ARGS, in
+// any spelling, is where k3s writes the kubeconfig and where nodeboot waits
 // for it; nodeboot passes no kubeconfig of its own.
-func TestK3sArgsKubeconfig(t *testing.T) {
+func TestIntegrationK3sArgsKubeconfig(t *testing.T) {
 	needRoot(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	down(t, dir)
@@ -494,10 +497,7 @@ func TestNeedsRoot(t *testing.T) {
 	bin, dataDir, k3s := os.Args[0], filepath.Join(t.TempDir(), "data"), standIn(t, keepsRunning)
 	var prefix []string
 	if os.Geteuid() == 0 {
-		setpriv, err := exec.LookPath("setpriv")
-		if err != nil {
-			t.Skip("root, and no setpriv (util-linux) to run nodeboot as another user")
-		}
+		setpriv := testenv.LookPath(t, "setpriv") // util-linux: runs nodeboot as another user
 		// nobody must reach the binary and the stand-in: copies in a
 		// directory anyone may read.
 		shared, err := os.MkdirTemp("", "nodeboot-needs-root-")
