@@ -15,7 +15,7 @@ import (
 
 	"github.com/nodeboot/nodeboot/interceptor"
 	"github.com/nodeboot/nodeboot/profile"
-	"github.com/nodeboot/nodeboot/vkernel"
+	"github.com/nodeboot/nodeboot/internal/vkernel"
 )
 
 // LaunchConfig describes a command to run on a profile's fake kernel.

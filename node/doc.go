@@ -72,11 +72,14 @@
 // data directory's files, lock and PID file, whose mechanics may change
 // under the same formats) and internal/cli. The e2e module
 // (github.com/nodeboot/nodeboot/e2e) sits inside the module's path, so it
-// may import them. The interceptor and the virtual kernel (interceptor,
-// vkernel) are public today; their request structs (interceptor.FileRequest,
-// handed to a FileServer to change in place) are not an API for others,
-// and they are to move under internal/ too, with interceptor/rules (the
-// rule vocabulary profiles use) staying public.
+// may import them. So is internal/vkernel, the virtual kernel: its files
+// and their types change with every emulated kernel interface, and nothing
+// outside nodeboot should build on them. The interceptor stays public
+// (Start, Config, the counters, and interceptor/rules, the rule vocabulary
+// profiles use): a Go program may trace a command as "nodeboot exec" does.
+// Its FileServer hook, with the FileRequest struct it changes in place, is
+// public only because the virtual kernel plugs in there; it is not promised
+// to stay as it is.
 //
 // # Examples
 //
