@@ -14,8 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nodeboot/nodeboot/interceptor"
-	"github.com/nodeboot/nodeboot/profile"
 	"github.com/nodeboot/nodeboot/internal/vkernel"
+	"github.com/nodeboot/nodeboot/profile"
 )
 
 // LaunchConfig describes a command to run on a profile's fake kernel.
