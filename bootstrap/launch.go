@@ -54,6 +54,9 @@ type LaunchConfig struct {
 
 	Logger    *slog.Logger
 	OnRewrite func(interceptor.Rewrite)
+	// OnFault is interceptor.Config.OnFault: some calls fail from now on
+	// (the tree was moved away); the caller should stop the command.
+	OnFault func(interceptor.Fault)
 	// Observe is interceptor.Config.Observe (nodeboot discover).
 	Observe func(rules.Observation)
 	KeepEnv bool
@@ -107,7 +110,7 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 		Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr,
 		Rules: rules, Mode: cfg.Mode, KeepEnv: cfg.KeepEnv, Setpgid: cfg.Setpgid,
 		AllowIOUring: cfg.Profile.AllowIOUring,
-		Logger:       cfg.Logger, OnRewrite: cfg.OnRewrite, Observe: cfg.Observe,
+		Logger:       cfg.Logger, OnRewrite: cfg.OnRewrite, Observe: cfg.Observe, OnFault: cfg.OnFault,
 		Files: k,
 	})
 	if err != nil {

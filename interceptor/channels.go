@@ -55,7 +55,10 @@ func (t *Tracer) stopAllEnter(th *thread) {
 	compat := info.arch != auditArch
 	act := t.spec.decide(info.arch, int32(info.nr), &info.args)
 	if act&unix.SECCOMP_RET_ACTION_FULL == retErrno {
-		if !haveRegs && !compat {
+		// The registers are read for a 32-bit call too: skipSyscall
+		// writes them all back, and stale ones (another stop's) would
+		// send the thread elsewhere.
+		if !haveRegs {
 			if err := getRegs(th.tid, &t.regs); err != nil {
 				t.resume(th, 0)
 				return

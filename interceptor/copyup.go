@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/nodeboot/nodeboot/interceptor/rules"
 
@@ -41,7 +42,15 @@ type hostTree struct {
 	// gone: the root that was there is gone, and that was reported
 	// through OnFault.
 	gone bool
+	// What guestRootOK found, for which epoch and alias table, and when.
+	rootOK      bool
+	rootEpoch   uint64
+	rootGen     uint64
+	rootChecked time.Time
 }
+
+// treeCheck is how long guestRootOK's answer is trusted.
+const treeCheck = 100 * time.Millisecond
 
 // openTrees opens every redirect's host root. A root missing at the start
 // is taken when it appears (a file the command creates, or a tree made

@@ -342,19 +342,49 @@ func (t *Tracer) watchEnter(th *thread, call *pendingCall) {
 
 // handleEnter handles open_by_handle_at(mount_fd, handle, flags): the file
 // a handle names has no path to rewrite, so a handle of a file a rule
-// covers is refused (EACCES).
+// covers is refused (EACCES). The handle that was checked is copied into
+// the thread's scratch slot and the kernel reads that copy, as for paths:
+// another thread changing the tracee's buffer in between changes nothing.
 func (t *Tracer) handleEnter(th *thread, call *pendingCall) {
 	r := &t.regs
-	if t.needPaths {
-		if errno := t.res.decideHandle(th, int(int32(r.arg(0))), r.arg(1)); errno != 0 {
-			t.fail(th, call, errno)
+	if !t.needPaths {
+		t.cnt.perCall[call.index].passes.Add(1)
+		if t.stopAll {
+			th.passed = call.index + 1
+		}
+		t.resume(th, 0)
+		return
+	}
+	if !th.hasSlot() && !t.takeSlot(th) {
+		t.inject(th, call.index) // map scratch, then enter again
+		return
+	}
+	h, errno := t.res.decideHandle(th, int(int32(r.arg(0))), r.arg(1))
+	if errno != 0 {
+		t.fail(th, call, errno)
+		return
+	}
+	dst := th.mm.addr(th.slot)
+	if err := th.mm.write(th.tid, dst, h); err != nil {
+		if err == unix.ESRCH {
 			return
 		}
+		t.scratchLost(th, dst, err)
+		t.fail(th, call, unix.ENOMEM)
+		return
+	}
+	th.slotKnown[0] = false // the slot holds no path now
+	call.argIdx[0], call.argVal[0], call.nargs = 1, r.arg(1), 1
+	r.setArg(1, dst)
+	if err := setRegs(th.tid, r); err != nil {
+		t.lostControl(th, "set registers", err)
+		return
 	}
 	t.cnt.perCall[call.index].passes.Add(1)
-	if t.stopAll {
-		th.passed = call.index + 1
-	}
+	call.counted = true
+	th.call = call
+	th.awaitExit = true
+	th.sawEnter = false
 	t.resume(th, 0)
 }
 
@@ -379,24 +409,37 @@ func (t *Tracer) fdChangeEnter(th *thread, call *pendingCall) {
 // maxHandleSize is MAX_HANDLE_SZ.
 const maxHandleSize = 128
 
-// decideHandle opens the handle at addr (relative to the tracee's
-// mount_fd) itself, O_PATH, and refuses it when its file is a real file a
-// rule covers, or one whose path cannot be told on a filesystem that could
-// hold one. Handles the kernel would refuse pass to the kernel.
-func (rs *resolver) decideHandle(th *thread, mountFd int, addr uint64) unix.Errno {
+// decideHandle reads the handle at addr and decides on it (checkHandle).
+// It returns the handle's bytes as read (struct file_handle), which the
+// kernel is then given. A handle that cannot be read, or has a size the
+// kernel refuses, fails as the kernel would fail it (EFAULT, EINVAL):
+// reading it again later could find another.
+func (rs *resolver) decideHandle(th *thread, mountFd int, addr uint64) ([]byte, unix.Errno) {
 	var hdr [8]byte
-	if mountFd < 0 && mountFd != unix.AT_FDCWD || readMem(th.tid, addr, hdr[:]) != nil {
-		return 0
+	if mountFd < 0 && mountFd != unix.AT_FDCWD {
+		return nil, unix.EBADF
+	}
+	if readMem(th.tid, addr, hdr[:]) != nil {
+		return nil, unix.EFAULT
 	}
 	size := binary.NativeEndian.Uint32(hdr[:4])
 	typ := int32(binary.NativeEndian.Uint32(hdr[4:]))
 	if size == 0 || size > maxHandleSize {
-		return 0
+		return nil, unix.EINVAL
 	}
-	b := make([]byte, size)
-	if readMem(th.tid, addr+8, b) != nil {
-		return 0
+	h := make([]byte, 8+size)
+	copy(h, hdr[:])
+	if readMem(th.tid, addr+8, h[8:]) != nil {
+		return nil, unix.EFAULT
 	}
+	return h, rs.checkHandle(th, mountFd, typ, h[8:])
+}
+
+// checkHandle opens the handle (typ, b) relative to the tracee's mount_fd
+// itself, O_PATH, and refuses it when its file is a real file a rule
+// covers, or one whose path cannot be told on a filesystem that could hold
+// one. Handles the kernel would refuse pass to the kernel.
+func (rs *resolver) checkHandle(th *thread, mountFd int, typ int32, b []byte) unix.Errno {
 	link := "/proc/" + itoa(th.tid) + "/cwd"
 	if mountFd != unix.AT_FDCWD {
 		link = "/proc/" + itoa(th.tid) + "/fd/" + itoa(mountFd)

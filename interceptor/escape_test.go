@@ -5,6 +5,8 @@ package interceptor
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -20,6 +22,8 @@ import (
 	"time"
 
 	"github.com/nodeboot/nodeboot/interceptor/rules"
+
+	"golang.org/x/sys/unix"
 )
 
 // The escape program (testdata/c/escape) tries every channel a program
@@ -185,9 +189,10 @@ func runEscape(t *testing.T, bin string, e *escapeEnv, mode Mode, ctx, name stri
 	t.Helper()
 	logMu := &syncWriter{w: &bytes.Buffer{}}
 	cfg := Config{
-		Path:   bin,
-		Args:   []string{"escape", "-" + ctx, name, e.guest, e.aux},
-		Env:    append(os.Environ(), "ESCAPE_RACE_OPENS="+strconv.Itoa(escapeRaceOpens[mode])),
+		Path: bin,
+		Args: []string{"escape", "-" + ctx, name, e.guest, e.aux},
+		Env: append(os.Environ(), "ESCAPE_RACE_OPENS="+strconv.Itoa(escapeRaceOpens[mode]),
+			"ESCAPE_GUEST_HANDLE="+e.guestHandle(t)),
 		Rules:  e.rules(),
 		Mode:   mode,
 		Logger: slog.New(slog.NewTextHandler(logMu, &slog.HandlerOptions{Level: slog.LevelWarn})),
@@ -270,6 +275,20 @@ func (s *syncWriter) String() string {
 	return s.w.String()
 }
 
+// guestHandle is the real guest file's handle (struct file_handle), in
+// hex, for the handle race; "" where the filesystem has none.
+func (e *escapeEnv) guestHandle(t *testing.T) string {
+	h, _, err := unix.NameToHandleAt(unix.AT_FDCWD, e.guest, 0)
+	if err != nil {
+		t.Logf("no handle of %s (%v): the handle race cannot run", e.guest, err)
+		return ""
+	}
+	var b [8]byte
+	binary.NativeEndian.PutUint32(b[:4], uint32(h.Size()))
+	binary.NativeEndian.PutUint32(b[4:], uint32(h.Type()))
+	return hex.EncodeToString(append(b[:], h.Bytes()...))
+}
+
 // escapeWant checks the outcome one case must have, beyond what runEscape
 // checks for all; cases not here may end either way (ok in the tree, or an
 // error), as long as nothing leaks.
@@ -295,8 +314,25 @@ var escapeWant = map[string]func(r escapeResult) error{
 		return nil
 	},
 	// The window guards: EPERM, as for a sealed mapping.
-	"scratch_munmap":        wantEscapeErrno(syscall.EPERM),
-	"scratch_replace":       wantEscapeErrno(syscall.EPERM),
+	"scratch_munmap":  wantEscapeErrno(syscall.EPERM),
+	"scratch_replace": wantEscapeErrno(syscall.EPERM),
+	"handle_race": func(r escapeResult) error {
+		var n, twin, tree, failed, leaks int
+		for _, s := range r.notes {
+			if _, err := fmt.Sscanf(s, "handle_race: %d opens, %d twin, %d tree, %d failed, %d leaks", &n, &twin, &tree, &failed, &leaks); err == nil {
+				break
+			}
+		}
+		switch {
+		case !r.ok || n == 0:
+			return fmt.Errorf("want ok with the counts, got %v (notes %q)", r, r.notes)
+		case leaks != 0:
+			return fmt.Errorf("%d of %d open_by_handle_at calls reached the real file", leaks, n)
+		case twin == 0 || failed == 0:
+			return fmt.Errorf("the flips never reached both handles (%d twin, %d refused): the race did not run", twin, failed)
+		}
+		return nil
+	},
 	"scratch_mprotect":      wantEscapeErrno(syscall.EPERM),
 	"scratch_pkey_mprotect": wantEscapeErrno(syscall.EPERM),
 	"scratch_mmap_fixed":    wantEscapeErrno(syscall.EPERM),

@@ -36,6 +36,8 @@ type aliasTable struct {
 	// the guests, by filesystem key.
 	aliases   map[uint64]mountEntry
 	primaries map[string][]mountEntry
+	// gen counts the times the table was read (caches keyed on it).
+	gen uint64
 }
 
 // fsKey identifies a filesystem as rules see it: every procfs is one
@@ -68,6 +70,7 @@ func (rs *resolver) aliasState() *aliasTable {
 		}
 	}
 	a.valid, a.epoch, a.checked = true, rs.epoch, now
+	a.gen++
 	a.aliases, a.primaries = map[uint64]mountEntry{}, map[string][]mountEntry{}
 	table := readMountinfo("/proc/self/mountinfo")
 	byID := make(map[uint64]mountEntry, len(table))

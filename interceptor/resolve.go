@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/nodeboot/nodeboot/interceptor/rules"
@@ -236,7 +237,10 @@ type lookup struct {
 	canon string
 	// exists: the real object exists (obj is its O_PATH fd).
 	exists bool
-	obj    int
+	// realUnknown: the host tree's file decided (treeFirst), the real
+	// side was not looked at; exists says nothing then.
+	realUnknown bool
+	obj         int
 	// text is the path, in the tracee's view, that reaches the object
 	// without the host tree: the raw path, or the path a host tree's
 	// symlink led to (viaHost).
@@ -269,6 +273,9 @@ func (rs *resolver) resolve(th *thread, q pathQuery) *lookup {
 	links := 0
 	for restart := 0; ; restart++ {
 		lk.errno, lk.known, lk.hold, lk.exists, lk.canon = 0, false, false, false, ""
+		if restart == 0 && v.same && !rs.noFast && rs.treeFirst(q, lk) {
+			return lk
+		}
 		if !(v.same && !rs.noFast && rs.fast(th, q, lk)) {
 			rs.slow(th, q, lk, &links)
 		}
@@ -294,6 +301,90 @@ func (rs *resolver) resolve(th *thread, q pathQuery) *lookup {
 			return lk
 		}
 	}
+}
+
+// treeFirst decides the commonest redirected call with one syscall: an
+// absolute path, in nodeboot's view, below a redirect's guest, whose host
+// tree has the file. The tree's file hides the real one whatever the real
+// side holds (overlay semantics: a tree directory hides a real symlink
+// too), so the real path need not be resolved at all; it is enough that
+// the guest root itself is reached by its text (guestRootOK) and that no
+// alias mount is on the way. One openat2 in the tree, confined to it and
+// refusing symlinks, proves the file is there. Anything else (a relative
+// path, "..", a symlink in the tree, a file the tree lacks) goes the usual
+// way.
+func (rs *resolver) treeFirst(q pathQuery, lk *lookup) bool {
+	p := q.raw
+	if q.resolve != 0 || rs.noOpenat2 || len(rs.trees) == 0 || p == "" || p[0] != '/' || len(p) >= pathMax || endsDir(p) {
+		return false
+	}
+	clean := rules.CleanPath(p)
+	i, rel, ok := rs.m.cover(clean)
+	if !ok || rel == "" || hasDotDot(p) {
+		return false
+	}
+	tr := &rs.trees[i]
+	if tr.fd < 0 || !tr.dir || !rs.treeOK(i) {
+		return false
+	}
+	a := rs.aliasState()
+	for _, m := range a.aliases {
+		if hasPathPrefixOf(clean, m.point) {
+			return false
+		}
+	}
+	if !rs.guestRootOK(i) {
+		return false
+	}
+	flags := uint64(unix.O_PATH)
+	if !q.follow {
+		flags |= unix.O_NOFOLLOW
+	}
+	fd, e := sysOpenat2(tr.fd, rs.cp.of(rel), flags,
+		unix.RESOLVE_NO_SYMLINKS|unix.RESOLVE_NO_MAGICLINKS|unix.RESOLVE_BENEATH)
+	if e != 0 {
+		return false
+	}
+	sysClose(fd)
+	lk.known, lk.canon, lk.realUnknown = true, clean, true
+	lk.rule, lk.hostPath, lk.hostHas = i, rs.m.hostOf(i, rel), true
+	return true
+}
+
+// guestRootOK reports whether redirect i's guest root is, in nodeboot's
+// view, reached by its text: no symlink on the way and not a procfs root
+// or "/", whose magic links ("self", "PID/root") the text alone does not
+// resolve. Checked once per epoch and alias table, and again at most every
+// treeCheck.
+func (rs *resolver) guestRootOK(i int) bool {
+	tr := &rs.trees[i]
+	now := time.Now()
+	if tr.rootEpoch == rs.epoch && tr.rootGen == rs.alias.gen && now.Sub(tr.rootChecked) < treeCheck {
+		return tr.rootOK
+	}
+	g := rs.m.redirects[i].Guest
+	ok := g != "/" && g != "/proc"
+	if ok {
+		fd, e := sysOpenat2(unix.AT_FDCWD, rs.cp.of(g), unix.O_PATH, unix.RESOLVE_NO_SYMLINKS|unix.RESOLVE_NO_MAGICLINKS)
+		switch e {
+		case 0:
+			var sfs unix.Statfs_t
+			// A procfs root mounted at the guest (a second /proc) has
+			// magic links right below it.
+			var st unix.Statx_t
+			if fstatfsFd(fd, &sfs) == 0 && sfs.Type == unix.PROC_SUPER_MAGIC && fdStatx(fd, &st) == 0 && st.Ino == procRootIno {
+				ok = false
+			}
+			sysClose(fd)
+		case unix.ENOENT:
+			// Missing in nodeboot's view (a sandbox hiding /proc/sys):
+			// only the tree has it, which is what the text names.
+		default:
+			ok = false
+		}
+	}
+	tr.rootOK, tr.rootEpoch, tr.rootGen, tr.rootChecked = ok, rs.epoch, rs.alias.gen, now
+	return ok
 }
 
 // fast resolves q with one openat2(RESOLVE_NO_SYMLINKS) when th's view is

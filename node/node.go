@@ -13,6 +13,7 @@ import (
 
 	"github.com/nodeboot/nodeboot/bootstrap"
 	"github.com/nodeboot/nodeboot/health"
+	"github.com/nodeboot/nodeboot/interceptor"
 	"github.com/nodeboot/nodeboot/internal/instance"
 )
 
@@ -63,6 +64,8 @@ type Node struct {
 	// status. Until then a Ready node is the previous kubelet's (before a
 	// restart, or from an earlier run on this data dir), and the phase
 	// stops at node-registered.
+	// fault: the tracer reported a fault; the node ends with it.
+	fault     error
 	startedAt time.Time
 	lastRenew time.Time
 	heard     bool
@@ -200,6 +203,7 @@ func (n *Node) run(ctx context.Context) {
 				Path: n.plan.K3s, Args: n.plan.Argv,
 				Stdout: n.k3sLog, Stderr: n.k3sLog,
 				Logger: n.log, Setpgid: true,
+				OnFault: n.onFault,
 			})
 			if err == nil {
 				n.mu.Lock()
@@ -218,6 +222,11 @@ func (n *Node) run(ctx context.Context) {
 	})
 	stopWatch()
 	n.wg.Wait()
+	n.mu.Lock()
+	if n.fault != nil && err == nil {
+		err = n.fault
+	}
+	n.mu.Unlock()
 	if err != nil {
 		n.mu.Lock()
 		last := n.lastLog
@@ -231,6 +240,21 @@ func (n *Node) run(ctx context.Context) {
 	}
 	n.phase(PhaseStopped, "", "")
 	n.log.Info("stopped", "data-dir", n.in.Dir)
+}
+
+// onFault is called by the tracer when calls start failing for good (the
+// fake kernel's tree was moved or deleted under k3s): a k3s that goes on
+// would only see its kernel files vanish, and a restart would not bring
+// them back, so the node stops k3s and ends with the reason. It runs on
+// the tracer's thread: it only records and cancels.
+func (n *Node) onFault(f interceptor.Fault) {
+	n.mu.Lock()
+	if n.fault == nil {
+		n.fault = fmt.Errorf("the fake kernel's tree %s was moved or deleted while k3s ran (%v): k3s stopped; run nodeboot up again to seed it anew", n.seed.Root, f)
+	}
+	n.mu.Unlock()
+	n.log.Error("the fake kernel's tree is gone; stopping k3s", "fault", f.String(), "tree", n.seed.Root)
+	n.cancel()
 }
 
 // release closes the files and gives the data directory up: PID file,

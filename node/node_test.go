@@ -265,3 +265,51 @@ func TestIntegrationGiveUp(t *testing.T) {
 		t.Error("Stop after giving up = nil, want the error the node ended with")
 	}
 }
+
+// TestIntegrationTreeGone: the fake kernel's tree moved away while k3s
+// runs ends the node (no restart loop on a tree that will not come back),
+// with an error that names the tree, and k3s is stopped.
+func TestIntegrationTreeGone(t *testing.T) {
+	needRoot(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	// The stand-in reads a redirected file until the read fails.
+	k3s := standIn(t, `while cat /proc/sys/vm/overcommit_memory >/dev/null; do sleep 0.05; done
+echo stand-in lost its kernel file; sleep 600`)
+	var rec recorder
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	n, err := Start(ctx, Config{DataDir: dir, K3s: k3s, Profile: k3sProfile(t), NodeName: "n1",
+		StopTimeout: 5 * time.Second, OnEvent: rec.on, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop(context.Background())
+	in, _ := instance.At(dir)
+	for deadline := time.Now().Add(30 * time.Second); n.Status().K3sPID == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("k3s not started within 30s")
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // a few reads through the tree
+	if err := os.Rename(in.Root(), in.Root()+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(in.Root() + ".moved") })
+	select {
+	case <-n.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the node still runs 30s after its tree was moved away")
+	}
+	err = n.Wait()
+	if err == nil || !strings.Contains(err.Error(), "moved or deleted") || !strings.Contains(err.Error(), in.Root()) {
+		t.Errorf("Wait = %v, want the tree %s named as moved or deleted", err, in.Root())
+	}
+	st := n.Status()
+	if st.Phase != PhaseFailed || st.Restarts != 0 {
+		t.Errorf("status %+v, want failed with no restart", st)
+	}
+	b, _ := os.ReadFile(in.K3sLog())
+	if !strings.Contains(string(b), "stand-in lost its kernel file") {
+		t.Logf("k3s.log (the read failing may race the stop):\n%s", b)
+	}
+}

@@ -207,6 +207,112 @@ static int race(const char *guest, const char *aux)
 	return open_write(AT_FDCWD, guest);
 }
 
+/* ---- the race on a file handle: a thread flips the handle's bytes ----
+ *
+ * open_by_handle_at reads its struct file_handle from the program's memory.
+ * The real GUEST file's handle (ESCAPE_GUEST_HANDLE: hex of handle_bytes,
+ * handle_type and f_handle, made by the test, untraced) and the twin's take
+ * turns in one buffer while the main thread opens it for writing: each open
+ * must reach the twin or fail, never the real file. */
+
+struct handle_flipper {
+	struct file_handle *h;
+	const unsigned char *a, *b;
+	unsigned int n;
+	volatile int stop;
+};
+
+static void *flip_handle(void *arg)
+{
+	struct handle_flipper *f = arg;
+	while (!f->stop) {
+		memcpy(f->h->f_handle, f->a, f->n);
+		memcpy(f->h->f_handle, f->b, f->n);
+	}
+	return NULL;
+}
+
+static struct file_handle *handle_from_hex(const char *hex)
+{
+	size_t n = hex ? strlen(hex) / 2 : 0;
+	if (n < 8 || n > 8 + MAX_HANDLE_SZ)
+		return NULL;
+	unsigned char *b = calloc(1, sizeof(struct file_handle) + MAX_HANDLE_SZ);
+	for (size_t i = 0; i < n; i++) {
+		unsigned int v;
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
+			free(b);
+			return NULL;
+		}
+		b[i] = (unsigned char)v;
+	}
+	return (struct file_handle *)b;
+}
+
+static int handle_race(const char *guest, const char *aux)
+{
+	(void)aux;
+	char *twin = twin_of(guest);
+	if (!twin)
+		return EINVAL;
+	struct file_handle *real = handle_from_hex(getenv("ESCAPE_GUEST_HANDLE"));
+	if (!real) {
+		note("no ESCAPE_GUEST_HANDLE: the test gives the real file's handle");
+		return EINVAL;
+	}
+	struct file_handle *h = calloc(1, sizeof *h + MAX_HANDLE_SZ);
+	h->handle_bytes = MAX_HANDLE_SZ;
+	int mnt;
+	if (name_to_handle_at(AT_FDCWD, twin, h, &mnt, 0) < 0)
+		return errno;
+	if (h->handle_bytes != real->handle_bytes || h->handle_type != real->handle_type) {
+		note("the twin's handle differs in size or type from the real file's");
+		return EINVAL;
+	}
+	struct fid twin_id = {0};
+	int err = path_id(twin, &twin_id);
+	if (err)
+		return err;
+	unsigned char twin_bytes[MAX_HANDLE_SZ];
+	memcpy(twin_bytes, h->f_handle, h->handle_bytes);
+	char d[PATH_MAX];
+	snprintf(d, sizeof d, "%s", twin);
+	char *slash = strrchr(d, '/');
+	if (slash && slash != d)
+		*slash = 0;
+	int mfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (mfd < 0)
+		return errno;
+	struct handle_flipper f = {.h = h, .a = real->f_handle, .b = twin_bytes, .n = h->handle_bytes};
+	pthread_t th;
+	if ((err = pthread_create(&th, NULL, flip_handle, &f)) != 0)
+		return err;
+	struct opens o = {0};
+	long n = env_long("ESCAPE_RACE_OPENS", 100000) / 5;
+	for (long i = 0; i < n; i++) {
+		o.n++;
+		int fd = open_by_handle_at(mfd, h, O_WRONLY | O_CLOEXEC);
+		struct fid id = {0};
+		if (fd < 0)
+			o.failed++;
+		else if (fd_id(fd, &id) != 0)
+			o.failed++;
+		else if (same(&id, &twin_id))
+			o.twin++;
+		else {
+			o.leaks++;
+			write_marker(fd);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	f.stop = 1;
+	pthread_join(th, NULL);
+	close(mfd);
+	note_opens("handle_race", &o);
+	return open_write(AT_FDCWD, guest);
+}
+
 /* ---- attacks on a window the program could get hold of ---- */
 
 struct scribbler {
@@ -790,6 +896,8 @@ static int clone3_untraced(const char *guest, const char *aux)
 const struct escape_case mem_cases[] = {
     {"race", "threads flip the path buffer between the twin and GUEST while open runs (ESCAPE_RACE_OPENS, 100000)",
      race, ESCAPE_PLAIN_ONLY},
+    {"handle_race", "a thread flips a file handle between the twin's and the real GUEST's while open_by_handle_at runs",
+     handle_race, ESCAPE_PLAIN_ONLY},
     {"scratch_munmap", "munmap the scratch window, then open GUEST", scratch_munmap, 0},
     {"scratch_replace", "munmap the window, map a writable page there, scribble GUEST into it", scratch_replace, 0},
     {"scratch_mprotect", "mprotect the window writable and scribble GUEST into it", scratch_mprotect, 0},
