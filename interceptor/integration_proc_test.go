@@ -3,6 +3,8 @@
 package interceptor
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -592,5 +594,32 @@ func TestIntegrationExecFromThread(t *testing.T) {
 				t.Errorf("%s: no pid recorded", describeRun(cfg))
 			}
 		})
+	}
+}
+
+// TestIntegrationSharedOutput: one writer given as both Stdout and Stderr
+// gets every line of both, in the order written (one pipe, as os/exec
+// does); two copiers writing to one buffer lost lines.
+func TestIntegrationSharedOutput(t *testing.T) {
+	requireIntegration(t)
+	var buf bytes.Buffer
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	tr, err := Start(ctx, Config{
+		Path: "/bin/sh", Args: []string{"sh", "-c", `i=0; while [ $i -lt 200 ]; do echo out$i; echo err$i >&2; i=$((i+1)); done`},
+		Stdout: &buf, Stderr: &buf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	for i := 0; i < 200; i++ {
+		fmt.Fprintf(&want, "out%d\nerr%d\n", i, i)
+	}
+	if buf.String() != want.String() {
+		t.Errorf("shared Stdout/Stderr got %d bytes, want %d in order:\n%.300s", buf.Len(), want.Len(), buf.String())
 	}
 }

@@ -276,6 +276,17 @@ func (t *Tracer) Stats() Stats {
 
 // stdio turns the configured streams into files for the child; writers and
 // readers that are not files get a pipe and a copying goroutine.
+// sameWriter reports whether a and b are the same writer; writers whose
+// dynamic types cannot be compared are taken as different.
+func sameWriter(a, b io.Writer) (same bool) {
+	defer func() {
+		if recover() != nil {
+			same = false
+		}
+	}()
+	return a == b
+}
+
 func (t *Tracer) stdio() ([]*os.File, error) {
 	files := make([]*os.File, 3)
 	var closeAfter []*os.File
@@ -305,6 +316,12 @@ func (t *Tracer) stdio() ([]*os.File, error) {
 			}
 		}
 		if w, ok := s.(io.Writer); ok && i > 0 && w != nil {
+			if i == 2 && files[1] != nil && sameWriter(t.cfg.Stdout, t.cfg.Stderr) {
+				// One writer for both (as os/exec does): one pipe, so
+				// that no two copiers write to it at once.
+				files[2] = files[1]
+				continue
+			}
 			r, pw, err := os.Pipe()
 			if err != nil {
 				return nil, err
