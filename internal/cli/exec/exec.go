@@ -402,27 +402,29 @@ var terminalDelivered = func(sig syscall.Signal) bool {
 	return err == nil && pgrp == unix.Getpgrp()
 }
 
-// writeStats prints the --stats table on w: per syscall, per rule, then the
+// writeStats prints the --stats table on w: per syscall (FAILED: calls
+// nodeboot made fail, fail closed), per rule, then the
 // mode and the total number of stops.
 func writeStats(w io.Writer, st interceptor.Stats) {
 	tw := newTable(w)
-	tw.row("SYSCALL", "STOPS", "REWRITES", "PASSES", "TIME")
+	tw.row("SYSCALL", "STOPS", "REWRITES", "PASSES", "FAILED", "TIME")
 	var total interceptor.SyscallStats
 	for _, s := range sortedSyscalls(st.Syscalls) {
-		tw.row(s.Name, s.Stops, s.Rewrites, s.Passes, roundDuration(s.Time))
+		tw.row(s.Name, s.Stops, s.Rewrites, s.Passes, s.Fails, roundDuration(s.Time))
 		total.Stops += s.Stops
 		total.Rewrites += s.Rewrites
 		total.Passes += s.Passes
+		total.Fails += s.Fails
 		total.Time += s.Time
 	}
 	// The stops at no syscall (start, exec, fork and clone events,
 	// signals, exits): without them the total fell short of the "stops"
 	// line below.
 	if st.Events > 0 {
-		tw.row("(events)", st.Events, "-", "-", "-")
+		tw.row("(events)", st.Events, "-", "-", "-", "-")
 		total.Stops += st.Events
 	}
-	tw.row("total", total.Stops, total.Rewrites, total.Passes, roundDuration(total.Time))
+	tw.row("total", total.Stops, total.Rewrites, total.Passes, total.Fails, roundDuration(total.Time))
 	tw.blank()
 	tw.row("RULE", "HITS")
 	for _, r := range st.Rules {

@@ -365,29 +365,31 @@ func TestStatsTable(t *testing.T) {
 			{Name: "read"},
 			{Name: "openat", Stops: 12, Rewrites: 3, Passes: 9, Time: 1234567 * time.Nanosecond},
 			{Name: "newfstatat", Stops: 2, Passes: 2, Time: 3400 * time.Nanosecond},
+			{Name: "io_uring_setup", Stops: 1, Fails: 1, Time: 2 * time.Microsecond},
 		},
 		Rules: []interceptor.RuleStats{
 			{Rule: "redirect /proc/sys/kernel=/tmp/fake/kernel", Hits: 3},
 			{Rule: "fstype 9p=ext4", Hits: 0},
 		},
-		Stops:  17,
+		Stops:  18,
 		Events: 1,
 	}
 	var b bytes.Buffer
 	writeStats(&b, st)
-	want := `SYSCALL     STOPS  REWRITES  PASSES  TIME
-openat      12     3         9       1.235ms
-newfstatat  2      0         2       3µs
-statfs      2      1         1       40µs
-(events)    1      -         -       -
-total       17     4         12      1.278ms
+	want := `SYSCALL         STOPS  REWRITES  PASSES  FAILED  TIME
+openat          12     3         9       0       1.235ms
+newfstatat      2      0         2       0       3µs
+statfs          2      1         1       0       40µs
+io_uring_setup  1      0         0       1       2µs
+(events)        1      -         -       -       -
+total           18     4         12      1       1.28ms
 
 RULE                                        HITS
 redirect /proc/sys/kernel=/tmp/fake/kernel  3
 fstype 9p=ext4                              0
 
 mode   seccomp
-stops  17
+stops  18
 `
 	if b.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)

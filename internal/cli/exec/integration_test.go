@@ -294,8 +294,8 @@ func TestIntegrationStats(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q; stderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	for _, re := range []string{
-		`(?m)^SYSCALL +STOPS +REWRITES +PASSES +TIME$`,
-		`(?m)^openat +[1-9][0-9]* +[1-9][0-9]* +[0-9]+ +\S+$`,
+		`(?m)^SYSCALL +STOPS +REWRITES +PASSES +FAILED +TIME$`,
+		`(?m)^openat +[1-9][0-9]* +[1-9][0-9]* +[0-9]+ +0 +\S+$`,
 		`(?m)^total +[1-9][0-9]* `,
 		`(?m)^RULE +HITS$`,
 		`(?m)^redirect /proc/sys/kernel=` + regexp.QuoteMeta(dir) + ` +[1-9][0-9]*$`,

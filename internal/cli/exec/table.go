@@ -35,7 +35,7 @@ func (t table) flush() { _ = t.tw.Flush() }
 func sortedSyscalls(in []interceptor.SyscallStats) []interceptor.SyscallStats {
 	out := make([]interceptor.SyscallStats, 0, len(in))
 	for _, s := range in {
-		if s.Stops != 0 || s.Rewrites != 0 || s.Passes != 0 {
+		if s.Stops != 0 || s.Rewrites != 0 || s.Passes != 0 || s.Fails != 0 {
 			out = append(out, s)
 		}
 	}
