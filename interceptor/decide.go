@@ -59,7 +59,11 @@ func (t *Tracer) decide(th *thread, e *entry, i int, raw []byte, r *regs) decisi
 	d := decision{kernelPath: string(raw), rule: -1}
 	s := t.semantics(th, e, i, r)
 	q := pathQuery{tid: th.tid, tgid: th.tgidOr(), raw: string(raw), follow: s.follow, resolve: s.resolve,
-		dirfd: unix.AT_FDCWD}
+		dirfd: unix.AT_FDCWD, changes: s.changes()}
+	if q.changes {
+		// The trees may change: what treeFirst remembers of them is old.
+		rs.treeGen++
+	}
 	if a := e.paths[i]; a.dirfd != noArg {
 		q.dirfd = int(int32(r.arg(int(a.dirfd))))
 	}

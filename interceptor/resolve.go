@@ -83,8 +83,12 @@ type resolver struct {
 	epoch uint64
 	our   ourView
 
-	trees  []hostTree // by matcher index
-	faults func(Fault)
+	trees []hostTree // by matcher index
+	// treeGen counts the traced calls that may have changed a tree;
+	// seen is what treeFirst found in the trees since.
+	treeGen uint64
+	seen    seenTree
+	faults  func(Fault)
 	// mounts caches nodeboot's mount table by device (ourMounts).
 	mounts map[uint64][]mountEntry
 	// alias is what is known of alias mounts (mount_alias.go).
@@ -221,6 +225,9 @@ type pathQuery struct {
 	follow bool
 	// resolve are openat2's RESOLVE_* flags.
 	resolve uint64
+	// changes: the call may change the file or create it (treeFirst then
+	// checks the tree afresh).
+	changes bool
 }
 
 // lookup is what the resolver found for one path.
@@ -324,7 +331,18 @@ func (rs *resolver) treeFirst(q pathQuery, lk *lookup) bool {
 		return false
 	}
 	tr := &rs.trees[i]
-	if tr.fd < 0 || !tr.dir || !rs.treeOK(i) {
+	if tr.fd < 0 || !tr.dir {
+		return false
+	}
+	now := time.Now()
+	if !q.changes && rs.seen.gen == rs.treeGen && now.Sub(rs.seen.at) < treeCheck && !tr.gone {
+		if want, ok := rs.seen.paths[seenKey{i, rel, q.follow}]; ok && want {
+			lk.known, lk.canon, lk.realUnknown = true, clean, true
+			lk.rule, lk.hostPath, lk.hostHas = i, rs.m.hostOf(i, rel), true
+			return true
+		}
+	}
+	if !rs.treeOK(i) {
 		return false
 	}
 	a := rs.aliasState()
@@ -346,10 +364,36 @@ func (rs *resolver) treeFirst(q pathQuery, lk *lookup) bool {
 		return false
 	}
 	sysClose(fd)
+	if rs.seen.gen != rs.treeGen || now.Sub(rs.seen.at) >= treeCheck || len(rs.seen.paths) >= maxSeen {
+		rs.seen = seenTree{gen: rs.treeGen, at: now, paths: make(map[seenKey]bool)}
+	}
+	rs.seen.paths[seenKey{i, rel, q.follow}] = true
 	lk.known, lk.canon, lk.realUnknown = true, clean, true
 	lk.rule, lk.hostPath, lk.hostHas = i, rs.m.hostOf(i, rel), true
 	return true
 }
+
+// seenTree remembers the tree files treeFirst found (no symlink on the
+// way), so that a program reading one file in a loop costs the tracer no
+// syscall to decide. It is forgotten whenever a traced call may change a
+// tree (treeGen), and after treeCheck, for changes made by others; a
+// changing call always looks again. Between two looks a tree moved away
+// sends reads to the old path, which the kernel then finds missing: never
+// to the real file.
+type seenTree struct {
+	gen   uint64
+	at    time.Time
+	paths map[seenKey]bool
+}
+
+type seenKey struct {
+	rule   int
+	rel    string
+	follow bool
+}
+
+// maxSeen bounds seenTree.
+const maxSeen = 4096
 
 // guestRootOK reports whether redirect i's guest root is, in nodeboot's
 // view, reached by its text: no symlink on the way and not a procfs root
