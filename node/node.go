@@ -186,6 +186,12 @@ func (n *Node) run(ctx context.Context) {
 	}()
 
 	cfg := n.cfg
+	var excuse func(context.Context, health.Status) (string, bool)
+	if n.plan.Role == RoleAgent {
+		// A server's API server is its own k3s: unreachable, it is
+		// unhealthy. An agent's is another machine's (see excuse).
+		excuse = n.excuse
+	}
 	err := bootstrap.Supervise(ctx, bootstrap.SuperviseConfig{
 		Start: func(ctx context.Context) (*bootstrap.Process, error) {
 			// The log is appended to: this incarnation's output starts
@@ -211,6 +217,7 @@ func (n *Node) run(ctx context.Context) {
 		Health:        healthCh,
 		StartGrace:    cfg.StartGrace,
 		NotReadyGrace: cfg.NotReadyGrace,
+		Excuse:        excuse,
 		StopTimeout:   cfg.StopTimeout,
 		MaxRestarts:   cfg.MaxRestarts,
 		OnEvent:       n.superviseEvent,

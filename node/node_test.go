@@ -130,6 +130,7 @@ func TestCheck(t *testing.T) {
 		{"missing k3s", with(func(c *Config) { c.K3s = filepath.Join(dir, "nope") }), "nope"},
 		{"no data dir", with(func(c *Config) { c.DataDir = "" }), "data dir is empty"},
 		{"k3s args", with(func(c *Config) { c.K3sArgs = []string{"--with-node-id"} }), `K3S-ARGS "--with-node-id"`},
+		{"kubelet healthz", with(func(c *Config) { c.KubeletHealthz = "127.0.0.1:10248" }), `kubelet healthz "127.0.0.1:10248"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

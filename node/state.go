@@ -163,6 +163,7 @@ const (
 	KindStarted    EventKind = EventKind(bootstrap.EventStarted)
 	KindExited     EventKind = EventKind(bootstrap.EventExited)
 	KindUnhealthy  EventKind = EventKind(bootstrap.EventUnhealthy)
+	KindExcused    EventKind = EventKind(bootstrap.EventExcused)
 	KindRestarting EventKind = EventKind(bootstrap.EventRestarting)
 	KindStopping   EventKind = EventKind(bootstrap.EventStopping)
 	KindStopped    EventKind = EventKind(bootstrap.EventStopped)
