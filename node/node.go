@@ -142,7 +142,7 @@ func (p *Plan) start(ctx context.Context) (_ *Node, err error) {
 	start := time.Now()
 	n.state = State{
 		Phase: PhaseSeeding, PhaseSince: start, DataDir: in.Dir, NodeName: p.NodeName, Role: p.Role,
-		K3s: p.K3s, Kubeconfig: p.Kubeconfig, StartedAt: start, SupervisorPID: os.Getpid(),
+		K3s: p.K3s, Kubeconfig: p.Kubeconfig, K3sDataDir: p.K3sDataDir, StartedAt: start, SupervisorPID: os.Getpid(),
 	}
 	n.log.Info("starting", "data-dir", in.Dir, "k3s", p.K3s, "role", p.Role, "node", p.NodeName, "profile", cfg.Profile.Name, "pid", os.Getpid())
 	n.phase(PhaseSeeding, "", "")
