@@ -124,6 +124,15 @@ type Config struct {
 	// directly.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 
+	// RunDir holds the machine-wide claims of the nodes on this machine
+	// (default instance.DefaultRunDir, /run/nodeboot): Start claims the
+	// node's name and its network namespace there, and fails with an
+	// ErrClaimed naming the other node's data dir when another node runs
+	// with either (two nodes in one network namespace fight over k3s's
+	// and kubelet's ports; two of one name over the Node). Tests that run
+	// nodes side by side in one namespace pass a directory of their own.
+	RunDir string
+
 	// InheritedLock is the data directory's lock file (DATA-DIR/
 	// nodeboot.lock) already locked by the parent process that started
 	// this one, passed down as an open descriptor so that no other start
