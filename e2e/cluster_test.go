@@ -99,6 +99,10 @@ type clusterBed struct {
 	k3sArgs   map[string][]string
 	tokenFile string // the token as `nodeboot token` printed it, 0600
 	nodes     []*clusterNode
+	graces    graces
+	// onServerUp, when set, runs after each up of the server (the test
+	// then reaches the API with k3s's kubeconfig).
+	onServerUp func()
 }
 
 // clusterNode is one node: an upBed (run, status) in its own namespace.
@@ -108,7 +112,7 @@ type clusterNode struct {
 }
 
 func newClusterBed(t *testing.T, c *cluster.Cluster) *clusterBed {
-	cb := &clusterBed{t: t, c: c, token: newJoinToken(), k3sArgs: map[string][]string{}}
+	cb := &clusterBed{t: t, c: c, token: newJoinToken(), k3sArgs: map[string][]string{}, graces: testbedGraces}
 	u := &upBed{t: t, c: c, dataDir: filepath.Join(c.Dir, "server-data")}
 	u.build()
 	cb.nodeboot = u.nodeboot
@@ -146,14 +150,13 @@ func (cb *clusterBed) add(short, name, netns, role string) *clusterNode {
 	return n
 }
 
-// Graces: the agents' are short, so that the server's outage outlasts
-// them within the test's time.
-const (
-	clusterServerStartGrace = "60s"
-	clusterServerGrace      = "30s"
-	clusterAgentStartGrace  = "10s"
-	clusterAgentGrace       = "10s"
-)
+// graces are the nodes' --start-grace and --notready-grace: the agents'
+// are short, so that the server's outage outlasts them within the test's
+// time.
+type graces struct{ serverStart, server, agentStart, agent string }
+
+// testbedGraces: the stand-in's kubelet is Ready within seconds.
+var testbedGraces = graces{serverStart: "60s", server: "30s", agentStart: "10s", agent: "10s"}
 
 // up runs `nodeboot up --detach --wait` for n.
 func (cb *clusterBed) up(n *clusterNode, serverURL string) upResult {
@@ -161,9 +164,9 @@ func (cb *clusterBed) up(n *clusterNode, serverURL string) upResult {
 		"--k3s", n.wrapper, "--node-name", n.name}
 	if n.role == "agent" {
 		args = append(args, "--role", "agent", "--server", serverURL, "--token-file", cb.tokenFile,
-			"--start-grace", clusterAgentStartGrace, "--notready-grace", clusterAgentGrace)
+			"--start-grace", cb.graces.agentStart, "--notready-grace", cb.graces.agent)
 	} else {
-		args = append(args, "--start-grace", clusterServerStartGrace, "--notready-grace", clusterServerGrace)
+		args = append(args, "--start-grace", cb.graces.serverStart, "--notready-grace", cb.graces.server)
 	}
 	if ka := cb.k3sArgs[n.short]; len(ka) > 0 {
 		args = append(append(args, "--"), ka...)
@@ -273,6 +276,9 @@ func (cb *clusterBed) scenario(serverURL string) {
 	// 1. The server, then its join token, by `nodeboot token`.
 	t1 := time.Now()
 	cb.upAll(serverURL, server)
+	if cb.onServerUp != nil {
+		cb.onServerUp()
+	}
 	r := server.run(time.Minute, "token", "--data-dir", server.dataDir)
 	tok := strings.TrimSpace(r.stdout)
 	if r.code != 0 || tok == "" {
@@ -354,11 +360,11 @@ func (cb *clusterBed) scenario(serverURL string) {
 	cb.stopAPI()
 	outage := time.Now()
 	t.Logf("server down: nodeboot down %s, its API server stopped %s later", downTook.Round(time.Millisecond), outage.Sub(t4.Add(downTook)).Round(time.Millisecond))
-	// Away for longer than an agent's start grace and grace together
-	// (so that even a just-restarted agent would be restarted, were it
-	// not excused), and until each agent has said why it does not
-	// restart.
-	minOutage := parseDuration(t, clusterAgentStartGrace) + parseDuration(t, clusterAgentGrace)
+	// Away until each agent has said why it does not restart (which it
+	// does only once its start grace and its grace have passed, not
+	// Ready), and for longer than the grace and the start grace together,
+	// so that even an agent just restarted would have been restarted.
+	minOutage := parseDuration(t, cb.graces.agentStart) + parseDuration(t, cb.graces.agent)
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
 		done := time.Since(outage) > minOutage
 		for _, n := range agents {
@@ -392,6 +398,9 @@ func (cb *clusterBed) scenario(serverURL string) {
 	t5 := time.Now()
 	cb.startAPI()
 	cb.upAll(serverURL, server)
+	if cb.onServerUp != nil {
+		cb.onServerUp()
+	}
 	back := time.Now()
 	cb.waitReady("all Ready after the server returned", 2*time.Minute, back, all...)
 	final := cb.snapshot(all...)
@@ -518,7 +527,7 @@ func (cb *clusterBed) cleanup() {
 			continue
 		}
 		if _, err := os.Stat(filepath.Join(n.dataDir, "nodeboot.lock")); err == nil && n.lockFree() != nil {
-			cmd, err := sandbox.Command(sandbox.Options{NetNS: n.netNS(), Spec: sandbox.GVisor}, cb.nodeboot, "down", "--data-dir", n.dataDir, "--timeout", "30s")
+			cmd, err := sandbox.Command(sandbox.Options{NetNS: n.netNS(), Spec: n.sandboxSpec()}, cb.nodeboot, "down", "--data-dir", n.dataDir, "--timeout", "30s")
 			if err == nil {
 				cmd.Env = append(cmd.Env, "NODEBOOT_CONFIG="+n.config)
 				out, err := cmd.CombinedOutput()
@@ -600,4 +609,67 @@ exec %[7]s
 `, s.Role, upWrapperLog, upShQuote(s.AdminKubeconfig), upShQuote(s.Token), upShQuote(s.ServerURL),
 		upShQuote(s.KubeletKubeconfig), strings.Join(q, " "))
 	return os.WriteFile(path, []byte(script), 0o700)
+}
+
+// TestClusterK3s is TestCluster with a real k3s: a k3s server and two k3s
+// agents (`nodeboot up --role agent --server URL --token-file F`), each
+// in its own network namespace on the bridge and its own sandbox. Every
+// k3s on a machine keeps state at fixed host paths (/run/k3s/containerd,
+// /run/flannel, /var/lib/kubelet, /var/lib/cni, /etc/rancher), which
+// separate machines or gVisor sandboxes do not share and a simulated
+// sandbox would: each node's sandbox has its own /run (tmpfs) and binds
+// its own copies of the others (sandbox.Spec.Binds), as k3s's rootless
+// mode does for itself. It needs NODEBOOT_E2E_K3S.
+func TestClusterK3s(t *testing.T) {
+	k3s := os.Getenv("NODEBOOT_E2E_K3S")
+	if k3s == "" {
+		t.Skip("NODEBOOT_E2E_K3S not set: point it at a k3s binary to run a k3s server and two agents through `nodeboot up`")
+	}
+	t0 := time.Now()
+	c := cluster.New(t, cluster.Options{NoControlPlane: true})
+	cb := newClusterBed(t, c)
+	cb.k3s = k3s
+	// k3s agents take half a minute to be Ready: longer graces.
+	cb.graces = graces{serverStart: "2m", server: "60s", agentStart: "60s", agent: "15s"}
+	serverURL := "https://" + cluster.LANServerIP + ":6443"
+	common := []string{"--disable=traefik,servicelb,metrics-server,local-storage"}
+	add := func(short, name, netns, role, ip string) {
+		n := cb.add(short, name, netns, role)
+		fs := filepath.Join(c.Dir, short+"-fs")
+		var binds []sandbox.Bind
+		for _, target := range []string{"/var/lib/kubelet", "/var/lib/cni", "/etc/rancher", "/var/log/pods", "/var/log/containers"} {
+			src := filepath.Join(fs, strings.ReplaceAll(strings.TrimPrefix(target, "/"), "/", "-"))
+			if err := os.MkdirAll(src, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			binds = append(binds, sandbox.Bind{Source: src, Target: target})
+		}
+		spec := sandbox.GVisor
+		spec.PrivateRun, spec.Binds = true, binds
+		n.spec = &spec
+		cb.k3sArgs[short] = append([]string{"--node-ip=" + ip}, common...)
+		if role == "agent" {
+			cb.k3sArgs[short] = []string{"--node-ip=" + ip}
+		}
+	}
+	// The LAN first: the server's k3s takes its node IP there.
+	a1, err := c.AddNode("agent1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, err := c.AddNode("agent2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	add("server", c.Name, c.NetNS, "server", cluster.LANServerIP)
+	add("agent1", a1.Name, a1.NetNS, "agent", a1.IP)
+	add("agent2", a2.Name, a2.NetNS, "agent", a2.IP)
+	cb.onServerUp = func() {
+		if err := c.UseKubeconfig(filepath.Join(cb.nodes[0].dataDir, "kubeconfig.yaml")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("setup (3 namespaces on a bridge, build): %s", time.Since(t0).Round(time.Millisecond))
+	cb.scenario(serverURL)
+	t.Logf("TestClusterK3s total %s", time.Since(t0).Round(time.Millisecond))
 }

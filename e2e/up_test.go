@@ -364,6 +364,16 @@ type upBed struct {
 	// netns is the network namespace nodeboot runs in; "" is the
 	// cluster's (TestCluster's agents have their own).
 	netns string
+	// spec is the sandbox nodeboot runs in; nil is sandbox.GVisor.
+	spec *sandbox.Spec
+}
+
+// sandboxSpec is the sandbox nodeboot runs in.
+func (u *upBed) sandboxSpec() sandbox.Spec {
+	if u.spec != nil {
+		return *u.spec
+	}
+	return sandbox.GVisor
 }
 
 // netNS is the network namespace nodeboot runs in.
@@ -469,7 +479,7 @@ func (r upResult) all() string { return r.stdout + r.stderr }
 func (u *upBed) run(timeout time.Duration, args ...string) upResult {
 	t := u.t
 	t.Helper()
-	cmd, err := sandbox.Command(sandbox.Options{NetNS: u.netNS(), Spec: sandbox.GVisor}, append([]string{u.nodeboot}, args...)...)
+	cmd, err := sandbox.Command(sandbox.Options{NetNS: u.netNS(), Spec: u.sandboxSpec()}, append([]string{u.nodeboot}, args...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -818,7 +828,7 @@ func (u *upBed) cleanup() {
 		return
 	}
 	if _, err := os.Stat(filepath.Join(u.dataDir, "nodeboot.lock")); err == nil && u.lockFree() != nil {
-		cmd, err := sandbox.Command(sandbox.Options{NetNS: u.netNS(), Spec: sandbox.GVisor}, u.nodeboot, "down", "--data-dir", u.dataDir, "--timeout", "30s")
+		cmd, err := sandbox.Command(sandbox.Options{NetNS: u.netNS(), Spec: u.sandboxSpec()}, u.nodeboot, "down", "--data-dir", u.dataDir, "--timeout", "30s")
 		if err == nil {
 			cmd.Env = append(cmd.Env, "NODEBOOT_CONFIG="+u.config)
 			out, err := cmd.CombinedOutput()
