@@ -145,6 +145,14 @@ func (cb *clusterBed) add(short, name, netns, role string) *clusterNode {
 	if err := os.WriteFile(u.config, []byte("data-dir: "+dataDir+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A sandbox of its own is a /run of its own: k3s's /run/k3s is the
+	// node's. The claims nodeboot takes on the machine (node name,
+	// network namespace, /run/k3s) are in a directory all nodes share,
+	// as /run/nodeboot is on a machine where nodes share /run.
+	spec := sandbox.GVisor
+	spec.PrivateRun = true
+	u.spec = &spec
+	u.env = []string{"NODEBOOT_RUN_DIR=" + filepath.Join(cb.c.Dir, "claims")}
 	n := &clusterNode{upBed: u, short: short, name: name, role: role}
 	cb.nodes = append(cb.nodes, n)
 	return n
@@ -302,6 +310,18 @@ func (cb *clusterBed) scenario(serverURL string) {
 	cb.waitReady("all three Ready", 2*time.Minute, t2, all...)
 	if r := agents[0].run(time.Minute, "token", "--data-dir", agents[0].dataDir); r.code != 1 || !strings.Contains(r.stderr, "runs a k3s agent") {
 		t.Errorf("nodeboot token on an agent: exit %d, want 1 saying it is an agent\n%s", r.code, r.all())
+	}
+	// A fourth node in agent2's network namespace (its own data dir,
+	// name and sandbox) is refused at once, naming agent2: their k3s
+	// and kubelets would fight over the same ports.
+	a2 := agents[len(agents)-1]
+	intruder := &upBed{t: t, c: cb.c, nodeboot: cb.nodeboot, dataDir: filepath.Join(cb.c.Dir, "intruder-data"), netns: a2.netns,
+		config: a2.config, spec: a2.spec, env: a2.env}
+	r = intruder.run(time.Minute, "up", "--detach", "--wait", "--timeout", "1m", "--data-dir", intruder.dataDir,
+		"--k3s", a2.wrapper, "--node-name", a2.name+"-intruder", "--role", "agent", "--server", serverURL, "--token-file", cb.tokenFile)
+	t.Logf("a fourth node in %s's network namespace: exit %d after %s: %s", a2.short, r.code, r.took.Round(time.Millisecond), strings.TrimSpace(r.stderr))
+	if want := "is taken by the node of " + a2.dataDir; r.code == 0 || !strings.Contains(r.all(), "network namespace net:[") || !strings.Contains(r.all(), want) {
+		t.Errorf("a fourth node in %s's network namespace: exit %d; want a refusal naming the network namespace and %q\n%s", a2.short, r.code, want, r.all())
 	}
 	before := cb.snapshot(all...)
 	for _, n := range all {
@@ -529,7 +549,7 @@ func (cb *clusterBed) cleanup() {
 		if _, err := os.Stat(filepath.Join(n.dataDir, "nodeboot.lock")); err == nil && n.lockFree() != nil {
 			cmd, err := sandbox.Command(sandbox.Options{NetNS: n.netNS(), Spec: n.sandboxSpec()}, cb.nodeboot, "down", "--data-dir", n.dataDir, "--timeout", "30s")
 			if err == nil {
-				cmd.Env = append(cmd.Env, "NODEBOOT_CONFIG="+n.config)
+				cmd.Env = append(append(cmd.Env, "NODEBOOT_CONFIG="+n.config), n.env...)
 				out, err := cmd.CombinedOutput()
 				t.Logf("cleanup: %s: nodeboot down: %v\n%s", n.short, err, out)
 			}
@@ -644,9 +664,7 @@ func TestClusterK3s(t *testing.T) {
 			}
 			binds = append(binds, sandbox.Bind{Source: src, Target: target})
 		}
-		spec := sandbox.GVisor
-		spec.PrivateRun, spec.Binds = true, binds
-		n.spec = &spec
+		n.spec.Binds = binds
 		cb.k3sArgs[short] = append([]string{"--node-ip=" + ip}, common...)
 		if role == "agent" {
 			cb.k3sArgs[short] = []string{"--node-ip=" + ip}

@@ -366,6 +366,8 @@ type upBed struct {
 	netns string
 	// spec is the sandbox nodeboot runs in; nil is sandbox.GVisor.
 	spec *sandbox.Spec
+	// env is added to nodeboot's environment.
+	env []string
 }
 
 // sandboxSpec is the sandbox nodeboot runs in.
@@ -483,7 +485,7 @@ func (u *upBed) run(timeout time.Duration, args ...string) upResult {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Env = append(cmd.Env, "NODEBOOT_CONFIG="+u.config)
+	cmd.Env = append(append(cmd.Env, "NODEBOOT_CONFIG="+u.config), u.env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 5 * time.Second // a leaked descriptor must not hang the test

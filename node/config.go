@@ -126,11 +126,12 @@ type Config struct {
 
 	// RunDir holds the machine-wide claims of the nodes on this machine
 	// (default instance.DefaultRunDir, /run/nodeboot): Start claims the
-	// node's name and its network namespace there, and fails with an
-	// ErrClaimed naming the other node's data dir when another node runs
-	// with either (two nodes in one network namespace fight over k3s's
-	// and kubelet's ports; two of one name over the Node). Tests that run
-	// nodes side by side in one namespace pass a directory of their own.
+	// node's name, its network namespace and the /run/k3s it sees there,
+	// and fails with an ErrClaimed naming the other node's data dir when
+	// another node runs with any of them (two nodes in one network
+	// namespace fight over k3s's and kubelet's ports; two of one name
+	// over the Node; two with one /run/k3s over containerd's socket).
+	// Tests that run nodes side by side pass a directory of their own.
 	RunDir string
 
 	// InheritedLock is the data directory's lock file (DATA-DIR/

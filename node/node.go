@@ -260,7 +260,8 @@ func (n *Node) release() {
 }
 
 // ErrClaimed is Start's error when another node on this machine runs with
-// this node's name or in its network namespace (a *ClaimError says which).
+// this node's name, in its network namespace, or with its /run/k3s (a
+// *ClaimError says which).
 var ErrClaimed = instance.ErrClaimed
 
 // ClaimError is ErrClaimed with the other node's data dir and PID.
@@ -275,7 +276,11 @@ func claim(runDir, dataDir, nodeName string) (*instance.Claims, error) {
 	if err != nil {
 		return nil, err
 	}
-	return instance.Claim(runDir, dataDir, instance.NodeNameKey(nodeName), ns)
+	fs, err := instance.K3sRunDirKey()
+	if err != nil {
+		return nil, err
+	}
+	return instance.Claim(runDir, dataDir, instance.NodeNameKey(nodeName), ns, fs)
 }
 
 // Stop stops the node: SIGTERM to every process of k3s's traced tree,

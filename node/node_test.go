@@ -197,6 +197,8 @@ while :; do sleep 0.2; done`)
 		{"n1", `node name "n1" is taken by the node of ` + in.Dir},
 		{"n2", "network namespace net:["},
 	} {
+		// The network namespace and /run/k3s are this machine's for
+		// both: whichever is claimed first after the name fails.
 		other := filepath.Join(t.TempDir(), "data")
 		_, err := Start(ctx, Config{DataDir: other, K3s: k3s, Profile: k3sProfile(t), NodeName: tc.name, RunDir: runDir, Logger: testLogger(t)})
 		var ce *ClaimError

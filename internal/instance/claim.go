@@ -83,6 +83,35 @@ func NetNSKey() (ClaimKey, error) {
 		Why: "k3s and kubelet listen on the same ports (6443, 6444, 10248, 10250, ...) in it; run each node in a network namespace, sandbox or machine of its own"}, nil
 }
 
+// K3sRunDir is where every k3s on a machine keeps its containerd's
+// socket and state (/run/k3s/containerd, fixed in k3s).
+const K3sRunDir = "/run/k3s"
+
+// K3sRunDirKey is the claim of the K3sRunDir this process sees: the
+// directory itself when it exists, else /run, where k3s will make it
+// (identified by device and inode, so that two nodes that see one
+// directory, whatever its path in their mount namespaces, are caught,
+// and two that each have their own are not). Two k3s with one
+// /run/k3s/containerd take each other's containerd socket.
+func K3sRunDirKey() (ClaimKey, error) {
+	path := K3sRunDir
+	var st unix.Stat_t
+	err := unix.Stat(path, &st)
+	if errors.Is(err, unix.ENOENT) {
+		path = filepath.Dir(K3sRunDir)
+		err = unix.Stat(path, &st)
+	}
+	if err != nil {
+		return ClaimKey{}, fmt.Errorf("k3s's run directory: %w", err)
+	}
+	return ClaimKey{
+		What: fmt.Sprintf("k3s's run directory %s (%s: device %d, inode %d)", K3sRunDir, path, st.Dev, st.Ino),
+		Key:  fmt.Sprintf("fs-%d-%d", st.Dev, st.Ino),
+		Why: "every k3s keeps its containerd's socket and state in /run/k3s/containerd; give each node a /run of its own " +
+			"(a sandbox, machine or mount namespace of its own), and its own /var/lib/kubelet, /var/lib/cni and /etc/rancher (docs/cluster.md)",
+	}, nil
+}
+
 // Claims are the claims a node holds: open, locked files, released by
 // Release or by the kernel when the process dies.
 type Claims struct{ files []*os.File }

@@ -46,6 +46,19 @@ func TestClaim(t *testing.T) {
 	}
 	c3.Release()
 
+	fs, err := K3sRunDirKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c4, err := Claim(run, "/srv/a", fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Claim(run, "/srv/b", fs); !errors.Is(err, ErrClaimed) || !strings.Contains(err.Error(), "k3s's run directory /run/k3s") {
+		t.Errorf("second claim of /run/k3s = %v, want ErrClaimed", err)
+	}
+	c4.Release()
+
 	if k := NodeNameKey("../x"); strings.ContainsAny(k.Key, "/") || !strings.HasPrefix(k.Key, "node-x") {
 		t.Errorf("key of a name with a slash: %q", k.Key)
 	}
