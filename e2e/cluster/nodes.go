@@ -130,7 +130,9 @@ func (c *Cluster) AddNode(short string) (*Node, error) {
 func (n *Node) Kubeconfig() string { return filepath.Join(n.Dir, "kubelet.kubeconfig") }
 
 // ContainerdSocket is the node's containerd socket.
-func (n *Node) ContainerdSocket() string { return filepath.Join(n.Dir, "containerd", "containerd.sock") }
+func (n *Node) ContainerdSocket() string {
+	return filepath.Join(n.Dir, "containerd", "containerd.sock")
+}
 
 // StartContainerd starts the node's own containerd in its namespace.
 func (n *Node) StartContainerd() (*Proc, error) {
