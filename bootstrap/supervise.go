@@ -47,6 +47,18 @@ type SuperviseConfig struct {
 	// Unreachable, NotRegistered) continuously for longer than this
 	// (default 60s).
 	NotReadyGrace time.Duration
+	// Excuse, when set, is asked before a restart for not being Ready,
+	// with the last status. A reason it returns means the command is not
+	// at fault (an agent whose API server is away while its kubelet
+	// answers its own /healthz: restarting the agent would not bring the
+	// server back): there is no restart, an EventExcused says why, and the
+	// not-Ready count starts afresh, so that Excuse is asked again a
+	// NotReadyGrace later. With Excuse set, a move into or out of
+	// APIUnreachable also starts the count afresh, so that an excused
+	// outage is never added to a NotReady stretch after it. Excuse runs on
+	// Supervise's goroutine with Supervise's context and must return
+	// within a few seconds.
+	Excuse func(ctx context.Context, st health.Status) (reason string, ok bool)
 	// StopTimeout: a stop sends SIGTERM to every traced process, and
 	// SIGKILL to all of them after this (default 30s).
 	StopTimeout time.Duration
@@ -86,6 +98,7 @@ const (
 	EventStarted    EventKind = "started"    // an incarnation was started (PID set)
 	EventExited     EventKind = "exited"     // the command exited by itself; Reason says how, Stats are final
 	EventUnhealthy  EventKind = "unhealthy"  // not Ready for longer than NotReadyGrace; Reason says why
+	EventExcused    EventKind = "excused"    // not Ready for longer than NotReadyGrace, but Excuse said why that is no reason to restart (Reason)
 	EventRestarting EventKind = "restarting" // a restart is due after Delay; Reason is why
 	EventStopping   EventKind = "stopping"   // SIGTERM sent to the whole tree; Reason is why
 	EventStopped    EventKind = "stopped"    // the whole tree is gone; Reason is how the command ended
@@ -114,9 +127,10 @@ type Event struct {
 // A restart is due when the command exits (any exit while ctx is live:
 // Supervise's job is to keep it running), when its Start fails, or when
 // Health has said not-Ready continuously for longer than NotReadyGrace,
-// not counting the StartGrace after each start. A restart stops the whole
-// traced tree (Process.Stop: SIGTERM to every traced process, SIGKILL to
-// all after StopTimeout, then wait until none is left), closes the
+// not counting the StartGrace after each start, and Excuse (if set) finds
+// no reason why that is not the command's fault. A restart stops the
+// whole traced tree (Process.Stop: SIGTERM to every traced process,
+// SIGKILL to all after StopTimeout, then wait until none is left), closes the
 // Process, waits the backoff delay (cut short by ctx) and starts again.
 // The backoff resets once an incarnation has been Ready for StableAfter.
 //
@@ -284,6 +298,13 @@ func (s *supervisor) incarnation(ctx context.Context) (reason string, shutdown b
 			}
 			arm()
 		case <-notReady.C():
+			if why, ok := s.excused(ctx); ok {
+				s.log.Warn("not Ready for too long, but not restarting", "pid", pid, "reason", s.notReadyReason(), "excuse", why)
+				s.emit(Event{Kind: EventExcused, PID: pid, Reason: why})
+				s.notReadySince = s.clk.Now()
+				arm()
+				continue
+			}
 			reason = s.notReadyReason()
 			s.log.Warn("not Ready for too long", "pid", pid, "reason", reason)
 			s.emit(Event{Kind: EventUnhealthy, PID: pid, Reason: reason})
@@ -344,7 +365,7 @@ func (s *supervisor) observe(st health.Status) {
 		// newer watcher adds) all count as not Ready; moving between
 		// them does not restart the count.
 		s.readySince = time.Time{}
-		if s.notReadySince.IsZero() {
+		if s.notReadySince.IsZero() || s.outageEdge(prev, st) {
 			s.notReadySince = since
 		}
 	}
@@ -358,6 +379,22 @@ func (s *supervisor) observe(st health.Status) {
 		pid = s.cur.PID()
 	}
 	s.emit(Event{Kind: EventHealth, PID: pid, Health: &st})
+}
+
+// outageEdge says whether, with an Excuse, st moves into or out of
+// APIUnreachable from a not-Ready prev: an outage that may be excused is
+// counted apart from what comes before and after it.
+func (s *supervisor) outageEdge(prev *health.Status, st health.Status) bool {
+	return s.cfg.Excuse != nil && prev != nil && prev.State != health.Ready &&
+		(prev.State == health.Unreachable) != (st.State == health.Unreachable)
+}
+
+// excused asks Excuse, if any, about the last status.
+func (s *supervisor) excused(ctx context.Context) (string, bool) {
+	if s.cfg.Excuse == nil || s.status == nil || ctx.Err() != nil {
+		return "", false
+	}
+	return s.cfg.Excuse(ctx, *s.status)
 }
 
 func (s *supervisor) healthClosed() {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -566,5 +567,109 @@ func TestIntegrationSuperviseHealthyIsLeftAlone(t *testing.T) {
 	}
 	if n := len(rec.all(EventStarted)); n != 1 {
 		t.Errorf("started %d times, want 1", n)
+	}
+}
+
+// TestIntegrationSuperviseExcuse: an agent's API server away for longer
+// than the grace is no reason to restart while Excuse says the command is
+// fine (its kubelet answers /healthz): an excused event each grace, no
+// restart. The NotReady after the outage is counted from its own start,
+// not from the outage's. An outage Excuse does not excuse (the kubelet is
+// unhealthy too) restarts as before.
+func TestIntegrationSuperviseExcuse(t *testing.T) {
+	requireLaunch(t)
+	const (
+		startGrace    = 100 * time.Millisecond
+		notReadyGrace = 300 * time.Millisecond
+	)
+	rec := newRecorder(t)
+	fc := newFakeClock()
+	hc := make(chan health.Status)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var kubeletHealthy atomic.Bool
+	kubeletHealthy.Store(true)
+	var asked atomic.Int64
+	done := supervise(t, ctx, SuperviseConfig{
+		Start:           shStarter(t, t.TempDir(), "exec sleep 1000"),
+		Health:          hc,
+		StartGrace:      startGrace,
+		NotReadyGrace:   notReadyGrace,
+		StopTimeout:     5 * time.Second,
+		InitialInterval: 50 * time.Millisecond,
+		MaxInterval:     100 * time.Millisecond,
+		MaxRestarts:     1,
+		Excuse: func(_ context.Context, st health.Status) (string, bool) {
+			asked.Add(1)
+			if st.State == health.Unreachable && kubeletHealthy.Load() {
+				return "kubelet healthy", true
+			}
+			return "", false
+		},
+		OnEvent: rec.on,
+		Logger:  testLogger(t),
+		Clock:   fc,
+	})
+	send := func(st health.State) {
+		t.Helper()
+		select {
+		case hc <- health.Status{State: st, Reason: "Test" + string(st), Since: fc.Now()}:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("Supervise did not take the %s status", st)
+		}
+	}
+	first := rec.wait(EventStarted, 30*time.Second)
+	send(health.Ready)
+	fc.Step(startGrace)
+
+	// 1. The API away for three graces: excused at each, no restart.
+	send(health.Unreachable)
+	for i := range 3 {
+		waitTimers(t, fc, 1)
+		fc.Step(notReadyGrace)
+		e := rec.wait(EventExcused, 30*time.Second)
+		if e.PID != first.PID || e.Reason != "kubelet healthy" || e.Restarts != 0 {
+			t.Fatalf("excused event %d: %+v; want pid %d, reason %q, no restart", i+1, e, first.PID, "kubelet healthy")
+		}
+	}
+	// 2. Back, NotReady (the kubelet not yet through to it): counted from
+	// now, so 1ms short of the grace is no restart.
+	waitTimers(t, fc, 1)
+	t0 := fc.Now()
+	send(health.NotReady)
+	fc.Step(notReadyGrace - time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	if n := len(rec.all(EventUnhealthy)); n != 0 {
+		t.Fatalf("%d unhealthy events 1ms before the grace of the NotReady after the outage: the outage was added to it", n)
+	}
+	fc.Step(time.Millisecond)
+	un := rec.wait(EventUnhealthy, 30*time.Second)
+	if d := un.Time.Sub(t0); d != notReadyGrace {
+		t.Errorf("unhealthy %s after NotReady began, want the grace %s", d, notReadyGrace)
+	}
+	stepBackoffs(t, rec, fc, 1)
+	rec.wait(EventStarted, 30*time.Second)
+
+	// 3. The API away and the kubelet unhealthy too: a restart (here the
+	// last one allowed, so Supervise gives up).
+	kubeletHealthy.Store(false)
+	send(health.Ready)
+	fc.Step(startGrace)
+	send(health.Unreachable)
+	waitTimers(t, fc, 1)
+	fc.Step(notReadyGrace)
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "APIUnreachable for 300ms") {
+			t.Errorf("Supervise = %v, want it to give up on APIUnreachable", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Supervise did not give up")
+	}
+	if n := len(rec.all(EventExcused)); n != 3 {
+		t.Errorf("%d excused events, want 3", n)
+	}
+	if n := asked.Load(); n != 5 {
+		t.Errorf("Excuse asked %d times, want 5 (three outages excused, the NotReady, the last outage)", n)
 	}
 }

@@ -361,6 +361,29 @@ type upBed struct {
 	dataDir  string
 	config   string // NODEBOOT_CONFIG: keeps /etc/nodeboot/config.yaml out
 	down     bool   // step 5 passed: the cleanup has nothing to stop
+	// netns is the network namespace nodeboot runs in; "" is the
+	// cluster's (TestCluster's agents have their own).
+	netns string
+	// spec is the sandbox nodeboot runs in; nil is sandbox.GVisor.
+	spec *sandbox.Spec
+	// env is added to nodeboot's environment.
+	env []string
+}
+
+// sandboxSpec is the sandbox nodeboot runs in.
+func (u *upBed) sandboxSpec() sandbox.Spec {
+	if u.spec != nil {
+		return *u.spec
+	}
+	return sandbox.GVisor
+}
+
+// netNS is the network namespace nodeboot runs in.
+func (u *upBed) netNS() string {
+	if u.netns != "" {
+		return u.netns
+	}
+	return u.c.NetNS
 }
 
 // build builds cmd/nodeboot, as TestK3s does.
@@ -458,11 +481,11 @@ func (r upResult) all() string { return r.stdout + r.stderr }
 func (u *upBed) run(timeout time.Duration, args ...string) upResult {
 	t := u.t
 	t.Helper()
-	cmd, err := sandbox.Command(sandbox.Options{NetNS: u.c.NetNS, Spec: sandbox.GVisor}, append([]string{u.nodeboot}, args...)...)
+	cmd, err := sandbox.Command(sandbox.Options{NetNS: u.netNS(), Spec: u.sandboxSpec()}, append([]string{u.nodeboot}, args...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Env = append(cmd.Env, "NODEBOOT_CONFIG="+u.config)
+	cmd.Env = append(append(cmd.Env, "NODEBOOT_CONFIG="+u.config), u.env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 5 * time.Second // a leaked descriptor must not hang the test
@@ -497,6 +520,7 @@ type upStatus struct {
 	State   *struct {
 		Phase          string `json:"phase"`
 		NodeName       string `json:"nodeName"`
+		Role           string `json:"role"`
 		SupervisorPID  int    `json:"supervisorPID"`
 		K3sPID         int    `json:"k3sPID"`
 		Restarts       int    `json:"restarts"`
@@ -806,7 +830,7 @@ func (u *upBed) cleanup() {
 		return
 	}
 	if _, err := os.Stat(filepath.Join(u.dataDir, "nodeboot.lock")); err == nil && u.lockFree() != nil {
-		cmd, err := sandbox.Command(sandbox.Options{NetNS: u.c.NetNS, Spec: sandbox.GVisor}, u.nodeboot, "down", "--data-dir", u.dataDir, "--timeout", "30s")
+		cmd, err := sandbox.Command(sandbox.Options{NetNS: u.netNS(), Spec: u.sandboxSpec()}, u.nodeboot, "down", "--data-dir", u.dataDir, "--timeout", "30s")
 		if err == nil {
 			cmd.Env = append(cmd.Env, "NODEBOOT_CONFIG="+u.config)
 			out, err := cmd.CombinedOutput()

@@ -42,17 +42,22 @@
 // One goroutine (run) owns the state and calls onChange. A probe goroutine
 // sends it the result of GET /readyz every ProbeInterval (timeout
 // 2*ProbeInterval within [1s, 5s], no retries). While the API counts as
-// reachable, two shared informers run, each on one object (field selector
-// metadata.name=NAME): the Node, and the Lease in kube-node-lease. Their
-// events wake run through a channel of capacity one; the lease deadline
-// wakes it through a timer. The informers are stopped when the API turns
-// unreachable and started afresh, with a fresh list, when it answers
-// again, so that a cache from before an outage is never taken for the
-// present. Failing lists and watches are retried by client-go's reflectors
-// with their own backoff (800ms doubling to 30s), and the probe runs at a
-// fixed period: no path loops without waiting. When ctx is done, Watch
-// stops the informers and the probe and returns once all of them have
-// ended.
+// reachable, a shared informer watches the Node (field selector
+// metadata.name=NAME) and a poller GETs the Lease in kube-node-lease every
+// ProbeInterval (same timeout). The Lease is polled, not watched, because
+// a node's own credentials may get their Lease but not list or watch it
+// (the Node authorizer), and an agent's watcher has no others (k3s agent's
+// kubelet.kubeconfig): watched, its Lease would be Forbidden for ever and
+// the node Stale. The informer's events and a changed Lease wake run
+// through a channel of capacity one; the lease deadline wakes it through a
+// timer. The informer and the poller are stopped when the API turns
+// unreachable and started afresh, with a fresh list and GET, when it
+// answers again, so that a cache from before an outage is never taken for
+// the present. Failing lists and watches are retried by client-go's
+// reflector with its own backoff (800ms doubling to 30s), the Lease GET
+// and the probe run at a fixed period: no path loops without waiting.
+// When ctx is done, Watch stops the informer, the poller and the probe and
+// returns once all of them have ended.
 //
 // Watch talks to the API through two plain REST clients (core/v1 and
 // coordination.k8s.io/v1) whose scheme holds only the types it reads, not

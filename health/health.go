@@ -93,7 +93,7 @@ type Config struct {
 	// Logger gets debug and info messages; nil discards them.
 	Logger *slog.Logger
 	// OnRenew, when set, is called with the Lease's spec.renewTime each
-	// time the watcher sees a renewal it had not seen (the first list of
+	// time the watcher sees a renewal it had not seen (the first GET of
 	// the Lease included): the kubelet is alive and reaching the API. It
 	// runs on an informer goroutine and must not block. The renew time is
 	// the kubelet's clock; a supervisor that runs the kubelet on its own

@@ -159,8 +159,8 @@ func (w *watcher) observe(now time.Time) observation {
 	if obj, ok, _ := inf.node.GetStore().GetByKey(w.cfg.NodeName); ok {
 		o.Node, _ = obj.(*corev1.Node)
 	}
-	_, o.LeasePresent, _ = inf.lease.GetStore().GetByKey(leaseNamespace + "/" + w.cfg.NodeName)
 	inf.mu.Lock()
+	o.LeasePresent = inf.leasePresent
 	o.NodeErr, o.LeaseErr = inf.nodeErr, inf.leaseErr
 	seen := inf.leaseSeen
 	inf.mu.Unlock()
@@ -208,23 +208,37 @@ func (w *watcher) probeLoop(ctx context.Context, out chan<- error) {
 	}
 }
 
-// informers are the Node and Lease informers of one reachable period of
-// the API.
+// informers are the Node informer and the Lease poller of one reachable
+// period of the API.
+//
+// The Lease is read with GET, not watched: a node's own credentials (an
+// agent has no others: k3s agent's kubelet.kubeconfig is
+// system:node:NAME) may get, create and update their Lease, but not list
+// or watch it, not even by name (the Node authorizer's authorizeLease),
+// and an informer would fail Forbidden for ever, the node turning Stale
+// after LeaseGrace and its kubelet restarted for nothing. The Node, which
+// a node may list and watch by name, keeps its informer.
 type informers struct {
-	clk         clock.PassiveClock
-	node, lease cache.SharedIndexInformer
-	cancel      context.CancelFunc
-	wg          sync.WaitGroup
+	clk    clock.WithTickerAndDelayedExecution
+	node   cache.SharedIndexInformer
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	mu sync.Mutex
 	// leaseSeen is when we last saw the Lease renewed, or when these
 	// informers started if we have not.
-	leaseSeen         time.Time
-	nodeErr, leaseErr error
+	leaseSeen time.Time
+	// leaseGot: a GET of the Lease has answered (found or not);
+	// leasePresent: the last one found it; leaseRenew is the renewTime
+	// last seen.
+	leaseGot, leasePresent bool
+	leaseRenew             *metav1.MicroTime
+	nodeErr, leaseErr      error
 }
 
-// startInformers starts a Node and a Lease informer, each on the one
-// object (field selector metadata.name), calling wake on every event.
+// startInformers starts a Node informer on the one object (field selector
+// metadata.name) and the Lease poller (a GET every ProbeInterval), calling
+// wake on every event.
 func startInformers(parent context.Context, cfg Config, cl *clients, log *slog.Logger, wake func()) *informers {
 	ctx, cancel := context.WithCancel(parent)
 	byName := fields.OneTermEqualSelector("metadata.name", cfg.NodeName)
@@ -233,30 +247,23 @@ func startInformers(parent context.Context, cfg Config, cl *clients, log *slog.L
 		node: cache.NewSharedIndexInformer(
 			cache.NewListWatchFromClient(cl.core, "nodes", metav1.NamespaceAll, byName),
 			&corev1.Node{}, 0, cache.Indexers{}),
-		lease: cache.NewSharedIndexInformer(
-			cache.NewListWatchFromClient(cl.coordination, "leases", leaseNamespace, byName),
-			&coordinationv1.Lease{}, 0, cache.Indexers{}),
 		cancel:    cancel,
 		leaseSeen: cfg.Clock.Now(),
 	}
-	// The reflectors retry a failed list or watch after a backoff of their
+	// The reflector retries a failed list or watch after a backoff of its
 	// own (client-go tools/cache/reflector.go: 800ms doubling to 30s,
 	// jitter, reset after 2m of health), so an error here never spins. The
-	// handlers replace the default one, which only logs through klog.
-	record := func(what string, dst *error) cache.WatchErrorHandlerWithContext {
-		return func(_ context.Context, _ *cache.Reflector, err error) {
-			if errors.Is(err, io.EOF) || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
-				return // a watch that ended normally, or a relist: no problem
-			}
-			log.Debug("list/watch failed; the reflector retries with backoff", "object", what, "err", err)
-			inf.mu.Lock()
-			*dst = err
-			inf.mu.Unlock()
-			wake()
+	// handler replaces the default one, which only logs through klog.
+	_ = inf.node.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+		if errors.Is(err, io.EOF) || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+			return // a watch that ended normally, or a relist: no problem
 		}
-	}
-	_ = inf.node.SetWatchErrorHandlerWithContext(record("node", &inf.nodeErr))
-	_ = inf.lease.SetWatchErrorHandlerWithContext(record("lease", &inf.leaseErr))
+		log.Debug("list/watch failed; the reflector retries with backoff", "object", "node", "err", err)
+		inf.mu.Lock()
+		inf.nodeErr = err
+		inf.mu.Unlock()
+		wake()
+	})
 	_, _ = inf.node.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(any) { inf.clearErr(&inf.nodeErr); wake() },
 		UpdateFunc: func(_, _ any) {
@@ -265,31 +272,8 @@ func startInformers(parent context.Context, cfg Config, cl *clients, log *slog.L
 		},
 		DeleteFunc: func(any) { wake() },
 	})
-	onRenew := func(l *coordinationv1.Lease) {
-		if cfg.OnRenew != nil && l != nil && l.Spec.RenewTime != nil {
-			cfg.OnRenew(l.Spec.RenewTime.Time)
-		}
-	}
-	_, _ = inf.lease.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) {
-			inf.leaseRenewed()
-			l, _ := obj.(*coordinationv1.Lease)
-			onRenew(l)
-			wake()
-		},
-		UpdateFunc: func(oldObj, newObj any) {
-			o, _ := oldObj.(*coordinationv1.Lease)
-			n, _ := newObj.(*coordinationv1.Lease)
-			if o == nil || n == nil || !sameRenewal(o, n) {
-				inf.leaseRenewed()
-				onRenew(n)
-				wake()
-			}
-		},
-		DeleteFunc: func(any) { wake() },
-	})
 	inf.wg.Go(func() { inf.node.RunWithContext(ctx) })
-	inf.wg.Go(func() { inf.lease.RunWithContext(ctx) })
+	inf.wg.Go(func() { inf.pollLease(ctx, cfg, cl, log, wake) })
 	// An empty first list (no Node yet) brings no event: wake run once the
 	// store has synced so that NodeNotRegistered is reported at once.
 	inf.wg.Go(func() {
@@ -303,20 +287,82 @@ func startInformers(parent context.Context, cfg Config, cl *clients, log *slog.L
 	return inf
 }
 
-// sameRenewal says whether two versions of a Lease carry the same renewal.
-func sameRenewal(a, b *coordinationv1.Lease) bool {
-	ra, rb := a.Spec.RenewTime, b.Spec.RenewTime
-	if (ra == nil) != (rb == nil) {
-		return false
+// pollLease GETs the node's Lease at once and then every ProbeInterval
+// until ctx is done. A GET that fails is the answer until the next one;
+// the interval is the only retry, so it never spins.
+func (inf *informers) pollLease(ctx context.Context, cfg Config, cl *clients, log *slog.Logger, wake func()) {
+	t := inf.clk.NewTicker(cfg.ProbeInterval)
+	defer t.Stop()
+	timeout := probeTimeout(cfg.ProbeInterval)
+	timedOut := fmt.Errorf("GET lease: no answer within %s: %w", timeout, context.DeadlineExceeded)
+	for {
+		// The clock's timeout, as the probe's: a fake clock decides it.
+		gctx, cancel := context.WithCancelCause(ctx)
+		timer := inf.clk.AfterFunc(timeout, func() { cancel(timedOut) })
+		var l coordinationv1.Lease
+		err := cl.coordination.Get().Namespace(leaseNamespace).Resource("leases").Name(cfg.NodeName).
+			MaxRetries(0).Do(gctx).Into(&l)
+		timer.Stop()
+		if err != nil && context.Cause(gctx) == timedOut {
+			err = timedOut
+		}
+		cancel(nil)
+		if ctx.Err() != nil {
+			return
+		}
+		if inf.leaseAnswer(&l, err, log, cfg.OnRenew) {
+			wake()
+		}
+		select {
+		case <-t.C():
+		case <-ctx.Done():
+			return
+		}
 	}
-	return ra == nil || ra.Equal(rb)
 }
 
-func (inf *informers) leaseRenewed() {
+// leaseAnswer folds one GET of the Lease into the state and reports
+// whether anything changed. The first Lease found counts as a renewal
+// seen (the count of staleness starts with the informers anyway), as does
+// every change of its renewTime; each calls onRenew.
+func (inf *informers) leaseAnswer(l *coordinationv1.Lease, err error, log *slog.Logger, onRenew func(time.Time)) bool {
+	notFound := apierrors.IsNotFound(err)
+	if err != nil && !notFound {
+		log.Debug("get lease failed; trying again at the next interval", "err", err)
+		inf.mu.Lock()
+		defer inf.mu.Unlock()
+		changed := inf.leaseErr == nil || inf.leaseErr.Error() != err.Error()
+		inf.leaseErr = err
+		return changed
+	}
 	inf.mu.Lock()
-	inf.leaseSeen = inf.clk.Now()
-	inf.leaseErr = nil
+	first := !inf.leaseGot
+	wasPresent, hadErr := inf.leasePresent, inf.leaseErr != nil
+	inf.leaseGot, inf.leaseErr = true, nil
+	if notFound {
+		inf.leasePresent, inf.leaseRenew = false, nil
+		inf.mu.Unlock()
+		return first || wasPresent || hadErr
+	}
+	renewed := !wasPresent || !sameRenewTime(inf.leaseRenew, l.Spec.RenewTime)
+	inf.leasePresent, inf.leaseRenew = true, l.Spec.RenewTime
+	if renewed {
+		inf.leaseSeen = inf.clk.Now()
+	}
 	inf.mu.Unlock()
+	if renewed && onRenew != nil && l.Spec.RenewTime != nil {
+		onRenew(l.Spec.RenewTime.Time)
+	}
+	return renewed || first || hadErr
+}
+
+// sameRenewTime says whether two renewTimes of a Lease are the same
+// renewal.
+func sameRenewTime(a, b *metav1.MicroTime) bool {
+	if (a == nil) != (b == nil) {
+		return false
+	}
+	return a == nil || a.Equal(b)
 }
 
 func (inf *informers) clearErr(e *error) {
@@ -325,7 +371,7 @@ func (inf *informers) clearErr(e *error) {
 	inf.mu.Unlock()
 }
 
-// stop stops both informers and waits for their goroutines.
+// stop stops the informer and the poller and waits for their goroutines.
 func (inf *informers) stop() {
 	inf.cancel()
 	inf.wg.Wait()

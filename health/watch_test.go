@@ -56,7 +56,7 @@ func ours() []string {
 	buf = buf[:runtime.Stack(buf, true)]
 	var left []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "nodeboot/health.(*") || strings.Contains(g, "nodeboot/health.startInformers") ||
+		if strings.Contains(g, "nodeboot/health.(*") || strings.Contains(g, "nodeboot/health.startInformers") || strings.Contains(g, "nodeboot/health.(*informers)") ||
 			strings.Contains(g, "nodeboot/health.Watch") || strings.Contains(g, "k8s.io/client-go/tools/cache.") {
 			left = append(left, g)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +37,10 @@ const (
 	// until k3s has applied them and every object is ready.
 	ManifestsK3s ManifestsVia = "k3s"
 )
+
+// DefaultKubeletHealthz is Config.KubeletHealthz's default: kubelet's
+// healthzBindAddress and healthzPort as k3s leaves them.
+const DefaultKubeletHealthz = "http://127.0.0.1:10248/healthz"
 
 // Unlimited as Config.MaxRestarts: never give up.
 const Unlimited = -1
@@ -94,6 +99,17 @@ type Config struct {
 	// reason to restart; Unlimited (any negative) never gives up.
 	MaxRestarts int
 
+	// KubeletHealthz is the agent's kubelet's own health endpoint
+	// (default DefaultKubeletHealthz, kubelet's healthz port on the
+	// loopback, where k3s leaves it). When an agent's API server has been
+	// unreachable for longer than NotReadyGrace, the supervisor asks it
+	// before restarting: a kubelet that answers "ok" is healthy, the API
+	// is away, and restarting the agent would not bring the server back
+	// (bootstrap.SuperviseConfig.Excuse). A server is restarted as
+	// before: its API server is its own k3s. Dial, when set, makes this
+	// connection too.
+	KubeletHealthz string
+
 	// OnEvent, when set, is called with every Event, in order, on the
 	// node's own goroutines: it must return quickly and must not call
 	// Stop, Wait or WaitFor (Status is fine).
@@ -103,9 +119,20 @@ type Config struct {
 	// the same things at their level; the log has the detail.
 	Logger *slog.Logger
 	// Dial, when set, makes the connections to the node's API server
-	// (rest.Config.Dial): for an API reachable only through another
-	// network namespace, a proxy or a tunnel. nil dials directly.
+	// (rest.Config.Dial) and to KubeletHealthz: for a node reachable only
+	// through another network namespace, a proxy or a tunnel. nil dials
+	// directly.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+
+	// RunDir holds the machine-wide claims of the nodes on this machine
+	// (default instance.DefaultRunDir, /run/nodeboot): Start claims the
+	// node's name, its network namespace and the /run/k3s it sees there,
+	// and fails with an ErrClaimed naming the other node's data dir when
+	// another node runs with any of them (two nodes in one network
+	// namespace fight over k3s's and kubelet's ports; two of one name
+	// over the Node; two with one /run/k3s over containerd's socket).
+	// Tests that run nodes side by side pass a directory of their own.
+	RunDir string
 
 	// InheritedLock is the data directory's lock file (DATA-DIR/
 	// nodeboot.lock) already locked by the parent process that started
@@ -165,6 +192,9 @@ func Check(cfg Config) (*Plan, error) {
 	if cfg.ManifestTimeout <= 0 {
 		cfg.ManifestTimeout = DefaultManifestTimeout
 	}
+	if cfg.KubeletHealthz == "" {
+		cfg.KubeletHealthz = DefaultKubeletHealthz
+	}
 	switch {
 	case cfg.Role != RoleServer && cfg.Role != RoleAgent:
 		return nil, invalid("role %q: want %s or %s", cfg.Role, RoleServer, RoleAgent)
@@ -176,6 +206,9 @@ func Check(cfg Config) (*Plan, error) {
 		return nil, invalid("no profile; load one with profile.Load(\"k3s\")")
 	case cfg.K3s == "":
 		return nil, invalid("no k3s binary; set Config.K3s")
+	}
+	if u, err := url.Parse(cfg.KubeletHealthz); err != nil || u.Scheme != "http" || u.Host == "" {
+		return nil, invalid("kubelet healthz %q: want an http://HOST:PORT/healthz URL", cfg.KubeletHealthz)
 	}
 	in, err := instance.At(cfg.DataDir)
 	if err != nil {

@@ -31,7 +31,10 @@
 //  4. Supervise (PhaseStarting): bootstrap.Supervise restarts k3s with
 //     backoff when it exits or the node stays not Ready; each incarnation
 //     is bootstrap.Launch on the seeded tree. A readiness watcher
-//     (health.Watch, once k3s has written its kubeconfig) feeds it.
+//     (health.Watch, once k3s has written its kubeconfig) feeds it. An
+//     agent is not restarted for its API server being unreachable while
+//     its kubelet answers its own /healthz (Config.KubeletHealthz): the
+//     server is away, not the agent.
 //  5. The phase machine moves on as the watcher reports: PhaseAPIReachable,
 //     PhaseRegistered, then PhaseNodeReady, but only once the kubelet of the
 //     k3s now running has been heard from (it renewed the node's Lease or

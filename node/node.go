@@ -36,6 +36,7 @@ type Node struct {
 
 	events *instance.EventLog
 	k3sLog *os.File
+	claims *instance.Claims // node name and network namespace, machine-wide
 
 	cancel context.CancelFunc // ends the node's context: Supervise stops k3s
 	done   chan struct{}      // closed once everything has ended and the data dir is released
@@ -145,7 +146,11 @@ func (p *Plan) start(ctx context.Context) (_ *Node, err error) {
 	start := time.Now()
 	n.state = State{
 		Phase: PhaseSeeding, PhaseSince: start, DataDir: in.Dir, NodeName: p.NodeName, Role: p.Role,
-		K3s: p.K3s, Kubeconfig: p.Kubeconfig, StartedAt: start, SupervisorPID: os.Getpid(),
+		K3s: p.K3s, Kubeconfig: p.Kubeconfig, K3sDataDir: p.K3sDataDir, StartedAt: start, SupervisorPID: os.Getpid(),
+	}
+	// After the lock: a start that fails here says why in state.json.
+	if n.claims, err = claim(cfg.RunDir, in.Dir, p.NodeName); err != nil {
+		return nil, n.fail(err)
 	}
 	n.log.Info("starting", "data-dir", in.Dir, "k3s", p.K3s, "role", p.Role, "node", p.NodeName, "profile", cfg.Profile.Name, "pid", os.Getpid())
 	n.phase(PhaseSeeding, "", "")
@@ -189,6 +194,12 @@ func (n *Node) run(ctx context.Context) {
 	}()
 
 	cfg := n.cfg
+	var excuse func(context.Context, health.Status) (string, bool)
+	if n.plan.Role == RoleAgent {
+		// A server's API server is its own k3s: unreachable, it is
+		// unhealthy. An agent's is another machine's (see excuse).
+		excuse = n.excuse
+	}
 	err := bootstrap.Supervise(ctx, bootstrap.SuperviseConfig{
 		Start: func(ctx context.Context) (*bootstrap.Process, error) {
 			// The log is appended to: this incarnation's output starts
@@ -215,6 +226,7 @@ func (n *Node) run(ctx context.Context) {
 		Health:        healthCh,
 		StartGrace:    cfg.StartGrace,
 		NotReadyGrace: cfg.NotReadyGrace,
+		Excuse:        excuse,
 		StopTimeout:   cfg.StopTimeout,
 		MaxRestarts:   cfg.MaxRestarts,
 		OnEvent:       n.superviseEvent,
@@ -266,8 +278,33 @@ func (n *Node) release() {
 	if n.k3sLog != nil {
 		n.k3sLog.Close()
 	}
+	n.claims.Release()
 	n.in.RemovePID()
 	n.in.Unlock()
+}
+
+// ErrClaimed is Start's error when another node on this machine runs with
+// this node's name, in its network namespace, or with its /run/k3s (a
+// *ClaimError says which).
+var ErrClaimed = instance.ErrClaimed
+
+// ClaimError is ErrClaimed with the other node's data dir and PID.
+type ClaimError = instance.ClaimError
+
+// claim takes the node's machine-wide claims (Config.RunDir).
+func claim(runDir, dataDir, nodeName string) (*instance.Claims, error) {
+	if runDir == "" {
+		runDir = instance.DefaultRunDir
+	}
+	ns, err := instance.NetNSKey()
+	if err != nil {
+		return nil, err
+	}
+	fs, err := instance.K3sRunDirKey()
+	if err != nil {
+		return nil, err
+	}
+	return instance.Claim(runDir, dataDir, instance.NodeNameKey(nodeName), ns, fs)
 }
 
 // Stop stops the node: SIGTERM to every process of k3s's traced tree,

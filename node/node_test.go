@@ -130,6 +130,7 @@ func TestCheck(t *testing.T) {
 		{"missing k3s", with(func(c *Config) { c.K3s = filepath.Join(dir, "nope") }), "nope"},
 		{"no data dir", with(func(c *Config) { c.DataDir = "" }), "data dir is empty"},
 		{"k3s args", with(func(c *Config) { c.K3sArgs = []string{"--with-node-id"} }), `K3S-ARGS "--with-node-id"`},
+		{"kubelet healthz", with(func(c *Config) { c.KubeletHealthz = "127.0.0.1:10248" }), `kubelet healthz "127.0.0.1:10248"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -155,8 +156,9 @@ while :; do sleep 0.2; done`)
 	var rec recorder
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
+	runDir := t.TempDir()
 	n, err := Start(ctx, Config{DataDir: dir, K3s: k3s, Profile: k3sProfile(t), NodeName: "n1",
-		K3sArgs: []string{"--node-label=a=b"}, OnEvent: rec.on, Logger: testLogger(t)})
+		K3sArgs: []string{"--node-label=a=b"}, OnEvent: rec.on, Logger: testLogger(t), RunDir: runDir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,8 +188,26 @@ while :; do sleep 0.2; done`)
 	if _, err := n.WaitFor(short, PhaseAPIReachable); err != context.DeadlineExceeded {
 		t.Errorf("WaitFor(api-reachable) with no API = %v, want the context's deadline", err)
 	}
-	if _, err := Start(ctx, Config{DataDir: dir, K3s: k3s, Profile: k3sProfile(t)}); !errors.Is(err, ErrLocked) {
+	if _, err := Start(ctx, Config{DataDir: dir, K3s: k3s, Profile: k3sProfile(t), RunDir: runDir}); !errors.Is(err, ErrLocked) {
 		t.Errorf("a second Start on the same data dir = %v, want ErrLocked", err)
+	}
+	// Another data dir on this machine: the same node name, or (another
+	// name) the same network namespace, is refused, naming this node.
+	for _, tc := range []struct{ name, want string }{
+		{"n1", `node name "n1" is taken by the node of ` + in.Dir},
+		{"n2", "network namespace net:["},
+	} {
+		// The network namespace and /run/k3s are this machine's for
+		// both: whichever is claimed first after the name fails.
+		other := filepath.Join(t.TempDir(), "data")
+		_, err := Start(ctx, Config{DataDir: other, K3s: k3s, Profile: k3sProfile(t), NodeName: tc.name, RunDir: runDir, Logger: testLogger(t)})
+		var ce *ClaimError
+		if !errors.Is(err, ErrClaimed) || !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.want) || ce.PID != os.Getpid() {
+			t.Errorf("a second node %s beside the first = %v, want ErrClaimed containing %q and our pid", tc.name, err, tc.want)
+		}
+		if st, err := ReadState(other); err != nil || st.Phase != PhaseFailed || !strings.Contains(st.LastError, "is taken by") {
+			t.Errorf("state of the refused node: %+v, %v; want failed, saying why", st, err)
+		}
 	}
 
 	if err := n.Stop(ctx); err != nil {
@@ -199,6 +219,13 @@ while :; do sleep 0.2; done`)
 	}
 	if _, running, _ := in.Running(); running {
 		t.Error("the data dir is still locked after Stop")
+	}
+	// Its claims are released: another node of its name starts.
+	n2, err := Start(ctx, Config{DataDir: filepath.Join(t.TempDir(), "data"), K3s: k3s, Profile: k3sProfile(t), NodeName: "n1", RunDir: runDir, Logger: testLogger(t)})
+	if err != nil {
+		t.Errorf("a node named n1 after the first stopped: %v", err)
+	} else if err := n2.Stop(ctx); err != nil {
+		t.Errorf("stop the second n1: %v", err)
 	}
 	if _, err := os.Lstat(in.PIDPath()); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("PID file left: %v", err)
@@ -235,7 +262,7 @@ func TestIntegrationGiveUp(t *testing.T) {
 	k3s := standIn(t, "rm -f "+victim+"\nexit 7")
 	var rec recorder
 	n, err := Start(t.Context(), Config{DataDir: dir, K3s: k3s, Profile: k3sProfile(t), NodeName: "n1",
-		MaxRestarts: 1, OnEvent: rec.on, Logger: testLogger(t)})
+		MaxRestarts: 1, OnEvent: rec.on, Logger: testLogger(t), RunDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/nodeboot/nodeboot/bootstrap"
@@ -74,7 +75,10 @@ type State struct {
 	K3s        string    `json:"k3s"` // the k3s binary
 	// Kubeconfig is the admin kubeconfig k3s server writes (once its API
 	// runs); "" for an agent.
-	Kubeconfig    string    `json:"kubeconfig,omitempty"`
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	// K3sDataDir is k3s's data dir (DATA-DIR/k3s, or K3S-ARGS'
+	// --data-dir): a server's join token is its server/node-token.
+	K3sDataDir    string    `json:"k3sDataDir,omitempty"`
 	StartedAt     time.Time `json:"startedAt"`
 	UpdatedAt     time.Time `json:"updatedAt"`
 	SupervisorPID int       `json:"supervisorPID"`
@@ -85,6 +89,13 @@ type State struct {
 	Health         *Health   `json:"health,omitempty"`
 	Interceptor    *Counters `json:"interceptor,omitempty"`
 	LastError      string    `json:"lastError,omitempty"`
+}
+
+// JoinToken is the file where k3s server keeps the token agents join
+// with: K3S-DATA-DIR/server/node-token (k3s writes it once its server
+// runs).
+func JoinToken(k3sDataDir string) string {
+	return filepath.Join(k3sDataDir, "server", "node-token")
 }
 
 // MaxRestartHistory bounds State.RestartHistory.
@@ -163,6 +174,7 @@ const (
 	KindStarted    EventKind = EventKind(bootstrap.EventStarted)
 	KindExited     EventKind = EventKind(bootstrap.EventExited)
 	KindUnhealthy  EventKind = EventKind(bootstrap.EventUnhealthy)
+	KindExcused    EventKind = EventKind(bootstrap.EventExcused)
 	KindRestarting EventKind = EventKind(bootstrap.EventRestarting)
 	KindStopping   EventKind = EventKind(bootstrap.EventStopping)
 	KindStopped    EventKind = EventKind(bootstrap.EventStopped)

@@ -66,6 +66,11 @@ type Cluster struct {
 	pki      *pki
 	procs    []*Proc
 	cgroupsB map[string]bool // top-level cgroup dirs before the test
+
+	// The LAN of a cluster of several nodes (nodes.go).
+	lanUp      bool
+	nodes      int
+	extraNetNS []string // the switch and the agents' namespaces
 }
 
 // Options of New.
@@ -294,7 +299,18 @@ func (c *Cluster) RESTConfig() (*rest.Config, error) {
 // CNI config) and starts containerd natively in the namespace. It returns
 // once the socket exists.
 func (c *Cluster) StartContainerd() (*Proc, error) {
-	dir := c.path("containerd")
+	return c.startContainerd("containerd", c.Dir, c.NetNS)
+}
+
+// startContainerd starts a containerd as component name, with its files
+// below dir (containerd/, cni/), in the network namespace netns.
+func (c *Cluster) startContainerd(name, dir, netns string) (*Proc, error) {
+	p := func(elem ...string) string { return filepath.Join(append([]string{dir}, elem...)...) }
+	for _, d := range []string{"containerd", "cni/net.d", "cni/ipam"} {
+		if err := os.MkdirAll(p(d), 0o700); err != nil {
+			return nil, err
+		}
+	}
 	cni := fmt.Sprintf(`{
   "cniVersion": "0.4.0",
   "name": "e2e",
@@ -306,8 +322,8 @@ func (c *Cluster) StartContainerd() (*Proc, error) {
     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.251.0.0/24"}]], "dataDir": %q}
   }]
 }
-`, c.path("cni", "ipam"))
-	if err := os.WriteFile(c.path("cni", "net.d", "10-e2e.conflist"), []byte(cni), 0o644); err != nil {
+`, p("cni", "ipam"))
+	if err := os.WriteFile(p("cni", "net.d", "10-e2e.conflist"), []byte(cni), 0o644); err != nil {
 		return nil, err
 	}
 	cfg := fmt.Sprintf(`version = 2
@@ -335,21 +351,24 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     conf_dir = "%[2]s"
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
     runtime_type = "io.containerd.runc.v2"
-`, dir, c.path("cni", "net.d"))
-	if err := os.WriteFile(c.path("containerd", "config.toml"), []byte(cfg), 0o644); err != nil {
+`, p("containerd"), p("cni", "net.d"))
+	if err := os.WriteFile(p("containerd", "config.toml"), []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
-	p, err := c.Start("containerd", c.InNetNS("containerd", "--config", c.path("containerd", "config.toml")))
+	cmd := exec.Command("nsenter", "--net="+netns, "--", "containerd", "--config", p("containerd", "config.toml"))
+	cmd.Env = os.Environ()
+	proc, err := c.Start(name, cmd)
 	if err != nil {
 		return nil, err
 	}
+	sock := p("containerd", "containerd.sock")
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if _, err := os.Stat(c.ContainerdSocket()); err == nil {
-			return p, nil
+		if _, err := os.Stat(sock); err == nil {
+			return proc, nil
 		}
-		if !p.Running() || time.Now().After(deadline) {
-			return p, fmt.Errorf("containerd socket %s not there (running %v)\n%s", c.ContainerdSocket(), p.Running(), p.Tail(30))
+		if !proc.Running() || time.Now().After(deadline) {
+			return proc, fmt.Errorf("containerd socket %s not there (running %v)\n%s", sock, proc.Running(), proc.Tail(30))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -363,7 +382,27 @@ func (c *Cluster) KubeletRoot() string { return c.path("kubelet") }
 
 // KubeletArgv writes the KubeletConfiguration and returns kubelet's argv.
 func (c *Cluster) KubeletArgv() ([]string, error) {
-	if err := os.WriteFile(c.path("resolv.conf"), []byte("nameserver 127.0.0.1\n"), 0o644); err != nil {
+	return c.kubeletArgv(kubeletSpec{
+		name: c.Name, ip: NodeIP, dir: c.Dir, cgroupRoot: c.KubeletCgroupRoot,
+		kubeconfig: c.path("kubelet.kubeconfig"), containerd: c.ContainerdSocket(),
+	})
+}
+
+// kubeletSpec is what differs between the kubelets of one cluster.
+type kubeletSpec struct {
+	name, ip   string
+	dir        string // kubelet/, kubelet-pki/, kubelet-config.yaml, resolv.conf go here
+	cgroupRoot string
+	kubeconfig string
+	containerd string // socket
+}
+
+func (c *Cluster) kubeletArgv(k kubeletSpec) ([]string, error) {
+	p := func(elem ...string) string { return filepath.Join(append([]string{k.dir}, elem...)...) }
+	if err := os.MkdirAll(p("kubelet"), 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(p("resolv.conf"), []byte("nameserver 127.0.0.1\n"), 0o644); err != nil {
 		return nil, err
 	}
 	// failCgroupV1: false because hybrid hosts (v1 controllers) would make
@@ -398,18 +437,18 @@ evictionHard:
   nodefs.available: "1%%"
   nodefs.inodesFree: "1%%"
   imagefs.available: "1%%"
-`, c.KubeletCgroupRoot, c.ContainerdSocket(), NodeIP, c.pki.path("ca.crt"), c.path("resolv.conf"))
-	if err := os.WriteFile(c.path("kubelet-config.yaml"), []byte(cfg), 0o644); err != nil {
+`, k.cgroupRoot, k.containerd, k.ip, c.pki.path("ca.crt"), p("resolv.conf"))
+	if err := os.WriteFile(p("kubelet-config.yaml"), []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
 	return []string{
 		filepath.Join(c.BinDir, "kubelet"),
-		"--config=" + c.path("kubelet-config.yaml"),
-		"--kubeconfig=" + c.path("kubelet.kubeconfig"),
-		"--root-dir=" + c.KubeletRoot(),
-		"--cert-dir=" + c.path("kubelet-pki"),
-		"--hostname-override=" + c.Name,
-		"--node-ip=" + NodeIP,
+		"--config=" + p("kubelet-config.yaml"),
+		"--kubeconfig=" + k.kubeconfig,
+		"--root-dir=" + p("kubelet"),
+		"--cert-dir=" + p("kubelet-pki"),
+		"--hostname-override=" + k.name,
+		"--node-ip=" + k.ip,
 		"--v=2",
 	}, nil
 }
@@ -571,8 +610,10 @@ func (c *Cluster) cleanup() {
 	} else if len(changed) > 0 {
 		t.Logf("cleanup: restored host sysctls changed during the test: %s", strings.Join(changed, ", "))
 	}
-	if err := deleteNetNS(c.Name); err != nil {
-		t.Errorf("cleanup: %v", err)
+	for _, ns := range append(c.extraNetNS, c.Name) {
+		if err := deleteNetNS(ns); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
 	}
 	if mps, _ := sandbox.MountPoints(c.Dir); len(mps) == 0 {
 		if err := os.RemoveAll(c.Dir); err != nil {

@@ -29,9 +29,26 @@ type Spec struct {
 	// ProcFiles hides /proc/diskstats, /proc/partitions and /proc/swaps.
 	ProcFiles bool `json:"procFiles"`
 
+	// PrivateRun mounts an empty tmpfs on /run: what k3s keeps there
+	// (/run/k3s/containerd, /run/flannel) is then the sandbox's own, as
+	// on a machine of its own.
+	PrivateRun bool `json:"privateRun,omitempty"`
+	// Binds are bind mounts made last, Source onto Target: a node's own
+	// copy of a directory that every k3s on a machine shares
+	// (/var/lib/kubelet, /var/lib/cni, /etc/rancher). A missing Target is
+	// created (0755, on the host's filesystem: k3s would create it there
+	// anyway); Source must exist.
+	Binds []Bind `json:"binds,omitempty"`
+
 	// CallerNS is the caller's mount namespace (set by Command): Setup
 	// refuses to run in it.
 	CallerNS string `json:"callerNS,omitempty"`
+}
+
+// Bind is one bind mount of Spec.Binds.
+type Bind struct {
+	Source string `json:"source"`
+	Target string `json:"target"`
 }
 
 // GVisor is the full sandbox.
@@ -166,6 +183,22 @@ func Setup(spec Spec) error {
 			if err := unix.Mount("/dev/null", p, "", unix.MS_BIND, ""); err != nil {
 				return fmt.Errorf("hide %s: %w", p, err)
 			}
+		}
+	}
+	if spec.PrivateRun {
+		if err := unix.Mount("tmpfs", "/run", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
+			return fmt.Errorf("private /run: %w", err)
+		}
+	}
+	for _, b := range spec.Binds {
+		if !filepath.IsAbs(b.Source) || !filepath.IsAbs(b.Target) {
+			return fmt.Errorf("bind %s on %s: both must be absolute", b.Source, b.Target)
+		}
+		if err := os.MkdirAll(b.Target, 0o755); err != nil {
+			return fmt.Errorf("bind %s on %s: %w", b.Source, b.Target, err)
+		}
+		if err := unix.Mount(b.Source, b.Target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind %s on %s: %w", b.Source, b.Target, err)
 		}
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 	"github.com/nodeboot/nodeboot/internal/cli/profile"
 	"github.com/nodeboot/nodeboot/internal/cli/seed"
 	"github.com/nodeboot/nodeboot/internal/cli/status"
+	"github.com/nodeboot/nodeboot/internal/cli/token"
 	"github.com/nodeboot/nodeboot/internal/cli/up"
 	"github.com/nodeboot/nodeboot/internal/cli/version"
 )
@@ -36,6 +37,7 @@ func commands(logger *slog.Logger, streams cmdutil.IOStreams) []*cli.Command {
 		status.NewCommand(logger, streams),
 		logs.NewCommand(logger, streams),
 		kubeconfig.NewCommand(logger, streams),
+		token.NewCommand(logger, streams),
 		kubectl.NewCommand(logger, streams),
 		install.NewCommand(logger, streams),
 		version.NewCommand(logger, streams),

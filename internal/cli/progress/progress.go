@@ -183,6 +183,8 @@ func (p *Printer) Event(e node.Event) {
 		p.logLines(e.Log)
 	case "unhealthy":
 		p.line("!", fmt.Sprintf("k3s %s: %s", e.Kind, e.Reason))
+	case "excused":
+		p.line("!", "Not restarting k3s: "+e.Reason)
 	case "restarting":
 		p.line("!", fmt.Sprintf("Restarting k3s in %s (restart %d): %s", orDash(e.Delay), e.Restarts, e.Reason))
 		p.begin("Restarting k3s", at)

@@ -216,3 +216,16 @@ func TestExitLog(t *testing.T) {
 		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
 	}
 }
+
+// TestExcused: an agent not restarted for an unreachable API says why.
+func TestExcused(t *testing.T) {
+	var out bytes.Buffer
+	p := New(&out, Plain, t0)
+	p.Event(node.Event{Time: t0, Kind: node.KindExcused, PID: 1234,
+		Reason: "the API server is unreachable (ConnectionRefused), but the kubelet is healthy (http://127.0.0.1:10248/healthz says ok): the server is away, not this agent"})
+	p.Close()
+	want := " ! Not restarting k3s: the API server is unreachable (ConnectionRefused), but the kubelet is healthy (http://127.0.0.1:10248/healthz says ok): the server is away, not this agent\n"
+	if out.String() != want {
+		t.Errorf("output %q, want %q", out.String(), want)
+	}
+}

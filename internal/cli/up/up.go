@@ -194,6 +194,9 @@ func (f *flagpole) check(args []string) (*plan, error) {
 		Role: node.Role(f.Role), Server: f.Server, Token: f.Token, NodeName: f.NodeName, K3sArgs: args,
 		Manifests: objs, ManifestsVia: node.ManifestsVia(f.ManifestsVia), ManifestTimeout: f.Timeout,
 		StartGrace: f.StartGrace, NotReadyGrace: f.NotReadyGrace, StopTimeout: f.StopTimeout, MaxRestarts: f.MaxRestarts,
+		// Where the nodes of this machine claim their names and network
+		// namespaces; tests that run nodes side by side set their own.
+		RunDir: os.Getenv(EnvRunDir),
 	}}
 	// K3S-ARGS are an input too, which node.Check judges; it needs a k3s
 	// to resolve, so while none is found nodeboot's own binary stands in,
@@ -309,6 +312,10 @@ func (f *flagpole) run(ctx context.Context, args []string, logger *slog.Logger, 
 	}
 	return p.supervise(ctx, logger, streams, child)
 }
+
+// EnvRunDir names the directory of the machine-wide claims of the nodes
+// (node.Config.RunDir; default /run/nodeboot).
+const EnvRunDir = "NODEBOOT_RUN_DIR"
 
 // maxTokenFile bounds --token-file: a k3s token is about 100 bytes.
 const maxTokenFile = 16 << 10

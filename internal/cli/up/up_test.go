@@ -32,7 +32,18 @@ func TestMain(m *testing.M) {
 	if os.Getenv(asMain) == "1" {
 		os.Exit(cli.Run(os.Args, os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	// The tests' own directory of machine-wide claims (inherited by the
+	// nodeboot they run): their nodes run in this machine's network
+	// namespace, as other test runs' may at the same time.
+	runDir, err := os.MkdirTemp("", "nodeboot-up-test-run-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("NODEBOOT_RUN_DIR", runDir)
+	code := m.Run()
+	os.RemoveAll(runDir)
+	os.Exit(code)
 }
 
 // nodeboot returns the command "nodeboot ARGS..." with env added.
