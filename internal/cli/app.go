@@ -12,6 +12,7 @@ import (
 	"github.com/nodeboot/nodeboot/internal/cli/discover"
 	"github.com/nodeboot/nodeboot/internal/cli/down"
 	"github.com/nodeboot/nodeboot/internal/cli/exec"
+	"github.com/nodeboot/nodeboot/internal/cli/inpod"
 	"github.com/nodeboot/nodeboot/internal/cli/install"
 	"github.com/nodeboot/nodeboot/internal/cli/kubeconfig"
 	"github.com/nodeboot/nodeboot/internal/cli/kubectl"
@@ -39,6 +40,9 @@ func commands(logger *slog.Logger, streams cmdutil.IOStreams) []*cli.Command {
 		kubectl.NewCommand(logger, streams),
 		install.NewCommand(logger, streams),
 		version.NewCommand(logger, streams),
+		// Hidden: what nodeboot's own images run in pods (package images).
+		inpod.NewPauseCommand(logger, streams),
+		inpod.NewSmokeEchoCommand(logger, streams),
 	}
 }
 
