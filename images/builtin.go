@@ -230,9 +230,12 @@ func (b *Builtin) layerTar() (io.ReadCloser, error) {
 	return pr, nil
 }
 
+// BuiltinArchivePrefix starts the name of every Builtin's archive.
+const BuiltinArchivePrefix = "nodeboot-images-"
+
 // ArchiveName is the file name WriteArchive's archive goes by: one per
 // binary, so that an archive of another build never shadows this one.
-func (b *Builtin) ArchiveName() string { return "nodeboot-images-" + b.Digest[:12] + ".tar" }
+func (b *Builtin) ArchiveName() string { return BuiltinArchivePrefix + b.Digest[:12] + ".tar" }
 
 // WriteArchive writes both images to path as one docker image archive
 // (their shared layer once), atomically: a temporary file beside path,
