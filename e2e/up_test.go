@@ -496,6 +496,8 @@ type upStatus struct {
 	PID     int    `json:"pid"`
 	State   *struct {
 		Phase          string `json:"phase"`
+		Snapshotter    string `json:"snapshotter"`
+		PauseImage     string `json:"pauseImage"`
 		NodeName       string `json:"nodeName"`
 		SupervisorPID  int    `json:"supervisorPID"`
 		K3sPID         int    `json:"k3sPID"`

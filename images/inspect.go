@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -50,6 +51,17 @@ func (a *Archive) Ext() string {
 		return ".tar.gz"
 	}
 	return ".tar"
+}
+
+// StagedName is the name the archive goes by in a directory k3s imports
+// from: its own, with the extension k3s's import needs when it lacks it
+// (k3s skips a docker archive saved as app.img).
+func (a *Archive) StagedName() string {
+	name := filepath.Base(a.Path)
+	if strings.HasSuffix(name, a.Ext()) {
+		return name
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(name, ".tgz"), ".tar") + a.Ext()
 }
 
 // maxJSON bounds the index files Inspect reads: real ones are a few KiB.

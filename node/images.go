@@ -3,7 +3,6 @@ package node
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -30,13 +29,7 @@ func checkImages(archives []string) ([]stagedImage, error) {
 		if err != nil {
 			return nil, invalid("image archive: %w", err)
 		}
-		base := filepath.Base(a)
-		name := base
-		if !strings.HasSuffix(name, arch.Ext()) {
-			// k3s imports by extension: a docker archive saved as
-			// app.img would be skipped.
-			name = strings.TrimSuffix(name, ".tgz") + arch.Ext()
-		}
+		name := arch.StagedName()
 		if other, ok := seen[name]; ok {
 			return nil, invalid("image archives %s and %s would both be %s in k3s's image directory; rename one", other, a, name)
 		}
@@ -84,7 +77,7 @@ func (n *Node) stageImages() error {
 	}
 	removeStale(dst, keep, n.log.Debug)
 	for _, s := range staged {
-		if err := StageArchive(s.src, filepath.Join(dst, s.name)); err != nil {
+		if err := images.Stage(s.src, filepath.Join(dst, s.name), true); err != nil {
 			return fmt.Errorf("images: %w", err)
 		}
 		n.log.Debug("staged image archive", "archive", s.src, "in", dst)
@@ -107,48 +100,6 @@ func removeStale(dir, keep string, log func(string, ...any)) {
 			}
 		}
 	}
-}
-
-// StageArchive puts the archive src at dst: a hard link when both are on
-// one filesystem, else a copy; through a temporary name that k3s's import
-// ignores, renamed into place. An existing dst is replaced.
-func StageArchive(src, dst string) (err error) {
-	dir := filepath.Dir(dst)
-	tmp := filepath.Join(dir, "."+filepath.Base(dst)+".tmp-"+fmt.Sprint(os.Getpid()))
-	os.Remove(tmp)
-	if err := os.Link(src, tmp); err != nil {
-		if err := copyFile(src, tmp); err != nil {
-			os.Remove(tmp)
-			return fmt.Errorf("stage %s in %s: %w", src, dir, err)
-		}
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("stage %s in %s: %w", src, dir, err)
-	}
-	return nil
-}
-
-// copyFile copies src to a new file dst (0644), synced.
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // chooseSnapshotter probes overlay mounts where containerd keeps its

@@ -16,6 +16,7 @@ import (
 	"github.com/nodeboot/nodeboot/internal/cli/install"
 	"github.com/nodeboot/nodeboot/internal/cli/kubeconfig"
 	"github.com/nodeboot/nodeboot/internal/cli/kubectl"
+	"github.com/nodeboot/nodeboot/internal/cli/load"
 	"github.com/nodeboot/nodeboot/internal/cli/logs"
 	"github.com/nodeboot/nodeboot/internal/cli/profile"
 	"github.com/nodeboot/nodeboot/internal/cli/seed"
@@ -38,6 +39,7 @@ func commands(logger *slog.Logger, streams cmdutil.IOStreams) []*cli.Command {
 		logs.NewCommand(logger, streams),
 		kubeconfig.NewCommand(logger, streams),
 		kubectl.NewCommand(logger, streams),
+		load.NewCommand(logger, streams),
 		install.NewCommand(logger, streams),
 		version.NewCommand(logger, streams),
 		// Hidden: what nodeboot's own images run in pods (package images).
