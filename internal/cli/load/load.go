@@ -151,7 +151,8 @@ func (f *flagpole) run(ctx context.Context, files []string, logger *slog.Logger,
 // watcherDelay is how long k3s's image watcher waits after an event on a
 // file before it looks at it (AddAfter 2 s in pkg/agent/containerd/
 // watcher.go), plus a margin: a file removed and put back within it is
-// seen once, as a file it already imported.
+// seen once, as a file it already imported, which k3s v1.32 to v1.35 do
+// not import again unless its size changed (v1.36 does when it is newer).
 const watcherDelay = 3 * time.Second
 
 // importRunning puts staged into k3s's watched images directory as dst
@@ -185,7 +186,11 @@ func importRunning(ctx context.Context, k3sLog, staged, dst string, timeout time
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	ok, bad := "Imported images from "+dst+" ", "failed to import "+dst+": "
+	// k3s v1.36 logs "Imported 2 images from DST in 1.1s", v1.32 to v1.35
+	// "Imported images from DST in 1.1s"; a failure "Failed to process
+	// image event: failed to import DST: ..." (pkg/agent/containerd/
+	// watcher.go).
+	ok, bad := " images from "+dst+" in ", "failed to import "+dst+": "
 	var buf []byte
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
@@ -202,7 +207,7 @@ func importRunning(ctx context.Context, k3sLog, staged, dst string, timeout time
 			line := string(buf[:i])
 			buf = buf[i+1:]
 			switch {
-			case strings.Contains(line, ok):
+			case strings.Contains(line, "Imported ") && strings.Contains(line, ok):
 				return nil
 			case strings.Contains(line, bad):
 				return fmt.Errorf("k3s could not import it: %s", oneLine(line))
