@@ -59,6 +59,12 @@ appended last, watches the node through the API, restarts k3s when it
 exits or stays not Ready longer than --notready-grace, and applies the
 --manifest files once the node is Ready.
 
+No registry is needed: before k3s starts, nodeboot stages for import its
+own pause image (made from its static binary; k3s gets --pause-image) and
+the archives 'nodeboot load image-archive' staged, and --smoke runs
+nodeboot's own smoke image, never pulled. Where overlay mounts fail on
+k3s's data dir (a gVisor or overlay root), k3s gets --snapshotter native.
+
 By default nodeboot stays in the foreground as the supervisor; Ctrl-C
 (SIGINT) or SIGTERM stops k3s cleanly. --detach leaves a supervisor in the
 background and prints its PID; --wait (which implies --detach, since the
