@@ -20,6 +20,7 @@ import (
 
 	"github.com/nodeboot/nodeboot/e2e/cluster"
 	"github.com/nodeboot/nodeboot/e2e/sandbox"
+	"github.com/nodeboot/nodeboot/images"
 	"github.com/nodeboot/nodeboot/manifests"
 )
 
@@ -645,6 +646,7 @@ func (u *upBed) checkWrapperArgs() {
 		"--write-kubeconfig " + filepath.Join(u.dataDir, "kubeconfig.yaml"),
 		"--write-kubeconfig-mode 0600",
 		"--node-name " + u.c.Name,
+		"--pause-image " + images.Registry + "/pause:", // nodeboot's own: no registry
 	} {
 		if !strings.Contains(" "+args+" ", " "+want) {
 			t.Errorf("k3s arguments lack %q: %s", want, args)
