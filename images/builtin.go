@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -292,7 +291,3 @@ func writeAtomic(path string, write func(io.Writer) error) (err error) {
 	}
 	return nil
 }
-
-// ErrNotArchive is what Inspect's errors are when the file is not an
-// image archive containerd can import.
-var ErrNotArchive = errors.New("not an image archive")

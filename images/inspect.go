@@ -20,6 +20,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
+// ErrNotArchive is what Inspect's errors are when the file is not an
+// image archive containerd can import.
+var ErrNotArchive = errors.New("not an image archive")
+
 // Format is the layout of an image archive.
 type Format string
 
