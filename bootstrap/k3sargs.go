@@ -30,7 +30,7 @@ type K3sArgsConfig struct {
 	Profile  *profile.Profile // decides which sandbox settings kubelet needs
 	// Root is the fake tree. The drop-in does not live there (kubelet reads
 	// it through k3s's data dir); it is kept for callers that pass it.
-	Root     string
+	Root string
 	// PauseImage is --pause-image, the pod sandbox image k3s has
 	// containerd use, unless UserArgs name one; "" leaves k3s's default
 	// (a registry image). nodeboot names its own (package images), which
@@ -114,8 +114,8 @@ type K3sCommand struct {
 	user            []string // UserArgs
 	userSnapshotter bool     // UserArgs name a --snapshotter
 	dropin          []byte
-	tokenFile string // agent: the token file nodeboot writes ("" when the user passes theirs)
-	token     []byte
+	tokenFile       string // agent: the token file nodeboot writes ("" when the user passes theirs)
+	token           []byte
 }
 
 // WatchKubeconfig is the kubeconfig to watch the node with once k3s has

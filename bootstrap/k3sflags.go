@@ -42,7 +42,7 @@ var k3sTracked = map[string]string{
 	"with-node-id":          "with-node-id",
 	"server":                "server", "s": "server",
 	"token": "token", "t": "token",
-	"token-file": "token-file",
+	"token-file":  "token-file",
 	"pause-image": "pause-image",
 	"snapshotter": "snapshotter",
 }
