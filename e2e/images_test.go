@@ -59,7 +59,9 @@ func TestImagesRunc(t *testing.T) {
 
 	// The smoke image: its line, exit 0.
 	start = time.Now()
-	run := ctr("run", "--rm", "--net-host", "--env", "NODE_NAME=e2e-node", b.Smoke, "smoke-"+c.Name)
+	// Each container's cgroup below the test's own cgroup root, which the
+	// harness removes (ctr's default, /NAMESPACE/ID, would stay behind).
+	run := ctr("run", "--rm", "--net-host", "--cgroup", c.CgroupRoot+"/smoke", "--env", "NODE_NAME=e2e-node", b.Smoke, "smoke-"+c.Name)
 	var stdout, stderr bytes.Buffer
 	run.Stdout, run.Stderr = &stdout, &stderr
 	if err := run.Run(); err != nil {
@@ -72,7 +74,7 @@ func TestImagesRunc(t *testing.T) {
 
 	// The pause image: runs until SIGTERM, then exits 0.
 	id := "pause-" + c.Name
-	pause := ctr("run", "--rm", "--net-host", b.Pause, id)
+	pause := ctr("run", "--rm", "--net-host", "--cgroup", c.CgroupRoot+"/pause", b.Pause, id)
 	var pout bytes.Buffer
 	pause.Stdout, pause.Stderr = &pout, &pout
 	if err := pause.Start(); err != nil {
