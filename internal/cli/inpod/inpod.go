@@ -46,6 +46,10 @@ func Pause(ctx context.Context, ready chan<- struct{}) error {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGCHLD)
 	defer signal.Stop(sigs)
+	// Kubernetes' pause leaves every other signal at its default, which
+	// the kernel ignores for a PID 1; Go's runtime would end the process
+	// on SIGHUP, SIGQUIT or SIGUSR1 instead, and with it the pod.
+	signal.Ignore(unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGPIPE)
 	if ready != nil {
 		close(ready)
 	}

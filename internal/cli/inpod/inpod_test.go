@@ -114,7 +114,13 @@ func TestPauseReapsAndStops(t *testing.T) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			// pause keeps running: it ends only when told.
+			// pause keeps running: it ends only when told, and not on
+			// the signals a PID 1 ignores.
+			for _, s := range []syscall.Signal{syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1} {
+				if err := cmd.Process.Signal(s); err != nil {
+					t.Fatal(err)
+				}
+			}
 			time.Sleep(200 * time.Millisecond)
 			if st := procState(cmd.Process.Pid); st == "" || st == "Z" {
 				t.Fatalf("pause ended by itself (state %q)", st)
