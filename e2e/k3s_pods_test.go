@@ -69,8 +69,9 @@ func TestK3sPods(t *testing.T) {
 	}
 	t.Logf("load image-archive before up: %s", r.took.Round(time.Millisecond))
 
+	wait := envDuration(t, "E2E_SMOKE_TIMEOUT", 3*time.Minute)
 	t1 := time.Now()
-	r = u.run(5*time.Minute, "up", "--detach", "--wait", "--smoke", "--timeout", "3m",
+	r = u.run(wait+2*time.Minute, "up", "--detach", "--wait", "--smoke", "--timeout", wait.String(),
 		"--data-dir", u.dataDir, "--k3s", k3s, "--node-name", c.Name, "--",
 		"--node-ip="+cluster.NodeIP, "--bind-address="+cluster.NodeIP,
 		"--disable=traefik,servicelb,metrics-server,local-storage,coredns",
@@ -142,6 +143,21 @@ func TestK3sPods(t *testing.T) {
 	}
 	imported := strings.Count(string(b), "ImageCreate")
 	t.Logf("containerd's log: %d bytes, %d ImageCreate events, no PullImage", len(b), imported)
+
+	// The trap works: a pull that k3s is asked for (a pre-pull list in its
+	// images directory, which it pulls through the CRI, so through the
+	// registry configuration) reaches it.
+	probe := images.Registry + "/trap-probe:v1"
+	list := filepath.Join(u.dataDir, "k3s", "agent", "images", "trap-probe.txt")
+	if err := os.WriteFile(list, []byte(probe+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n, first := trap.wait(time.Minute); n == 0 {
+		t.Errorf("the registry trap saw no connection within 1m of asking k3s to pull %s: it proves nothing", probe)
+	} else {
+		t.Logf("registry trap control: pulling %s reached the trap (%d connections; first request %q)", probe, n, first)
+	}
+	os.Remove(list)
 
 	r = u.run(2*time.Minute, "down", "--data-dir", u.dataDir)
 	if r.code != 0 {
@@ -228,6 +244,22 @@ func newRegistryTrap(t *testing.T, c *cluster.Cluster) *registryTrap {
 		}
 	}()
 	return tr
+}
+
+// wait waits up to d for a connection and returns how many there were,
+// and the first request line.
+func (tr *registryTrap) wait(d time.Duration) (int, string) {
+	for deadline := time.Now().Add(d); ; time.Sleep(200 * time.Millisecond) {
+		tr.mu.Lock()
+		n, first := len(tr.conns), ""
+		if n > 0 {
+			first = tr.conns[0]
+		}
+		tr.mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			return n, first
+		}
+	}
 }
 
 func (tr *registryTrap) check(t *testing.T) {
