@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -29,8 +30,13 @@ type K3sArgsConfig struct {
 	Profile  *profile.Profile // decides which sandbox settings kubelet needs
 	// Root is the fake tree. The drop-in does not live there (kubelet reads
 	// it through k3s's data dir); it is kept for callers that pass it.
-	Root     string
-	UserArgs []string // K3S-ARGS after --, appended last (so they win)
+	Root string
+	// PauseImage is --pause-image, the pod sandbox image k3s has
+	// containerd use, unless UserArgs name one; "" leaves k3s's default
+	// (a registry image). nodeboot names its own (package images), which
+	// the node imports before kubelet needs it: no registry is asked.
+	PauseImage string
+	UserArgs   []string // K3S-ARGS after --, appended last (so they win)
 }
 
 // DropinName is the file K3sArgs writes in k3s's kubelet drop-in directory
@@ -96,10 +102,20 @@ type K3sCommand struct {
 	AdminKubeconfig string
 	// NodeName is the Node's name: the config's, UserArgs', or the hostname.
 	NodeName string
+	// PauseImage is the sandbox image k3s is given: UserArgs' --pause-image,
+	// else the config's; "" when neither names one (k3s's default).
+	PauseImage string
+	// Snapshotter is the containerd snapshotter k3s is given: UserArgs'
+	// --snapshotter, else what SetSnapshotter set; "" is k3s's default
+	// (overlayfs).
+	Snapshotter string
 
-	dropin    []byte
-	tokenFile string // agent: the token file nodeboot writes ("" when the user passes theirs)
-	token     []byte
+	own             []string // argv before UserArgs: role and nodeboot's flags
+	user            []string // UserArgs
+	userSnapshotter bool     // UserArgs name a --snapshotter
+	dropin          []byte
+	tokenFile       string // agent: the token file nodeboot writes ("" when the user passes theirs)
+	token           []byte
 }
 
 // WatchKubeconfig is the kubeconfig to watch the node with once k3s has
@@ -242,8 +258,32 @@ func PlanK3s(cfg K3sArgsConfig) (*K3sCommand, error) {
 		}
 		args = append(args, "--node-name", c.NodeName)
 	}
-	c.Args = append(args, cfg.UserArgs...)
+	if f, ok := user.get("pause-image"); ok {
+		c.PauseImage = f.value
+	} else if cfg.PauseImage != "" {
+		c.PauseImage = cfg.PauseImage
+		args = append(args, "--pause-image", cfg.PauseImage)
+	}
+	if f, ok := user.get("snapshotter"); ok {
+		c.Snapshotter, c.userSnapshotter = f.value, true
+	}
+	c.own, c.user = args, cfg.UserArgs
+	c.Args = append(slices.Clip(args), cfg.UserArgs...)
 	return c, nil
+}
+
+// SetSnapshotter gives k3s --snapshotter name, unless UserArgs name one,
+// which stays (SetSnapshotter then returns false). The node decides it
+// once its data dir exists, by probing the filesystem (package
+// internal/snapshotter), after PlanK3s.
+func (c *K3sCommand) SetSnapshotter(name string) bool {
+	if c.userSnapshotter {
+		return false
+	}
+	c.Snapshotter = name
+	c.own = append(slices.Clip(c.own), "--snapshotter", name)
+	c.Args = append(slices.Clip(c.own), c.user...)
+	return true
 }
 
 // WriteFiles writes the files c's argv names below its data dir: the

@@ -394,3 +394,50 @@ func TestK3sFlagTables(t *testing.T) {
 		t.Error("with-node-id is a bool flag")
 	}
 }
+
+// TestPlanK3sImages: nodeboot's pause image and the snapshotter it
+// chooses are k3s flags unless K3S-ARGS name their own, which win and
+// which nodeboot reports as the ones in use.
+func TestPlanK3sImages(t *testing.T) {
+	k3s := loadProfile(t, "k3s")
+	cfg := func(user ...string) K3sArgsConfig {
+		return K3sArgsConfig{Role: "server", DataDir: "/nb/k3s", NodeName: "n1", Profile: k3s,
+			PauseImage: "nodeboot.local/pause:v1", UserArgs: user}
+	}
+	for _, tc := range []struct {
+		name              string
+		cfg               K3sArgsConfig
+		pause, snap       string // what K3sCommand says k3s gets
+		own               []string
+		setSnap           bool // SetSnapshotter("native") applies
+		ownAfterSetSuffix []string
+	}{
+		{"ours", cfg(), "nodeboot.local/pause:v1", "native",
+			[]string{"--data-dir", "/nb/k3s", "--node-name", "n1", "--pause-image", "nodeboot.local/pause:v1"}, true,
+			[]string{"--pause-image", "nodeboot.local/pause:v1", "--snapshotter", "native"}},
+		{"theirs", cfg("--pause-image=reg.example/pause:3.10", "--snapshotter", "overlayfs"), "reg.example/pause:3.10", "overlayfs",
+			[]string{"--data-dir", "/nb/k3s", "--node-name", "n1"}, false, []string{"--node-name", "n1"}},
+		{"none", K3sArgsConfig{Role: "server", DataDir: "/nb/k3s", NodeName: "n1", Profile: k3s}, "", "native",
+			[]string{"--data-dir", "/nb/k3s", "--node-name", "n1"}, true, []string{"--node-name", "n1", "--snapshotter", "native"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := PlanK3s(tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			own := func() []string { return c.Args[1 : len(c.Args)-len(tc.cfg.UserArgs)] }
+			if !slices.Equal(own(), tc.own) || c.PauseImage != tc.pause {
+				t.Errorf("own flags %q, pause image %q; want %q, %q", own(), c.PauseImage, tc.own, tc.pause)
+			}
+			if got := c.SetSnapshotter("native"); got != tc.setSnap {
+				t.Errorf("SetSnapshotter: %v, want %v", got, tc.setSnap)
+			}
+			if c.Snapshotter != tc.snap || !slices.Equal(own()[len(own())-len(tc.ownAfterSetSuffix):], tc.ownAfterSetSuffix) {
+				t.Errorf("after SetSnapshotter: snapshotter %q, own flags %q; want %q, ending %q", c.Snapshotter, own(), tc.snap, tc.ownAfterSetSuffix)
+			}
+			if !slices.Equal(c.Args[len(c.Args)-len(tc.cfg.UserArgs):], tc.cfg.UserArgs) {
+				t.Errorf("argv %q does not end with the user's %q", c.Args, tc.cfg.UserArgs)
+			}
+		})
+	}
+}

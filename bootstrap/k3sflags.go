@@ -42,7 +42,9 @@ var k3sTracked = map[string]string{
 	"with-node-id":          "with-node-id",
 	"server":                "server", "s": "server",
 	"token": "token", "t": "token",
-	"token-file": "token-file",
+	"token-file":  "token-file",
+	"pause-image": "pause-image",
+	"snapshotter": "snapshotter",
 }
 
 // k3sBoolFlags are the bool flags of k3s v1.36.3's server and agent

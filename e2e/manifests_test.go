@@ -234,7 +234,7 @@ func TestManifests(t *testing.T) {
 	t.Run("smoke set accepted", func(t *testing.T) {
 		cfg := cfg
 		cfg.Timeout = 3 * time.Second
-		smoke := manifests.Smoke()
+		smoke := manifests.Smoke("nodeboot.local/smoke:test")
 		err := manifests.Apply(t.Context(), cfg, smoke)
 		if err == nil {
 			t.Fatal("the smoke Job completed on a test bed without a scheduler")

@@ -20,6 +20,7 @@ import (
 
 	"github.com/nodeboot/nodeboot/e2e/cluster"
 	"github.com/nodeboot/nodeboot/e2e/sandbox"
+	"github.com/nodeboot/nodeboot/images"
 	"github.com/nodeboot/nodeboot/manifests"
 )
 
@@ -519,6 +520,8 @@ type upStatus struct {
 	PID     int    `json:"pid"`
 	State   *struct {
 		Phase          string `json:"phase"`
+		Snapshotter    string `json:"snapshotter"`
+		PauseImage     string `json:"pauseImage"`
 		NodeName       string `json:"nodeName"`
 		Role           string `json:"role"`
 		SupervisorPID  int    `json:"supervisorPID"`
@@ -667,6 +670,7 @@ func (u *upBed) checkWrapperArgs() {
 		"--write-kubeconfig " + filepath.Join(u.dataDir, "kubeconfig.yaml"),
 		"--write-kubeconfig-mode 0600",
 		"--node-name " + u.c.Name,
+		"--pause-image " + images.Registry + "/pause:", // nodeboot's own: no registry
 	} {
 		if !strings.Contains(" "+args+" ", " "+want) {
 			t.Errorf("k3s arguments lack %q: %s", want, args)

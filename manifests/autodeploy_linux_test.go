@@ -20,7 +20,7 @@ func loadT(t *testing.T, paths ...string) []Object {
 
 func TestWriteAutoDeploy(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "k3s", "server", "manifests") // created by WriteAutoDeploy
-	objs := append(loadT(t, "testdata/apply"), Smoke()...)
+	objs := append(loadT(t, "testdata/apply"), Smoke("nodeboot.local/smoke:test")...)
 	if err := WriteAutoDeploy(dir, objs); err != nil {
 		t.Fatal(err)
 	}

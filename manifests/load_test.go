@@ -277,7 +277,7 @@ func TestLoadDir(t *testing.T) {
 }
 
 func TestSmoke(t *testing.T) {
-	objs := Smoke()
+	objs := Smoke("nodeboot.local/smoke:v1-0123456789ab")
 	want := []string{"smoke.yaml 1 Namespace/nodeboot-smoke", "smoke.yaml 2 Job/smoke-"}
 	g := got(objs)
 	if len(g) != 2 || g[0] != want[0] || !strings.HasPrefix(g[1], want[1]) {
@@ -286,8 +286,12 @@ func TestSmoke(t *testing.T) {
 	if objs[1].Obj.GetNamespace() != "nodeboot-smoke" {
 		t.Errorf("job namespace %q", objs[1].Obj.GetNamespace())
 	}
+	cs, _, _ := unstructuredSlice(objs[1].Obj.Object, "spec", "template", "spec", "containers")
+	if len(cs) != 1 || cs[0].(map[string]any)["image"] != "nodeboot.local/smoke:v1-0123456789ab" || cs[0].(map[string]any)["imagePullPolicy"] != "Never" {
+		t.Errorf("containers %v: want the image given, never pulled", cs)
+	}
 	// Each call returns its own objects: callers may change them.
-	if Smoke()[1].Obj == objs[1].Obj {
+	if Smoke("x")[1].Obj == objs[1].Obj {
 		t.Error("Smoke returned shared objects")
 	}
 }

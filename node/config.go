@@ -12,7 +12,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/nodeboot/nodeboot/bootstrap"
+	"github.com/nodeboot/nodeboot/images"
 	"github.com/nodeboot/nodeboot/internal/instance"
 	"github.com/nodeboot/nodeboot/manifests"
 	"github.com/nodeboot/nodeboot/profile"
@@ -81,9 +84,31 @@ type Config struct {
 	// anything runs. bootstrap.PlanK3s says exactly what is read and how.
 	K3sArgs []string
 
+	// Images are image archives (docker or OCI, *.tar or *.tar.gz) that
+	// k3s imports into its containerd at every start, before the kubelet
+	// runs: Start stages them in K3sImagesDir. Check inspects each
+	// (images.Inspect), so that a bad one fails before anything starts.
+	Images []string
+	// Builtin, when set, are nodeboot's own pause and smoke images, made
+	// from a static nodeboot binary (images.ForBinary): Start writes their
+	// archive into DATA-DIR/images once per binary and stages it before
+	// Images, and the pause image becomes k3s's --pause-image (unless
+	// PauseImage or K3sArgs name another). Pod sandboxes then need no
+	// registry.
+	Builtin *images.Builtin
+	// PauseImage is k3s's --pause-image unless K3sArgs name one; "" is
+	// Builtin's pause image when Builtin is set, else k3s's default.
+	PauseImage string
+
 	// Manifests are applied once the node is first Ready, then waited on
 	// (server only).
 	Manifests []manifests.Object
+	// Verify, when set, runs once the manifests are applied and ready,
+	// with the node's API: a check of what they did (the smoke set's is
+	// manifests.SmokeLog). Its line is reported as a manifests event; its
+	// error fails the manifests (PhaseManifestsFailed), as a failed apply
+	// does.
+	Verify func(ctx context.Context, rest *rest.Config) (string, error)
 	// ManifestsVia is how: ManifestsApply (the default) or ManifestsK3s.
 	ManifestsVia ManifestsVia
 	// ManifestTimeout bounds applying the manifests and waiting for them
@@ -171,12 +196,21 @@ type Plan struct {
 	// DATA-DIR/kubeconfig.yaml, or K3sArgs' --write-kubeconfig ("" for an
 	// agent).
 	Kubeconfig string
-	// Argv is k3s's command line, argv[0] included.
+	// Argv is k3s's command line, argv[0] included. Start may add a
+	// --snapshotter to it (see Snapshotter).
 	Argv []string
+	// PauseImage is the pod sandbox image k3s is given ("" is k3s's
+	// default).
+	PauseImage string
+	// Snapshotter is the --snapshotter k3s is given: K3sArgs' own, else
+	// "" until Start has probed overlay mounts in k3s's data dir and,
+	// when they fail, "native".
+	Snapshotter string
 
-	cfg Config
-	in  *instance.Instance
-	k3s *bootstrap.K3sCommand
+	cfg    Config
+	images []stagedImage
+	in     *instance.Instance
+	k3s    *bootstrap.K3sCommand
 }
 
 // Check validates cfg and works out what Start would run, without
@@ -218,10 +252,18 @@ func Check(cfg Config) (*Plan, error) {
 	if err != nil {
 		return nil, invalid("k3s %q: %w", cfg.K3s, err)
 	}
+	staged, err := checkImages(cfg.Images)
+	if err != nil {
+		return nil, err
+	}
+	pause := cfg.PauseImage
+	if pause == "" && cfg.Builtin != nil {
+		pause = cfg.Builtin.Pause
+	}
 	cmd, err := bootstrap.PlanK3s(bootstrap.K3sArgsConfig{
 		Role: string(cfg.Role), ServerURL: cfg.Server, Token: cfg.Token,
 		DataDir: in.K3sDataDir(), Kubeconfig: in.Kubeconfig(), NodeName: cfg.NodeName,
-		Profile: cfg.Profile, Root: in.Root(), UserArgs: cfg.K3sArgs,
+		Profile: cfg.Profile, Root: in.Root(), PauseImage: pause, UserArgs: cfg.K3sArgs,
 	})
 	if err != nil {
 		return nil, &configError{err}
@@ -229,8 +271,9 @@ func Check(cfg Config) (*Plan, error) {
 	return &Plan{
 		DataDir: in.Dir, Role: cfg.Role, K3s: k3s, NodeName: cmd.NodeName,
 		K3sDataDir: cmd.DataDir, Kubeconfig: cmd.AdminKubeconfig,
-		Argv: append([]string{"k3s"}, cmd.Args...),
-		cfg:  cfg, in: in, k3s: cmd,
+		Argv:       append([]string{"k3s"}, cmd.Args...),
+		PauseImage: cmd.PauseImage, Snapshotter: cmd.Snapshotter,
+		cfg: cfg, in: in, k3s: cmd, images: staged,
 	}, nil
 }
 

@@ -353,6 +353,16 @@ func (n *Node) apply(ctx context.Context) {
 	} else {
 		err = manifests.Apply(ctx, cfg, objs)
 	}
+	if err == nil && n.cfg.Verify != nil && ctx.Err() == nil {
+		var line string
+		vctx, cancel := context.WithTimeout(ctx, n.cfg.ManifestTimeout)
+		line, err = n.cfg.Verify(vctx, restCfg)
+		cancel()
+		if err == nil {
+			n.emit(Event{Kind: KindManifests, Message: line})
+			n.log.Info("manifests verified", "result", line)
+		}
+	}
 	if ctx.Err() != nil {
 		return // stopping
 	}

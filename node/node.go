@@ -146,7 +146,8 @@ func (p *Plan) start(ctx context.Context) (_ *Node, err error) {
 	start := time.Now()
 	n.state = State{
 		Phase: PhaseSeeding, PhaseSince: start, DataDir: in.Dir, NodeName: p.NodeName, Role: p.Role,
-		K3s: p.K3s, Kubeconfig: p.Kubeconfig, K3sDataDir: p.K3sDataDir, StartedAt: start, SupervisorPID: os.Getpid(),
+		K3s: p.K3s, Kubeconfig: p.Kubeconfig, K3sDataDir: p.K3sDataDir, PauseImage: p.PauseImage,
+		StartedAt: start, SupervisorPID: os.Getpid(),
 	}
 	// After the lock: a start that fails here says why in state.json.
 	if n.claims, err = claim(cfg.RunDir, in.Dir, p.NodeName); err != nil {
@@ -161,6 +162,12 @@ func (p *Plan) start(ctx context.Context) (_ *Node, err error) {
 	if err := p.k3s.WriteFiles(); err != nil {
 		return nil, n.fail(err)
 	}
+	// Before k3s starts: k3s imports the archives, and checks overlay
+	// mounts itself (stopping when they fail), before the kubelet runs.
+	if err := n.stageImages(); err != nil {
+		return nil, n.fail(err)
+	}
+	n.chooseSnapshotter()
 	n.log.Debug("k3s command", "path", p.K3s, "args", p.Argv)
 	rep := n.seed
 	n.phase(PhaseStarting, fmt.Sprintf("%d created, %d unchanged, %d kept", rep.Count(bootstrap.Created), rep.Count(bootstrap.Unchanged), rep.Count(bootstrap.Kept)), "")

@@ -77,8 +77,14 @@ type State struct {
 	// runs); "" for an agent.
 	Kubeconfig string `json:"kubeconfig,omitempty"`
 	// K3sDataDir is k3s's data dir (DATA-DIR/k3s, or K3S-ARGS'
-	// --data-dir): a server's join token is its server/node-token.
-	K3sDataDir    string    `json:"k3sDataDir,omitempty"`
+	// --data-dir): a server's join token is its server/node-token, and
+	// image archives put into its agent/images are imported while k3s runs.
+	K3sDataDir string `json:"k3sDataDir,omitempty"`
+	// PauseImage is the pod sandbox image k3s was given ("" its default).
+	PauseImage string `json:"pauseImage,omitempty"`
+	// Snapshotter is containerd's snapshotter: overlayfs, or native when
+	// overlay mounts fail on k3s's data dir (or what K3S-ARGS chose).
+	Snapshotter   string    `json:"snapshotter,omitempty"`
 	StartedAt     time.Time `json:"startedAt"`
 	UpdatedAt     time.Time `json:"updatedAt"`
 	SupervisorPID int       `json:"supervisorPID"`

@@ -97,3 +97,41 @@ func netnsDialer(nsPath string) func(ctx context.Context, network, addr string) 
 		return r.c, r.err
 	}
 }
+
+// ListenInNetNS listens on addr inside the network namespace at nsPath
+// (the cluster's: NetNS): the socket is made on a thread that joined it,
+// and keeps its namespace for life, so that processes in the namespace
+// (a sandboxed containerd) reach the test's listener on their loopback.
+func ListenInNetNS(nsPath, network, addr string) (net.Listener, error) {
+	type result struct {
+		l   net.Listener
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			ch <- result{nil, err}
+			return
+		}
+		defer orig.Close()
+		target, err := os.Open(nsPath)
+		if err != nil {
+			ch <- result{nil, err}
+			return
+		}
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			ch <- result{nil, fmt.Errorf("setns %s: %w", nsPath, err)}
+			return
+		}
+		l, err := net.Listen(network, addr)
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		ch <- result{l, err}
+	}()
+	r := <-ch
+	return r.l, r.err
+}

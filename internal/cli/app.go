@@ -12,9 +12,11 @@ import (
 	"github.com/nodeboot/nodeboot/internal/cli/discover"
 	"github.com/nodeboot/nodeboot/internal/cli/down"
 	"github.com/nodeboot/nodeboot/internal/cli/exec"
+	"github.com/nodeboot/nodeboot/internal/cli/inpod"
 	"github.com/nodeboot/nodeboot/internal/cli/install"
 	"github.com/nodeboot/nodeboot/internal/cli/kubeconfig"
 	"github.com/nodeboot/nodeboot/internal/cli/kubectl"
+	"github.com/nodeboot/nodeboot/internal/cli/load"
 	"github.com/nodeboot/nodeboot/internal/cli/logs"
 	"github.com/nodeboot/nodeboot/internal/cli/profile"
 	"github.com/nodeboot/nodeboot/internal/cli/seed"
@@ -39,8 +41,12 @@ func commands(logger *slog.Logger, streams cmdutil.IOStreams) []*cli.Command {
 		kubeconfig.NewCommand(logger, streams),
 		token.NewCommand(logger, streams),
 		kubectl.NewCommand(logger, streams),
+		load.NewCommand(logger, streams),
 		install.NewCommand(logger, streams),
 		version.NewCommand(logger, streams),
+		// Hidden: what nodeboot's own images run in pods (package images).
+		inpod.NewPauseCommand(logger, streams),
+		inpod.NewSmokeEchoCommand(logger, streams),
 	}
 }
 

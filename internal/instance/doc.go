@@ -5,6 +5,7 @@
 //	DATA-DIR/                0700
 //	  root/                  the fake kernel tree (bootstrap.Launch's Root)
 //	  k3s/                   k3s's --data-dir (unless K3S-ARGS name their own)
+//	  images/                image archives imported at every start (nodeboot's own, and "load image-archive"'s)
 //	  bin/k3s                what "nodeboot install" downloads
 //	  kubeconfig.yaml        k3s --write-kubeconfig, mode 0600
 //	  logs/k3s.log           k3s's stdout and stderr

@@ -22,6 +22,7 @@ const (
 	rootName       = "root"
 	k3sName        = "k3s"
 	binName        = "bin"
+	imagesName     = "images"
 	kubeconfigName = "kubeconfig.yaml"
 	logsName       = "logs"
 	k3sLogName     = "k3s.log"
@@ -118,6 +119,11 @@ func (in *Instance) Root() string { return filepath.Join(in.Dir, rootName) }
 
 // K3sDataDir is k3s's --data-dir.
 func (in *Instance) K3sDataDir() string { return filepath.Join(in.Dir, k3sName) }
+
+// ImagesDir holds the image archives the node imports at every start:
+// nodeboot's own (package images) and those "nodeboot load image-archive"
+// staged.
+func (in *Instance) ImagesDir() string { return filepath.Join(in.Dir, imagesName) }
 
 // BinDir holds the k3s that "nodeboot install" downloads.
 func (in *Instance) BinDir() string { return filepath.Join(in.Dir, binName) }

@@ -23,12 +23,12 @@ const markerName = "nodeboot.marker"
 // nodeboot made the directory itself (purge may then remove it).
 const (
 	markerHeader  = "# nodeboot data dir: nodeboot made what the layout below names, and \"nodeboot down --purge\" removes it.\n"
-	markerLayout  = "# layout: root/ k3s/ bin/ logs/ kubeconfig.yaml nodeboot.lock nodeboot.pid state.json events.jsonl nodeboot.marker\n"
+	markerLayout  = "# layout: root/ k3s/ images/ bin/ logs/ kubeconfig.yaml nodeboot.lock nodeboot.pid state.json events.jsonl nodeboot.marker\n"
 	markerCreated = "created-dir: true\n"
 )
 
 // layout are the entries nodeboot makes in a data dir.
-var layout = []string{rootName, k3sName, binName, logsName, kubeconfigName, lockName, pidName, stateName, eventsName, markerName}
+var layout = []string{rootName, k3sName, imagesName, binName, logsName, kubeconfigName, lockName, pidName, stateName, eventsName, markerName}
 
 // isOurs reports whether name is an entry nodeboot makes in a data dir,
 // temporary files of its atomic writes included.
@@ -149,7 +149,8 @@ func claimable(d *safefs.Dir) (present bool, err error) {
 
 // Purge removes what nodeboot made in the data dir: the fake tree, the
 // state, events, PID and lock files, the logs and the kubeconfig, and with
-// withK3s k3s's data too (bin/, what "nodeboot install" downloaded, stays).
+// withK3s k3s's data and the staged image archives too (bin/, what
+// "nodeboot install" downloaded, stays).
 // It removes nothing unless the directory carries the marker (or holds
 // only what an earlier nodeboot made); once nothing of nodeboot's is left,
 // the marker goes too, and the directory itself when nodeboot made it. It
@@ -193,7 +194,7 @@ func (in *Instance) Purge(withK3s bool) ([]string, error) {
 	sort.Strings(names)
 	var removed []string
 	for _, n := range names {
-		if !isOurs(n) || n == markerName || n == binName || (n == k3sName && !withK3s) {
+		if !isOurs(n) || n == markerName || n == binName || ((n == k3sName || n == imagesName) && !withK3s) {
 			continue
 		}
 		if err := safefs.RemoveAllAt(d.FD(), n); err != nil {

@@ -19,11 +19,13 @@ import (
 	"github.com/nodeboot/nodeboot/bootstrap"
 	"github.com/nodeboot/nodeboot/interceptor"
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
+	"github.com/nodeboot/nodeboot/internal/snapshotter"
 	"github.com/nodeboot/nodeboot/profile"
 )
 
 // flagpole holds the flags of "nodeboot discover".
 type flagpole struct {
+	DataDir    string
 	OutputFile string
 	Output     string
 	Base       string
@@ -48,6 +50,12 @@ This is how nodeboot is adapted to a new sandbox or a new k3s release: run
 the program once, read the table, check the placeholder values in the
 profile, and pass it to 'nodeboot exec --profile FILE' or 'nodeboot seed'.
 
+It also probes whether overlay mounts work on the filesystem of --data-dir
+(or of its nearest existing parent): containerd's default snapshotter,
+overlayfs, needs them, and sandboxes often refuse them (gVisor's 9p root,
+an overlay root). The summary's SNAPSHOTTER line says which one 'nodeboot
+up' will give k3s there: overlayfs, or native when the mount fails.
+
 Every path syscall stops twice in observe mode: use it to discover, not to run.
 Exit status: 0 when the profile was written (whatever CMD's status, which
 the summary shows), 1 on failure, 2 on a bad flag.
@@ -70,6 +78,7 @@ func NewCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
 		Description:     description,
 		HideHelpCommand: true,
 		Flags: []cli.Flag{
+			cmdutil.DataDirFlag(&f.DataDir),
 			&cli.StringFlag{
 				Name:        "output-file",
 				Usage:       "write the profile to `FILE` (default: stdout); an existing file is kept unless --force",
@@ -165,6 +174,7 @@ func (f *flagpole) run(ctx context.Context, argv []string, logger *slog.Logger, 
 	}
 	out := rec.Profile(f.Name, baseRef)
 	writeSummary(streams.ErrOut, rec, argv[0], exit)
+	fmt.Fprintf(streams.ErrOut, "\nSNAPSHOTTER  %s\n", snapshotterLine(f.DataDir))
 	if err := writeProfile(f.OutputFile, out.YAML(), streams.Out); err != nil {
 		return err
 	}
@@ -236,4 +246,14 @@ func writeSummary(w io.Writer, rec *profile.Recorder, cmd string, exit intercept
 		fmt.Fprintln(tw, "(none)\t")
 	}
 	tw.Flush()
+}
+
+// snapshotterLine probes overlay mounts where the data dir is (or will
+// be): the snapshotter "nodeboot up" would give k3s there.
+func snapshotterLine(dataDir string) string {
+	dir := snapshotter.Nearest(dataDir)
+	if euid := os.Geteuid(); euid != 0 {
+		return fmt.Sprintf("unknown: the overlay probe on %s mounts, which needs root (you are uid %d)", dir, euid)
+	}
+	return snapshotter.Decide(dir).String()
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
 	"github.com/nodeboot/nodeboot/internal/testenv"
 	"github.com/nodeboot/nodeboot/profile"
@@ -87,5 +89,35 @@ func TestIntegrationDiscover(t *testing.T) {
 	code, _, stderr := run(t, "discover", "--output-file", out, "--", "true")
 	if code != cmdutil.ExitUsage || !strings.Contains(stderr, "--force") {
 		t.Errorf("existing --output-file: exit %d, stderr %q; want exit 2 naming --force", code, stderr)
+	}
+}
+
+// TestIntegrationDiscoverSnapshotter: the summary says which snapshotter
+// up would give k3s on the data dir's filesystem: overlayfs on this
+// machine's, native on a data dir inside an overlay mount (an overlayfs
+// cannot be another's upper layer, as on an overlay-rooted sandbox).
+func TestIntegrationDiscoverSnapshotter(t *testing.T) {
+	testenv.Integration(t)
+	testenv.RequireRoot(t, "traces, and probes with an overlay mount")
+	dir := t.TempDir()
+	ov := filepath.Join(dir, "ov")
+	for _, n := range []string{"l", "u", "w", "m"} {
+		if err := os.MkdirAll(filepath.Join(ov, n), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	merged := filepath.Join(ov, "m")
+	if err := unix.Mount("overlay", merged, "overlay", 0, "lowerdir="+filepath.Join(ov, "l")+",upperdir="+filepath.Join(ov, "u")+",workdir="+filepath.Join(ov, "w")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(merged, unix.MNT_DETACH) })
+	for _, c := range []struct{ dataDir, want string }{
+		{filepath.Join(dir, "data"), "SNAPSHOTTER  overlayfs (an overlay mount works on " + dir + " ("},
+		{filepath.Join(merged, "data"), "SNAPSHOTTER  native (an overlay mount fails on " + merged + " (overlay): invalid argument)"},
+	} {
+		code, _, stderr := run(t, "discover", "--data-dir", c.dataDir, "--", "true")
+		if code != 0 || !strings.Contains(stderr, c.want) {
+			t.Errorf("data dir %s: exit %d, summary lacks %q:\n%s", c.dataDir, code, c.want, stderr)
+		}
 	}
 }

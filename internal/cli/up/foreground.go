@@ -76,6 +76,12 @@ func (p *plan) supervise(ctx context.Context, logger *slog.Logger, streams cmdut
 		}
 	}
 	cfg.OnEvent = printer.Event
+	if p.builtinErr != nil {
+		// Info, not a warning: a development build (go build with cgo)
+		// is dynamically linked, and its nodes work, with k3s's pause
+		// image.
+		cfg.Logger.Info("nodeboot cannot make its own images from this binary, so pods use k3s's default pause image, from a registry or k3s's airgap images", "err", p.builtinErr)
+	}
 	// client-go logs through klog, straight to stderr by default: on a
 	// terminal its lines would cut through the progress lines. They go
 	// where the node's own log lines go.

@@ -5,16 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
+	"k8s.io/client-go/rest"
 
+	"github.com/nodeboot/nodeboot/images"
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
+	"github.com/nodeboot/nodeboot/internal/cli/version"
 	"github.com/nodeboot/nodeboot/internal/instance"
 	"github.com/nodeboot/nodeboot/internal/safefs"
 	"github.com/nodeboot/nodeboot/manifests"
@@ -53,6 +58,12 @@ kubelet arguments a sandbox needs (docs/kubelet-args.md) and K3S-ARGS
 appended last, watches the node through the API, restarts k3s when it
 exits or stays not Ready longer than --notready-grace, and applies the
 --manifest files once the node is Ready.
+
+No registry is needed: before k3s starts, nodeboot stages for import its
+own pause image (made from its static binary; k3s gets --pause-image) and
+the archives 'nodeboot load image-archive' staged, and --smoke runs
+nodeboot's own smoke image, never pulled. Where overlay mounts fail on
+k3s's data dir (a gVisor or overlay root), k3s gets --snapshotter native.
 
 By default nodeboot stays in the foreground as the supervisor; Ctrl-C
 (SIGINT) or SIGTERM stops k3s cleanly. --detach leaves a supervisor in the
@@ -152,6 +163,9 @@ type plan struct {
 	f    *flagpole
 	cfg  node.Config
 	node *node.Plan
+	// builtinErr says why nodeboot's own images cannot be made (a
+	// dynamically linked nodeboot); the node then uses k3s's pause image.
+	builtinErr error
 }
 
 // check validates the flags and resolves what they name, in that order:
@@ -181,15 +195,29 @@ func (f *flagpole) check(args []string) (*plan, error) {
 		return nil, err
 	}
 	var objs []manifests.Object
+	var verify func(context.Context, *rest.Config) (string, error)
 	if paths := f.Manifests.Value(); len(paths) > 0 {
 		if objs, err = manifests.Load(paths); err != nil {
 			return nil, fmt.Errorf("up: %w", err)
 		}
 	}
+	// nodeboot's own images, from this binary: the pause image every pod
+	// needs, and the smoke image; with them no pod needs a registry.
+	builtin, builtinErr := builtinImages()
 	if f.Smoke {
-		objs = append(objs, manifests.Smoke()...)
+		if builtinErr != nil {
+			return nil, fmt.Errorf("up: --smoke runs nodeboot's own smoke image, which it cannot make: %w", builtinErr)
+		}
+		smoke := manifests.Smoke(builtin.Smoke)
+		objs = append(objs, smoke...)
+		verify = func(ctx context.Context, rc *rest.Config) (string, error) { return manifests.SmokeLog(ctx, rc, smoke) }
 	}
-	p := &plan{f: f, cfg: node.Config{
+	staged, err := stagedArchives(in)
+	if err != nil {
+		return nil, fmt.Errorf("up: %w", err)
+	}
+	p := &plan{f: f, builtinErr: builtinErr, cfg: node.Config{
+		Images: staged, Builtin: builtin, Verify: verify,
 		DataDir: in.Dir, Profile: prof,
 		Role: node.Role(f.Role), Server: f.Server, Token: f.Token, NodeName: f.NodeName, K3sArgs: args,
 		Manifests: objs, ManifestsVia: node.ManifestsVia(f.ManifestsVia), ManifestTimeout: f.Timeout,
@@ -359,4 +387,37 @@ func (f *flagpole) inheritToken() error {
 	}
 	f.Token, f.TokenFile = string(b), ""
 	return nil
+}
+
+// builtinImages describes nodeboot's own images made from this binary.
+func builtinImages() (*images.Builtin, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find nodeboot's binary: %w", err)
+	}
+	return images.ForBinary(exe, version.Version())
+}
+
+// stagedArchives lists the image archives "nodeboot load image-archive"
+// staged in DATA-DIR/images (nodeboot's own archive there is the node's
+// to write and stage: node.Config.Builtin).
+func stagedArchives(in *instance.Instance) ([]string, error) {
+	ents, err := os.ReadDir(in.ImagesDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("staged images: %w", err)
+	}
+	var out []string
+	for _, e := range ents {
+		n := e.Name()
+		if !e.Type().IsRegular() || strings.HasPrefix(n, ".") || strings.HasPrefix(n, images.BuiltinArchivePrefix) {
+			continue
+		}
+		if strings.HasSuffix(n, ".tar") || strings.HasSuffix(n, ".tar.gz") {
+			out = append(out, filepath.Join(in.ImagesDir(), n))
+		}
+	}
+	return out, nil
 }

@@ -1,0 +1,171 @@
+package inpod_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nodeboot/nodeboot/images"
+	"github.com/nodeboot/nodeboot/internal/cli"
+)
+
+// helperEnv makes the test binary run "nodeboot pause" (through the whole
+// CLI) as a subreaper that has orphaned a child first, instead of the
+// tests: the orphan is then its to reap, as a pod's orphans are its PID
+// 1's.
+const helperEnv = "INPOD_TEST_PAUSE"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "1" {
+		os.Exit(pauseHelper())
+	}
+	os.Exit(m.Run())
+}
+
+func pauseHelper() int {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "subreaper:", err)
+		return 100
+	}
+	// sh prints its background child's PID and exits: the child is
+	// orphaned to us, and ends 300 ms later.
+	out, err := exec.Command("sh", "-c", "sleep 0.3 & echo $!").Output()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sh:", err)
+		return 101
+	}
+	fmt.Printf("orphan %s", out)
+	return cli.Run([]string{"nodeboot", "pause"}, os.Stdin, os.Stdout, os.Stderr)
+}
+
+// startPause starts the helper and returns it with the orphan's PID.
+func startPause(t *testing.T) (*exec.Cmd, int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("pause helper: %v; stderr: %s", err, stderr.String())
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "orphan ")))
+	if err != nil {
+		t.Fatalf("pause helper said %q", line)
+	}
+	return cmd, pid
+}
+
+// procState is the state letter of pid ("" once it is gone).
+func procState(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+3 > len(s) {
+		return "?"
+	}
+	return s[i+2 : i+3]
+}
+
+// TestPauseReapsAndStops: the orphan does not stay a zombie, and SIGTERM
+// ends pause with status 0.
+func TestPauseReapsAndStops(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			cmd, orphan := startPause(t)
+			deadline := time.Now().Add(10 * time.Second)
+			zombieSince := time.Time{}
+			for {
+				st := procState(orphan)
+				if st == "" {
+					break // reaped
+				}
+				if st == "Z" && zombieSince.IsZero() {
+					zombieSince = time.Now()
+				}
+				if !zombieSince.IsZero() && time.Since(zombieSince) > 3*time.Second {
+					t.Fatalf("orphan %d stayed a zombie for 3 s: pause does not reap", orphan)
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("orphan %d still %s after 10 s", orphan, st)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			// pause keeps running: it ends only when told, and not on
+			// the signals a PID 1 ignores.
+			for _, s := range []syscall.Signal{syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1} {
+				if err := cmd.Process.Signal(s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			time.Sleep(200 * time.Millisecond)
+			if st := procState(cmd.Process.Pid); st == "" || st == "Z" {
+				t.Fatalf("pause ended by itself (state %q)", st)
+			}
+			start := time.Now()
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("pause after %s: %v, want exit status 0", sig, err)
+			}
+			t.Logf("pause exited 0 %s after %s", time.Since(start).Round(time.Millisecond), sig)
+		})
+	}
+}
+
+func TestSmokeEcho(t *testing.T) {
+	t.Setenv("NODE_NAME", "node-a")
+	var out, errOut bytes.Buffer
+	if code := cli.Run([]string{"nodeboot", "smoke-echo"}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if want := images.SmokeLine + "node-a\n"; out.String() != want {
+		t.Errorf("printed %q, want %q", out.String(), want)
+	}
+	t.Setenv("NODE_NAME", "")
+	out.Reset()
+	cli.Run([]string{"nodeboot", "smoke-echo"}, nil, &out, &errOut)
+	if want := images.SmokeLine + "unknown\n"; out.String() != want {
+		t.Errorf("without NODE_NAME: %q, want %q", out.String(), want)
+	}
+	if code := cli.Run([]string{"nodeboot", "smoke-echo", "x"}, nil, &out, &errOut); code != 2 {
+		t.Errorf("with an argument: exit %d, want 2", code)
+	}
+}
+
+// TestHidden: the in-pod commands are not in the help people read.
+func TestHidden(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := cli.Run([]string{"nodeboot", "--help"}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, c := range []string{"pause", "smoke-echo"} {
+		if strings.Contains(out.String(), "\n   "+c) {
+			t.Errorf("--help lists %s:\n%s", c, out.String())
+		}
+	}
+}
