@@ -56,6 +56,7 @@ type env struct {
 	dir      string // temporary directory holding everything below
 	nodeboot string // nodeboot binary ("" when no selected variant needs it)
 	runstat  string // launcher that measures wall time and ru_maxrss
+	floor    string // launcher that installs a one-instruction ALLOW filter
 	getppid  string // workload (a)
 	openread string // workload (b)
 	host     string // HOST of --redirect /proc/sys=HOST
@@ -101,6 +102,13 @@ var allVariants = []variant{
 		label: "W",
 		prefix: func(e *env) []string {
 			return nil
+		},
+	},
+	{
+		name:  "seccomp-floor",
+		label: "allowfilter W (a one-instruction SECCOMP_RET_ALLOW filter: what any seccomp tracer costs at least)",
+		prefix: func(e *env) []string {
+			return []string{e.floor}
 		},
 	},
 	{
@@ -188,7 +196,12 @@ var getppidWorkload = workload{
 		return []string{e.getppid, strconv.Itoa(n)}
 	},
 	targets: func(rows map[string]*variantResult) []check {
-		return []check{ratioCheck(rows, "nodeboot", "native", targetGetppidVsNative)}
+		return []check{
+			ratioCheck(rows, "nodeboot", "native", targetGetppidVsNative),
+			// The same limit over the floor of any seccomp filter: what
+			// nodeboot's own filter and tracer add.
+			ratioCheck(rows, "nodeboot", "seccomp-floor", targetGetppidVsNative),
+		}
 	},
 }
 
@@ -503,6 +516,7 @@ func doSetup() (*env, error) {
 		{"getppid.c", &e.getppid},
 		{"openread.c", &e.openread},
 		{"runstat.c", &e.runstat},
+		{"allowfilter.c", &e.floor},
 	} {
 		src, err := filepath.Abs(filepath.Join("testdata", p.src))
 		if err != nil {
