@@ -234,6 +234,9 @@ const (
 type pendingCall struct {
 	kind  pendKind
 	index int // table index, for counters; -1 outside the table
+	// bump: the call may change the mount table (a bind mount): the
+	// resolver drops its cached views at the exit too.
+	bump bool
 	// saved registers of the syscall's entry (pendInject).
 	saved regs
 	// region is the window index of the region an injected mmap maps.

@@ -152,6 +152,12 @@ func (t *Tracer) enter(th *thread, e *entry) {
 	case kindFdChange:
 		t.fdChangeEnter(th, &call)
 		return
+	case kindMount:
+		if !t.mountEnter(th, &call) {
+			return
+		}
+		// A bind mount: its source is decided on as a path, below.
+		call.bump = true
 	}
 	readPaths := t.needPaths || (e.kind == kindStatfs && t.m.needPathForFSType())
 	if readPaths && hasPathArg(e, r) && !th.hasSlot() && !t.takeSlot(th) {
@@ -441,6 +447,9 @@ func (t *Tracer) exit(th *thread) {
 		t.res.bump()
 		t.resume(th, 0)
 		return
+	}
+	if call.bump {
+		t.res.bump()
 	}
 	r := &t.regs
 	if call.kind == pendInject || call.statfs || len(call.files) > 0 || len(call.observed) > 0 ||

@@ -60,6 +60,7 @@ var followByName = map[string][2]followRule{
 	"inotify_add_watch": {{flagArg: 2, noFollow: unix.IN_DONT_FOLLOW}},
 	"chdir":             {followAlways},
 	"statfs":            {followAlways},
+	"mount":             {followAlways}, // a bind mount's source
 }
 
 // callSemantics is what one path argument of one call does, read from the

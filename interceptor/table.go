@@ -24,6 +24,11 @@ const (
 	// (fchmod, fchown, fsetxattr, fremovexattr): refused when that is a
 	// real file a rule covers (opened for reading, the tree lacking it).
 	kindFdChange
+	// kindMount: mount(2). It changes the mount table, as kindWatch; a
+	// bind mount's source (argument 0) is a path like any other (a
+	// redirected directory binds its tree); and a cgroup filesystem is
+	// refused when the cgroup hierarchy is emulated (see mountEnter).
+	kindMount
 )
 
 // noArg marks an absent argument index.
@@ -92,6 +97,11 @@ func fstatfsCall(nr int) entry {
 func watchCall(nr int, name string) entry {
 	return entry{nr: nr, name: name, kind: kindWatch, flags: noArg, statfsBuf: noArg,
 		why: "may change the root or mount namespace: drop the resolver's cached views"}
+}
+
+func mountCall(nr int) entry {
+	return entry{nr: nr, name: "mount", kind: kindMount, paths: []pathArg{p(0)}, flags: noArg, statfsBuf: noArg,
+		why: "drop the resolver's cached views; rewrite a bind mount's source when redirected; refuse cgroup mounts over an emulated hierarchy"}
 }
 
 func handleCall(nr int) entry {

@@ -44,7 +44,7 @@ var archEntries = []entry{
 	watchCall(unix.SYS_PIVOT_ROOT, "pivot_root"),
 	watchCall(unix.SYS_SETNS, "setns"),
 	watchCall(unix.SYS_UNSHARE, "unshare"),
-	watchCall(unix.SYS_MOUNT, "mount"),
+	mountCall(unix.SYS_MOUNT),
 	watchCall(unix.SYS_UMOUNT2, "umount2"),
 	watchCall(unix.SYS_MOVE_MOUNT, "move_mount"),
 	handleCall(unix.SYS_OPEN_BY_HANDLE_AT),

@@ -62,6 +62,9 @@ type Tracer struct {
 	threads   map[int]*thread
 	stopAll   bool // ModePtrace in effect: every syscall stops
 	needPaths bool // redirect rules or a FileServer: read path arguments
+	// cgroupEmulated: a rule or the FileServer serves /sys/fs/cgroup, so
+	// cgroup filesystems may not be mounted (mountEnter).
+	cgroupEmulated bool
 	// spec is what the seccomp filter decides; the tracer decides the same
 	// itself when every syscall stops.
 	spec     filterSpec
@@ -142,6 +145,7 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 	}
 	t.needPaths = len(t.m.redirects) > 0 || cfg.Files != nil || cfg.Observe != nil
 	t.res = newResolver(t.m, cfg.Files, log, cfg.OnFault)
+	t.cgroupEmulated = t.m.covers(cgroupMount) || (cfg.Files != nil && cfg.Files.Serves(cgroupMount))
 	t.res.tids = t.tracedTids
 	t.obs, _ = cfg.Files.(ProcessObserver)
 	t.spec = filterSpec{

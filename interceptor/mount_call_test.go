@@ -1,0 +1,66 @@
+package interceptor
+
+import (
+	"os"
+	"testing"
+
+	"github.com/nodeboot/nodeboot/interceptor/rules"
+)
+
+// TestIntegrationMount makes the mounts runc makes for a container's
+// /sys/fs/cgroup (testdata/c/mounts.c, in a private mount namespace): a
+// bind mount of a redirected directory binds its tree (the real one does
+// not exist); a cgroup or
+// cgroup2 filesystem is refused with EPERM while a rule covers
+// /sys/fs/cgroup (runc then binds the container's emulated cgroup), and
+// left to the kernel otherwise; other filesystems and the read-only
+// remount are the kernel's business.
+func TestIntegrationMount(t *testing.T) {
+	requireIntegration(t)
+	requireRoot(t, "mount(2) needs CAP_SYS_ADMIN")
+	bin := traceeBin(t, "mounts")
+	for _, mode := range testModes {
+		for _, emulated := range []bool{true, false} {
+			name := mode.String() + "/cgroup-real"
+			if emulated {
+				name = mode.String() + "/cgroup-emulated"
+			}
+			t.Run(name, func(t *testing.T) {
+				tr := newFakeTree(t)
+				dst := tr.T + "/mnt"
+				if err := os.Mkdir(dst, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				// The guest directory exists only in the tree, as a
+				// container's cgroup does in an emulated hierarchy.
+				src := tr.T + "/tree-only"
+				rs := rules.Rules{Redirects: []rules.Redirect{{Guest: src, Host: tr.H2}}}
+				if emulated {
+					cg := tr.T + "/cgroup"
+					if err := os.Mkdir(cg, 0o755); err != nil {
+						t.Fatal(err)
+					}
+					rs.Redirects = append(rs.Redirects, rules.Redirect{Guest: "/sys/fs/cgroup", Host: cg})
+				}
+				cfg := Config{Path: bin, Args: []string{"mounts", src, dst, "f"}, Mode: mode, Rules: rs}
+				r := runTraced(t, cfg)
+				got := parseKV(r.stdout)
+				want := map[string]string{"tmpfs": "0", "bind": "0", "remount": "0", "data": "host2-f"}
+				if emulated {
+					want["cgroup2"], want["cgroup"] = "EPERM", "EPERM"
+				} else if got["cgroup2"] == "EPERM" {
+					t.Errorf("%s: cgroup2 mount refused with no cgroup rule\n%s", describeRun(cfg), r.output())
+				}
+				for k, v := range want {
+					if got[k] != v {
+						t.Errorf("%s: %s=%q, want %q\n%s", describeRun(cfg), k, got[k], v, r.output())
+					}
+				}
+				// The mounts were in the tracee's own namespace.
+				if ents, _ := os.ReadDir(dst); len(ents) != 0 {
+					t.Errorf("%s: %s has %d entries in the test's namespace, want none", describeRun(cfg), dst, len(ents))
+				}
+			})
+		}
+	}
+}
