@@ -90,6 +90,20 @@ func (t *Tracer) decide(th *thread, e *entry, i int, raw []byte, r *regs) decisi
 		return d
 	}
 	d.guest = lk.canon
+	if t.cgroupEmulated && lk.canon == cgroupMount && lk.exists && !lk.realUnknown && rs.foreignCgroupMount(lk.obj) {
+		// The cgroup mount point of a sysfs the tracee mounted itself (a
+		// container's /sys, before runc binds its emulated cgroup there):
+		// the directory is the tracee's own, which runc opens with O_PATH
+		// to mount on, and checks by its /proc/self/fd link. Everything
+		// below it is still the emulated hierarchy's.
+		return d
+	}
+	if lk.rule >= 0 {
+		if ns := namespacedSysctl(lk.canon); ns != "" && rs.inOwnNamespace(th.tid, ns) {
+			// The thread's namespace's own copy (see ns_sysctl.go).
+			return d
+		}
+	}
 	if s.write && t.tracedMem(lk.canon) {
 		// /proc/PID/mem writes ignore page protection: another tracee's
 		// scratch memory would be writable through it.

@@ -95,3 +95,20 @@ func (t *Tracer) mountEnter(th *thread, call *pendingCall) bool {
 	t.resume(th, 0)
 	return false
 }
+
+// foreignCgroupMount reports whether obj, a directory whose canonical path
+// is /sys/fs/cgroup, is another object than nodeboot's own /sys/fs/cgroup:
+// the mount point in a sysfs a tracee mounted in a mount namespace of its
+// own.
+func (rs *resolver) foreignCgroupMount(obj int) bool {
+	var st, ours unix.Statx_t
+	if fdStatx(obj, &st) != 0 || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return false
+	}
+	if sysStatx(unix.AT_FDCWD, rs.cp2.of(cgroupMount), 0, &ours) != 0 {
+		// nodeboot has none (a sandbox without sysfs's cgroup
+		// directory): every one is the tracee's.
+		return true
+	}
+	return !idOf(&st).sameInode(idOf(&ours))
+}

@@ -2,6 +2,8 @@ package interceptor
 
 import (
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/nodeboot/nodeboot/interceptor/rules"
@@ -62,5 +64,44 @@ func TestIntegrationMount(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestIntegrationForeignCgroupMountPoint: in a sysfs the program mounts
+// itself (a container's /sys), the /sys/fs/cgroup directory is its own
+// (runc opens it to mount on and checks its /proc/self/fd link), while
+// what lies below it is the emulated hierarchy's.
+func TestIntegrationForeignCgroupMountPoint(t *testing.T) {
+	requireIntegration(t)
+	requireRoot(t, "mount(2) needs CAP_SYS_ADMIN")
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skipf("needs unshare (util-linux): %v", err)
+	}
+	for _, mode := range testModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			tr := newFakeTree(t)
+			cg := tr.T + "/cgroup"
+			sys := tr.T + "/sys"
+			for _, d := range []string{cg, sys} {
+				if err := os.Mkdir(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(cg+"/marker", []byte("emulated\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			script := `mount -t sysfs sysfs SYS && exec 3< SYS/fs/cgroup && echo "link=$(readlink /proc/$$/fd/3)" && echo "marker=$(cat SYS/fs/cgroup/marker)"`
+			script = strings.ReplaceAll(script, "SYS", sys)
+			cfg := Config{Path: "/bin/sh", Args: []string{"sh", "-c", "exec unshare -m --propagation private sh -c '" + script + "'"}, Mode: mode,
+				Env:   append(os.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin"),
+				Rules: rules.Rules{Redirects: []rules.Redirect{{Guest: "/sys/fs/cgroup", Host: cg}}}}
+			r := runTraced(t, cfg)
+			got := parseKV(r.stdout)
+			for k, v := range map[string]string{"link": sys + "/fs/cgroup", "marker": "emulated"} {
+				if got[k] != v {
+					t.Errorf("%s: %s=%q, want %q\n%s", describeRun(cfg), k, got[k], v, r.output())
+				}
+			}
+		})
 	}
 }

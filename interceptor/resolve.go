@@ -63,6 +63,9 @@ const procRootIno = 1
 // view, probed features and per-cause warnings. It belongs to the tracer
 // goroutine.
 type resolver struct {
+	// ourNS caches the inode of nodeboot's own namespaces by kind
+	// ("net", "ipc", "uts"), 0 when it has no ns file.
+	ourNS map[string]uint64
 	m     *matcher
 	files FileServer
 	log   *slog.Logger
@@ -126,7 +129,7 @@ type traceeView struct {
 }
 
 func newResolver(m *matcher, files FileServer, log *slog.Logger, faults func(Fault)) *resolver {
-	rs := &resolver{m: m, files: files, log: log, faults: faults, link: make([]byte, pathMax+1),
+	rs := &resolver{m: m, files: files, log: log, faults: faults, link: make([]byte, pathMax+1), ourNS: map[string]uint64{},
 		warned: map[string]bool{}, epoch: 1}
 	rs.openTrees()
 	rs.couldHold = rs.computeHoldSet()
