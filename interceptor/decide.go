@@ -59,7 +59,7 @@ func (t *Tracer) decide(th *thread, e *entry, i int, raw []byte, r *regs) decisi
 	d := decision{kernelPath: string(raw), rule: -1}
 	s := t.semantics(th, e, i, r)
 	q := pathQuery{tid: th.tid, tgid: th.tgidOr(), raw: string(raw), follow: s.follow, resolve: s.resolve,
-		dirfd: unix.AT_FDCWD, changes: s.changes()}
+		dirfd: unix.AT_FDCWD, changes: s.changes(), bindSource: e.kind == kindMount}
 	if q.changes {
 		// The trees may change: what treeFirst remembers of them is old.
 		rs.treeGen++
@@ -217,6 +217,14 @@ func (t *Tracer) rewrite(th *thread, d decision, host string, raw []byte, q path
 	kp, ok := rs.inView(th, v, host)
 	if ok && !v.same && !rs.sameInViews(th, host, kp) {
 		ok = false
+	}
+	if !ok && q.bindSource {
+		// A bind mount reads and writes nothing: a source the tree is out
+		// of reach for (a container's own /proc/sys, which runc binds on
+		// itself to make it read-only) is bound as the tracee named it.
+		// What is reached through the new mount is decided by its
+		// canonical path, as through any other.
+		return d
 	}
 	if !ok {
 		rs.warnOnce("view:"+itoa(th.tgidOr()), "a redirected file is out of reach of a process with a root or mount namespace of its own; the call fails with EACCES",

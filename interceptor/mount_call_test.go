@@ -105,3 +105,56 @@ func TestIntegrationForeignCgroupMountPoint(t *testing.T) {
 		})
 	}
 }
+
+// TestIntegrationMountOutOfReach: a program whose root does not reach the
+// tree (a container after pivot_root; here chroot) binds a redirected
+// directory on itself, as runc does with /proc/sys to make it read-only:
+// the bind is made as named (it reads and writes nothing), and a file
+// reached through it is still refused (EACCES), never the real one.
+func TestIntegrationMountOutOfReach(t *testing.T) {
+	requireIntegration(t)
+	requireRoot(t, "mount(2) and chroot(2) need root")
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skipf("needs unshare (util-linux): %v", err)
+	}
+	chroot, err := exec.LookPath("chroot")
+	if err != nil {
+		t.Skipf("needs chroot (coreutils): %v", err)
+	}
+	bin := traceeBin(t, "mounts")
+	if testTracees.link != "static" {
+		t.Skipf("needs a static tracee to run in a chroot (%s)", testTracees.link)
+	}
+	for _, mode := range testModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			tr := newFakeTree(t)
+			jail := tr.T + "/jail"
+			for _, d := range []string{jail + "/gdir", jail + "/mnt"} {
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(jail+"/gdir/f", []byte("real"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(bin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(jail+"/mounts", b, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			cfg := Config{Path: unshare, Args: []string{"unshare", "-m", "--propagation", "private", chroot, jail, "/mounts", "/gdir", "/mnt", "f"},
+				Mode: mode, Env: append(os.Environ(), "MOUNTS_NS=keep"),
+				Rules: rules.Rules{Redirects: []rules.Redirect{{Guest: jail + "/gdir", Host: tr.H2}}}}
+			r := runTraced(t, cfg)
+			got := parseKV(r.stdout)
+			for k, v := range map[string]string{"bind": "0", "data": "!EACCES"} {
+				if got[k] != v {
+					t.Errorf("%s: %s=%q, want %q\n%s", describeRun(cfg), k, got[k], v, r.output())
+				}
+			}
+		})
+	}
+}

@@ -223,6 +223,8 @@ type pathQuery struct {
 	raw       string
 	// dirfd is the tracee's fd the path is relative to, or AT_FDCWD.
 	dirfd int
+	// bindSource: the source of a bind mount (see Tracer.rewrite).
+	bindSource bool
 	// follow: a trailing symlink is followed (stat, open without
 	// O_NOFOLLOW); a trailing "/" follows anyway.
 	follow bool

@@ -9,12 +9,13 @@
 //	remount=<errno name or 0>   mount(SRC, DST, NULL, MS_REMOUNT|MS_BIND|MS_RDONLY)
 //	data=<FILE's content through DST>
 //
-// Usage: mounts SRC DST FILE
+// Usage: [MOUNTS_NS=keep] mounts SRC DST FILE
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -41,7 +42,12 @@ int main(int argc, char **argv)
 		return 3;
 	}
 	const char *src = argv[1], *dst = argv[2], *file = argv[3];
-	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+	// MOUNTS_NS=keep: the caller made the private namespace (a chroot's
+	// root is no mount point to make private).
+	const char *ns = getenv("MOUNTS_NS");
+	if (ns && !strcmp(ns, "keep"))
+		;
+	else if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
 		perror("private mount namespace");
 		return 3;
 	}
