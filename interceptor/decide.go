@@ -226,6 +226,17 @@ func (t *Tracer) rewrite(th *thread, d decision, host string, raw []byte, q path
 		// canonical path, as through any other.
 		return d
 	}
+	if !ok && !q.changes {
+		// A process whose root does not reach the tree: a container after
+		// pivot_root. Its reads go to the file of its own view (its own
+		// procfs, the kernel's values), as reads of a file the tree lacks
+		// do; its writes fail below. runc makes a container's /proc/sys
+		// read-only anyway, and the sysctls a pod sets are its own
+		// namespaces' (ns_sysctl.go).
+		rs.warnOnce("view-read:"+itoa(th.tgidOr()), "a redirected file is out of reach of a process with a root or mount namespace of its own (a container): its reads go to the file in its own view, its writes fail with EACCES",
+			"pid", th.tid, "path", d.guest, "host", host)
+		return d
+	}
 	if !ok {
 		rs.warnOnce("view:"+itoa(th.tgidOr()), "a redirected file is out of reach of a process with a root or mount namespace of its own; the call fails with EACCES",
 			"pid", th.tid, "path", d.guest, "host", host)

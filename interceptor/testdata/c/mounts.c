@@ -7,6 +7,7 @@
 //	tmpfs=<errno name or 0>     mount("tmpfs", DST, "tmpfs", ...), then umount
 //	bind=<errno name or 0>      mount(SRC, DST, NULL, MS_BIND|MS_REC)
 //	remount=<errno name or 0>   mount(SRC, DST, NULL, MS_REMOUNT|MS_BIND|MS_RDONLY)
+//	write=<errno name or 0>     open(DST/FILE, O_WRONLY)
 //	data=<FILE's content through DST>
 //
 // Usage: [MOUNTS_NS=keep] mounts SRC DST FILE
@@ -31,6 +32,7 @@ static const char *ename(int r)
 	case EBUSY: return "EBUSY";
 	case EINVAL: return "EINVAL";
 	case ENODEV: return "ENODEV";
+	case EROFS: return "EROFS";
 	default: return strerror(errno);
 	}
 }
@@ -69,7 +71,11 @@ int main(int argc, char **argv)
 	printf("remount=%s\n", ename(r));
 	char p[4096], buf[256];
 	snprintf(p, sizeof p, "%s/%s", dst, file);
-	int fd = open(p, O_RDONLY);
+	int fd = open(p, O_WRONLY);
+	printf("write=%s\n", ename(fd < 0 ? -1 : 0));
+	if (fd >= 0)
+		close(fd);
+	fd = open(p, O_RDONLY);
 	if (fd < 0) {
 		printf("data=!%s\n", ename(-1));
 		return 0;
