@@ -1,0 +1,98 @@
+//go:build !nointegration
+
+package interceptor
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nodeboot/nodeboot/interceptor/rules"
+)
+
+// TestIntegrationReverseLinks runs testdata/c/revlink.c, which does what
+// runc does with its cgroup root handle (openat2 O_PATH|O_DIRECTORY, then
+// readlink of /proc/thread-self/fd/N must be the path it opened) and reads
+// its cwd after chdir and fchdir into a redirected directory. The kernel
+// answers with the host tree's path; the program must see the guest path
+// instead, truncated to its buffer as the kernel truncates, and paths no
+// rule covers unchanged.
+func TestIntegrationReverseLinks(t *testing.T) {
+	requireIntegration(t)
+	bin := traceeBin(t, "revlink")
+	type tcase struct {
+		name  string
+		setup func(t *testing.T, tr *fakeTree) (rs rules.Rules, dir, file string)
+	}
+	cases := []tcase{
+		// G = T/guest is served from H = T/host: the guest path is one
+		// byte longer than the kernel's answer.
+		{name: "guest-dir", setup: func(t *testing.T, tr *fakeTree) (rules.Rules, string, string) {
+			return rules.Rules{Redirects: []rules.Redirect{{Guest: tr.G, Host: tr.H}}}, tr.G, tr.G + "/both"
+		}},
+		// runc's own path: /sys/fs/cgroup served from a tree directory
+		// whose path is longer than the guest's.
+		{name: "sys-fs-cgroup", setup: func(t *testing.T, tr *fakeTree) (rules.Rules, string, string) {
+			host := filepath.Join(tr.T, "tree", "sys", "fs", "cgroup")
+			if err := os.MkdirAll(host, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(host+"/cgroup.controllers", []byte("cpu memory\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return rules.Rules{Redirects: []rules.Redirect{{Guest: "/sys/fs/cgroup", Host: host}}},
+				"/sys/fs/cgroup", "/sys/fs/cgroup/cgroup.controllers"
+		}},
+	}
+	for _, mode := range testModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					tr := newFakeTree(t)
+					rs, dir, file := c.setup(t, tr)
+					other := tr.T + "/other"
+					cfg := Config{Path: bin, Args: []string{"revlink", dir, file, other}, Rules: rs, Mode: mode, Dir: tr.T}
+					r := runTraced(t, cfg)
+					if r.exit != (Exit{}) {
+						t.Fatalf("%s: %s", describeRun(cfg), r.output())
+					}
+					cwd := func(key, p string) string {
+						return fmt.Sprintf("%s=%s ret=%d nul=1 after=Z", key, p, len(p)+1)
+					}
+					link := func(key, p string) string { return key + "=" + p + " after=Z" }
+					want := []string{
+						link("thread_self", dir),
+						link("self", dir),
+						link("task", dir),
+						link("procfd", dir),
+						link("file", file),
+						link("other", other),
+						fmt.Sprintf("short=%s ret=5 after=Z", dir[:5]),
+						cwd("cwd_before", tr.T),
+						cwd("cwd", dir),
+						link("self_cwd", dir),
+						cwd("cwd_exact", dir),
+						"cwd_small=errno:34", // ERANGE
+						cwd("fchdir_cwd", dir),
+						cwd("root_cwd", "/"),
+					}
+					got := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
+					for i, w := range want {
+						g := ""
+						if i < len(got) {
+							g = got[i]
+						}
+						if g != w {
+							t.Errorf("%s:\n got  %s\n want %s", describeRun(cfg), tr.unexpand(g), tr.unexpand(w))
+						}
+					}
+					if len(got) != len(want) {
+						t.Errorf("%s: %d lines, want %d\n%s", describeRun(cfg), len(got), len(want), r.output())
+					}
+				})
+			}
+		})
+	}
+}
