@@ -264,13 +264,13 @@ type pendingCall struct {
 	// statfsHost is the path after redirection (or the fd's path), "" if none.
 	statfsHost string
 	// rev says the result buffer at revBuf (revSize bytes) is to be
-	// turned back into a guest path at the exit (reverse.go); revLink is
-	// the magic link readlink reads, in nodeboot's view; revSaved the
+	// turned back into a guest path at the exit (reverse.go); revText is
+	// the link's target as the tracer read it at the entry; revSaved the
 	// buffer's bytes before the kernel wrote it, as far as its answer
 	// will reach.
 	rev      revKind
 	revBuf   uint64
 	revSize  uint64
-	revLink  string
+	revText  string
 	revSaved []byte
 }

@@ -220,7 +220,7 @@ func (t *Tracer) enter(th *thread, e *entry) {
 			call.statfsPath = d.guest
 		}
 		if e.out != noArg {
-			t.readlinkEnter(th, e, d.guest, &call)
+			t.readlinkEnter(th, e, d.guest, raw, &call)
 		}
 		if t.cfg.Observe != nil && d.guest != "" {
 			call.observed = append(call.observed, d.guest)

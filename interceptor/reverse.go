@@ -22,6 +22,11 @@ import (
 //     exe, and the same below /proc/PID/task/TID; /proc/self and
 //     /proc/thread-self resolve to those), decided at the entry from the
 //     canonical path of the link itself, which decide computes anyway;
+//     and readlinkat(fd, "") of a handle of a procfs symlink, in any
+//     procfs (a private one from fsopen too), as filepath-securejoin
+//     reads /proc/thread-self/fd/N. The tracer reads the target itself
+//     at the entry (one readlink), and the exit does work only when
+//     that target is inside a tree;
 //   - getcwd, whose exit stop is asked for only when the thread's cwd is
 //     in a host tree (one readlink of /proc/TID/cwd by the tracer at the
 //     seccomp stop; otherwise the call goes on without an exit stop).
@@ -42,7 +47,7 @@ type revKind uint8
 
 const (
 	revNone     revKind = iota
-	revReadlink         // readlink, readlinkat of a magic link (revLink)
+	revReadlink         // readlink, readlinkat of a magic link
 	revGetcwd           // getcwd
 )
 
@@ -116,12 +121,13 @@ func (t *Tracer) guestOfHost(p string) (string, bool) {
 }
 
 // readlinkEnter notes, at the entry of readlink or readlinkat, that its
-// result is to be turned back into a guest path: when the link (canon, its
-// canonical path) is a magic link of a traced thread and its target, read
-// by the tracer, is inside a host tree. Precondition: t.regs holds the
-// entry registers.
-func (t *Tracer) readlinkEnter(th *thread, e *entry, canon string, call *pendingCall) {
-	if canon == "" || !t.magicLink(canon) || !t.res.viewOf(th).same {
+// result is to be turned back into a guest path: when the link is a magic
+// link of a traced thread (canon, the canonical path of the link, which
+// decide computed from raw) or, for readlinkat's empty path (the dirfd's
+// own object), any procfs symlink, and its target, read by the tracer, is
+// inside a host tree. Precondition: t.regs holds the entry registers.
+func (t *Tracer) readlinkEnter(th *thread, e *entry, canon string, raw []byte, call *pendingCall) {
+	if !t.res.viewOf(th).same {
 		return
 	}
 	// bufsiz is an int: the kernel reads the low half of the register.
@@ -129,16 +135,57 @@ func (t *Tracer) readlinkEnter(th *thread, e *entry, canon string, call *pending
 	if size <= 0 {
 		return // EINVAL
 	}
-	n, errno := sysReadlinkat(unix.AT_FDCWD, t.res.cp.of(canon), t.revBuf)
-	if errno != 0 || n >= len(t.revBuf) {
+	var text string
+	switch {
+	case len(raw) == 0 && e.paths[0].dirfd != noArg:
+		// readlinkat(fd, "") reads the link fd is an O_PATH|O_NOFOLLOW
+		// handle of: filepath-securejoin's ProcSelfFdReadlink (runc 1.2+)
+		// opens thread-self/fd/N so in a private procfs.
+		var ok bool
+		if text, ok = t.procLinkOfFd(th, int(int32(t.regs.arg(int(e.paths[0].dirfd))))); !ok {
+			return
+		}
+	case canon != "" && t.magicLink(canon):
+		n, errno := sysReadlinkat(unix.AT_FDCWD, t.res.cp.of(canon), t.revBuf)
+		if errno != 0 || n >= len(t.revBuf) {
+			return
+		}
+		text = string(t.revBuf[:n])
+	default:
 		return
 	}
-	if _, ok := t.guestOfHost(string(t.revBuf[:n])); !ok {
+	if _, ok := t.guestOfHost(text); !ok {
 		return
 	}
-	call.rev, call.revLink = revReadlink, canon
+	call.rev, call.revText = revReadlink, text
 	call.revBuf, call.revSize = t.regs.arg(int(e.out)), uint64(size)
-	call.revSaved = saveResultBuf(th.tid, call.revBuf, min(uint64(n), call.revSize))
+	call.revSaved = saveResultBuf(th.tid, call.revBuf, min(uint64(len(text)), call.revSize))
+}
+
+// procLinkOfFd returns the target of the tracee's fd when that is a
+// handle of a procfs symlink (opened O_PATH|O_NOFOLLOW), as readlinkat of
+// it with an empty path reads it.
+func (t *Tracer) procLinkOfFd(th *thread, fd int) (string, bool) {
+	if fd < 0 {
+		return "", false
+	}
+	// Opening the fd's magic link reaches the very object the fd holds.
+	obj, e := sysOpenat(unix.AT_FDCWD, t.res.cp.of("/proc/"+itoa(th.tid)+"/fd/"+itoa(fd)), unix.O_PATH)
+	if e != 0 {
+		return "", false
+	}
+	defer sysClose(obj)
+	var st unix.Statx_t
+	var sfs unix.Statfs_t
+	if fdStatx(obj, &st) != 0 || st.Mode&unix.S_IFMT != unix.S_IFLNK ||
+		fstatfsFd(obj, &sfs) != 0 || sfs.Type != unix.PROC_SUPER_MAGIC {
+		return "", false
+	}
+	n, e := sysReadlinkat(obj, t.res.cp.of(""), t.revBuf)
+	if e != 0 || n >= len(t.revBuf) {
+		return "", false
+	}
+	return string(t.revBuf[:n]), true
 }
 
 // getcwdEnter handles the seccomp stop (or syscall-enter stop) of
@@ -203,14 +250,13 @@ func (t *Tracer) reverse(th *thread, call *pendingCall, r *regs, ret int64) int6
 		}
 		text = string(b)
 		if uint64(ret) == call.revSize {
-			// Perhaps truncated: read the whole target (the same text,
-			// as the thread's view is nodeboot's), and only if it still
-			// starts as the kernel's answer did.
-			n, e := sysReadlinkat(unix.AT_FDCWD, t.res.cp.of(call.revLink), t.revBuf)
-			if e != 0 || n >= len(t.revBuf) || !strings.HasPrefix(string(t.revBuf[:n]), text) {
+			// Perhaps truncated: the whole target is what the tracer read
+			// at the entry (the same text, as the thread's view is
+			// nodeboot's), if the kernel's answer starts so.
+			if !strings.HasPrefix(call.revText, text) {
 				return ret
 			}
-			text = string(t.revBuf[:n])
+			text = call.revText
 		}
 	case revGetcwd:
 		switch {

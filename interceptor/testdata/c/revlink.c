@@ -39,8 +39,9 @@ static char buf[8192];
 static void rl(const char *key, int dirfd, const char *path) {
 	memset(buf, 'Z', sizeof buf);
 	long n;
+	// An empty path always goes to readlinkat.
 #ifdef SYS_readlink
-	if (dirfd == AT_FDCWD)
+	if (dirfd == AT_FDCWD && *path)
 		n = syscall(SYS_readlink, path, buf, sizeof buf);
 	else
 #endif
@@ -104,6 +105,41 @@ int main(int argc, char **argv) {
 	long n = syscall(SYS_readlinkat, AT_FDCWD, p, buf, 5);
 	printf("short=%.*s ret=%ld after=%c\n", n < 0 ? 0 : (int)n, buf, n, buf[5]);
 
+	// A buffer the guest path fits in exactly; the kernel's answer (a
+	// longer host path) may not.
+	size_t dlen = strlen(dir);
+	memset(buf, 'Z', sizeof buf);
+	n = syscall(SYS_readlinkat, AT_FDCWD, p, buf, dlen);
+	printf("fit=%.*s ret=%ld after=%c\n", n < 0 ? 0 : (int)n, buf, n, buf[dlen]);
+
+	// readlinkat of a handle of the link itself, with an empty path, as
+	// filepath-securejoin (runc 1.2+) reads /proc/thread-self/fd/N.
+	snprintf(p, sizeof p, "/proc/thread-self/fd/%d", fd);
+	int lfd = open(p, O_PATH | O_NOFOLLOW);
+	if (lfd < 0) {
+		fprintf(stderr, "open %s: %s\n", p, strerror(errno));
+		return 3;
+	}
+	rl("empty_path", lfd, "");
+	close(lfd);
+	// The same through a private procfs (fsopen, fsmount: a detached
+	// mount), as securejoin prefers.
+	int fsfd = syscall(SYS_fsopen, "proc", 0);
+	int mfd = -1;
+	if (fsfd >= 0 && syscall(SYS_fsconfig, fsfd, 6 /* FSCONFIG_CMD_CREATE */, NULL, NULL, 0) == 0)
+		mfd = syscall(SYS_fsmount, fsfd, 0, 0);
+	if (mfd >= 0) {
+		snprintf(p, sizeof p, "thread-self/fd/%d", fd);
+		lfd = openat(mfd, p, O_PATH | O_NOFOLLOW);
+		if (lfd >= 0) {
+			rl("private_proc", lfd, "");
+		} else {
+			printf("private_proc=open:%d\n", errno);
+		}
+	} else {
+		printf("private_proc=unsupported\n");
+	}
+
 	cwd("cwd_before", sizeof buf);
 	if (chdir(dir) != 0) {
 		fprintf(stderr, "chdir %s: %s\n", dir, strerror(errno));
@@ -111,9 +147,8 @@ int main(int argc, char **argv) {
 	}
 	cwd("cwd", sizeof buf);
 	rl("self_cwd", AT_FDCWD, "/proc/self/cwd");
-	size_t len = strlen(dir);
-	cwd("cwd_exact", len + 1);
-	cwd("cwd_small", len);
+	cwd("cwd_exact", dlen + 1);
+	cwd("cwd_small", dlen);
 	if (chdir("/") != 0 || fchdir(fd) != 0) {
 		fprintf(stderr, "fchdir: %s\n", strerror(errno));
 		return 3;
