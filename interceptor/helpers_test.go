@@ -39,7 +39,7 @@ var haveIntegration bool
 // testdata/gotracee/NAME; traceeBin takes "NAME" and "go-NAME".
 var (
 	cTracees  = []string{"sysc", "threads", "literal", "forker", "ticker", "sighandler", "escape", "revlink"}
-	goTracees = []string{"threads", "literal", "signals", "spawn", "execthread", "termcount"}
+	goTracees = []string{"threads", "literal", "signals", "spawn", "execthread", "termcount", "cgroupfd"}
 )
 
 type testTraceeSet struct {

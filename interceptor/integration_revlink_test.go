@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/nodeboot/nodeboot/interceptor/rules"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestIntegrationReverseLinks runs testdata/c/revlink.c, which does what
@@ -95,6 +97,48 @@ func TestIntegrationReverseLinks(t *testing.T) {
 						t.Errorf("%s: %d lines, want %d\n%s", describeRun(cfg), len(got), len(want), r.output())
 					}
 				})
+			}
+		})
+	}
+}
+
+// TestIntegrationCgroupRootHandle runs testdata/gotracee/cgroupfd, runc's
+// cgroup root handle code in Go: openat2 of /sys/fs/cgroup, fstatfs,
+// openat2 of a file relative to the handle with runc's RESOLVE flags, and
+// os.Readlink of /proc/thread-self/fd/N, which must give /sys/fs/cgroup
+// back. The tree's path is longer than os.Readlink's first buffer (128
+// bytes), so the kernel's first answer is truncated.
+func TestIntegrationCgroupRootHandle(t *testing.T) {
+	requireIntegration(t)
+	bin := traceeBin(t, "go-cgroupfd")
+	for _, mode := range testModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			tr := newFakeTree(t)
+			host := filepath.Join(tr.T, strings.Repeat("a-long-directory-name/", 6), "sys", "fs", "cgroup")
+			if len(host) <= 128 {
+				t.Fatalf("host %s is not longer than 128 bytes", host)
+			}
+			if err := os.MkdirAll(host, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(host+"/cgroup.controllers", []byte("cpu memory pids"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			rs := rules.Rules{
+				Redirects: []rules.Redirect{{Guest: "/sys/fs/cgroup", Host: host}},
+				FSTypes:   []rules.FSTypeRule{{Path: host, To: unix.CGROUP2_SUPER_MAGIC}},
+			}
+			cfg := Config{Path: bin, Args: []string{"cgroupfd", "/sys/fs/cgroup", "cgroup.controllers"}, Rules: rs, Mode: mode}
+			r := runTraced(t, cfg)
+			got := parseKV(r.stdout)
+			want := map[string]string{"fstype": "0x63677270", "data": "cpu memory pids", "handle": "/sys/fs/cgroup"}
+			for k, w := range want {
+				if got[k] != w {
+					t.Errorf("%s: %s = %q, want %q", describeRun(cfg), k, got[k], w)
+				}
+			}
+			if r.exit != (Exit{}) || t.Failed() {
+				t.Errorf("%s:\n%s", describeRun(cfg), r.output())
 			}
 		})
 	}
