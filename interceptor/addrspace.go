@@ -266,4 +266,14 @@ type pendingCall struct {
 	files []*FileRequest
 	// statfsHost is the path after redirection (or the fd's path), "" if none.
 	statfsHost string
+	// rev says the result buffer at revBuf (revSize bytes) is to be
+	// turned back into a guest path at the exit (reverse.go); revText is
+	// the link's target as the tracer read it at the entry; revSaved the
+	// buffer's bytes before the kernel wrote it, as far as its answer
+	// will reach.
+	rev      revKind
+	revBuf   uint64
+	revSize  uint64
+	revText  string
+	revSaved []byte
 }

@@ -208,6 +208,18 @@ type ProcessObserver interface {
 	Exited(pid int)
 }
 
+// GuestNamer is implemented by FileServers whose host paths a tracee can
+// hold: a directory it opens or chdirs into. The kernel names such a file
+// by its host path in a /proc/PID/fd link, /proc/PID/cwd and getcwd;
+// the tracer shows the tracee the guest path instead (as for the host
+// trees of redirects), which runc checks for its /sys/fs/cgroup handle.
+type GuestNamer interface {
+	// GuestOf returns the guest path that host (a clean absolute path in
+	// nodeboot's view) serves, or ok=false for a path the server does not
+	// serve. It runs on the tracer thread, like Serves.
+	GuestOf(host string) (guest string, ok bool)
+}
+
 // FileOp is what a path syscall does with the path it names. Servers
 // decide on it, never on the syscall's name: unlinkat is OpRmdir or
 // OpUnlink by its AT_REMOVEDIR flag, and the same operation has several

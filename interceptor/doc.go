@@ -54,8 +54,9 @@
 // them, and the seccomp filter (or the tracer itself, in ptrace mode)
 // refuses the calls that would unmap, remap or reprotect the window with
 // EPERM, as for a sealed mapping. The only tracee memory the tracer writes
-// besides its slots is the statfs result buffer, which the kernel has just
-// filled.
+// besides its slots are result buffers the kernel has just filled: the
+// statfs result's f_type, and the path that readlink of a /proc magic link
+// or getcwd returns when it names a host tree's file (reverse.go).
 //
 // # Fail closed
 //

@@ -158,6 +158,9 @@ func (t *Tracer) enter(th *thread, e *entry) {
 		}
 		// A bind mount: its source is decided on as a path, below.
 		call.bump = true
+	case kindGetcwd:
+		t.getcwdEnter(th, &call)
+		return
 	}
 	readPaths := t.needPaths || (e.kind == kindStatfs && t.m.needPathForFSType())
 	if readPaths && hasPathArg(e, r) && !th.hasSlot() && !t.takeSlot(th) {
@@ -221,6 +224,9 @@ func (t *Tracer) enter(th *thread, e *entry) {
 		}
 		if e.kind == kindStatfs {
 			call.statfsPath = d.guest
+		}
+		if e.out != noArg {
+			t.readlinkEnter(th, e, d.guest, raw, &call)
 		}
 		if t.cfg.Observe != nil && d.guest != "" {
 			call.observed = append(call.observed, d.guest)
@@ -452,7 +458,7 @@ func (t *Tracer) exit(th *thread) {
 		t.res.bump()
 	}
 	r := &t.regs
-	if call.kind == pendInject || call.statfs || len(call.files) > 0 || len(call.observed) > 0 ||
+	if call.kind == pendInject || call.statfs || len(call.files) > 0 || len(call.observed) > 0 || call.rev != revNone ||
 		(needRegsToRestore && call.kind != pendFail) || (needRegsToSetReturn && call.kind == pendFail && !call.compat) {
 		if err := getRegs(th.tid, r); err != nil {
 			t.resume(th, 0)
@@ -485,6 +491,9 @@ func (t *Tracer) exit(th *thread) {
 	}
 	for _, req := range call.files {
 		t.cfg.Files.Done(req, ret)
+	}
+	if call.rev != revNone && call.kind != pendFail {
+		ret = t.reverse(th, call, r, ret)
 	}
 	var fsType int64
 	if call.statfs && ret == 0 {

@@ -38,8 +38,8 @@ var haveIntegration bool
 // the directory testdata/c/NAME/, whose .c files make one program) and
 // testdata/gotracee/NAME; traceeBin takes "NAME" and "go-NAME".
 var (
-	cTracees  = []string{"sysc", "threads", "literal", "forker", "ticker", "sighandler", "escape", "mounts"}
-	goTracees = []string{"threads", "literal", "signals", "spawn", "execthread", "termcount"}
+	cTracees  = []string{"sysc", "threads", "literal", "forker", "ticker", "sighandler", "escape", "mounts", "revlink"}
+	goTracees = []string{"threads", "literal", "signals", "spawn", "execthread", "termcount", "cgroupfd"}
 )
 
 type testTraceeSet struct {

@@ -101,6 +101,11 @@ func filterSet(n needs) []traced {
 			// resolver alone.
 			need = n.paths
 			exit = need
+		case kindGetcwd:
+			// Only a cwd inside a redirect's host tree needs its exit,
+			// which the tracer asks for at the seccomp stop.
+			need = n.paths
+			exit = false
 		}
 		if !need {
 			continue

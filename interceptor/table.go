@@ -29,6 +29,10 @@ const (
 	// redirected directory binds its tree); and a cgroup filesystem is
 	// refused when the cgroup hierarchy is emulated (see mountEnter).
 	kindMount
+	// kindGetcwd: getcwd names no path, but its result does: a cwd
+	// inside a redirect's host tree is reported as the guest path it
+	// serves (reverse.go). Its exit stop is asked for only then.
+	kindGetcwd
 )
 
 // noArg marks an absent argument index.
@@ -56,6 +60,11 @@ type entry struct {
 	flagsInHow bool
 	// statfsBuf is the argument pointing to the struct statfs result.
 	statfsBuf int8
+	// out and outSize are the arguments of a path result buffer and its
+	// size (readlink, readlinkat, getcwd), or noArg: a result naming a
+	// file inside a redirect's host tree is turned back into the guest
+	// path (reverse.go).
+	out, outSize int8
 	// why says what nodeboot does with the call, for humans reading the table.
 	why string
 }
@@ -68,7 +77,21 @@ func mk(a pathArg) pathArg { a.create = true; return a }
 
 func pathCall(nr int, name string, args ...pathArg) entry {
 	return entry{nr: nr, name: name, kind: kindPath, paths: args, flags: noArg, statfsBuf: noArg,
-		why: "rewrite path when redirected"}
+		out: noArg, outSize: noArg, why: "rewrite path when redirected"}
+}
+
+// readlinkCall is readlink or readlinkat: the result buffer is argument
+// out, its size argument out+1.
+func readlinkCall(nr int, name string, out int, path pathArg) entry {
+	e := pathCall(nr, name, path)
+	e.out, e.outSize = int8(out), int8(out+1)
+	e.why = "rewrite path when redirected; a /proc magic link's target inside a host tree reads as its guest path"
+	return e
+}
+
+func getcwdCall(nr int) entry {
+	return entry{nr: nr, name: "getcwd", kind: kindGetcwd, flags: noArg, statfsBuf: noArg, out: 0, outSize: 1,
+		why: "a cwd inside a redirect's host tree reads as the guest path it serves"}
 }
 
 func openCall(nr int, name string, flags int, args ...pathArg) entry {
@@ -86,31 +109,31 @@ func openat2Call(nr int) entry {
 
 func statfsCall(nr int) entry {
 	return entry{nr: nr, name: "statfs", kind: kindStatfs, paths: []pathArg{p(0)}, flags: noArg, statfsBuf: 1,
-		why: "rewrite path when redirected; rewrite f_type by --fstype"}
+		out: noArg, outSize: noArg, why: "rewrite path when redirected; rewrite f_type by --fstype"}
 }
 
 func fstatfsCall(nr int) entry {
 	return entry{nr: nr, name: "fstatfs", kind: kindFstatfs, flags: noArg, statfsBuf: 1,
-		why: "rewrite f_type by --fstype"}
+		out: noArg, outSize: noArg, why: "rewrite f_type by --fstype"}
 }
 
 func watchCall(nr int, name string) entry {
-	return entry{nr: nr, name: name, kind: kindWatch, flags: noArg, statfsBuf: noArg,
+	return entry{nr: nr, name: name, kind: kindWatch, flags: noArg, statfsBuf: noArg, out: noArg, outSize: noArg,
 		why: "may change the root or mount namespace: drop the resolver's cached views"}
 }
 
 func mountCall(nr int) entry {
-	return entry{nr: nr, name: "mount", kind: kindMount, paths: []pathArg{p(0)}, flags: noArg, statfsBuf: noArg,
+	return entry{nr: nr, name: "mount", kind: kindMount, paths: []pathArg{p(0)}, flags: noArg, statfsBuf: noArg, out: noArg, outSize: noArg,
 		why: "drop the resolver's cached views; rewrite a bind mount's source when redirected; refuse cgroup mounts over an emulated hierarchy"}
 }
 
 func handleCall(nr int) entry {
-	return entry{nr: nr, name: "open_by_handle_at", kind: kindHandle, flags: 2, statfsBuf: noArg,
+	return entry{nr: nr, name: "open_by_handle_at", kind: kindHandle, flags: 2, statfsBuf: noArg, out: noArg, outSize: noArg,
 		why: "names a file by handle: refused when a rule covers the file (no redirect by handle)"}
 }
 
 func fdChangeCall(nr int, name string) entry {
-	return entry{nr: nr, name: name, kind: kindFdChange, flags: noArg, statfsBuf: noArg,
+	return entry{nr: nr, name: name, kind: kindFdChange, flags: noArg, statfsBuf: noArg, out: noArg, outSize: noArg,
 		why: "changes the file of an fd: refused when a rule covers that real file"}
 }
 
@@ -133,7 +156,7 @@ var opByName = map[string]FileOp{
 	"utime": OpSetattr, "utimes": OpSetattr, "futimesat": OpSetattr, "utimensat": OpSetattr,
 	"setxattr": OpSetattr, "lsetxattr": OpSetattr, "removexattr": OpSetattr, "lremovexattr": OpSetattr,
 	"setxattrat": OpSetattr, "removexattrat": OpSetattr,
-	"inotify_add_watch": OpWatch, "chdir": OpOther,
+	"inotify_add_watch": OpWatch, "chdir": OpOther, "getcwd": OpOther,
 	"chroot": OpOther, "pivot_root": OpOther, "setns": OpOther, "unshare": OpOther,
 	"mount": OpOther, "umount2": OpOther, "move_mount": OpOther,
 	"fchmod": OpSetattr, "fchown": OpSetattr, "fsetxattr": OpSetattr, "fremovexattr": OpSetattr, "open_by_handle_at": OpOpen,

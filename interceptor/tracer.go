@@ -91,6 +91,11 @@ type Tracer struct {
 	rootExited  bool
 	startupDone bool
 	obs         ProcessObserver
+	// namer maps a FileServer's host paths back to guest paths
+	// (reverse.go); nil when it does not.
+	namer GuestNamer
+	// revBuf holds a result being turned back into a guest path.
+	revBuf []byte
 	// closeAfterStart are the child's ends of stdio pipes.
 	closeAfterStart []*os.File
 }
@@ -148,6 +153,8 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 	t.cgroupEmulated = t.m.covers(cgroupMount) || (cfg.Files != nil && cfg.Files.Serves(cgroupMount))
 	t.res.tids = t.tracedTids
 	t.obs, _ = cfg.Files.(ProcessObserver)
+	t.namer, _ = cfg.Files.(GuestNamer)
+	t.revBuf = make([]byte, pathMax+1)
 	t.spec = filterSpec{
 		traced: filterSet(needs{
 			paths:   t.needPaths,

@@ -36,7 +36,7 @@ import (
 func TestIntegrationK3sProfile(t *testing.T) {
 	testenv.Integration(t)
 	testenv.RequireRoot(t, "the k3s profile's cgroup tree and ptrace run as root here")
-	for _, tool := range []string{"sh", "cat", "stat", "grep", "head", "uname"} {
+	for _, tool := range []string{"sh", "cat", "stat", "grep", "head", "uname", "readlink"} {
 		testenv.LookPath(t, tool)
 	}
 	p, err := profile.Load("k3s")
@@ -96,6 +96,10 @@ echo uname=$(uname -r)
 echo boot_id=$(cat /proc/sys/kernel/random/boot_id)
 echo boot_id2=$(cat /proc/sys/kernel/random/boot_id)
 echo cgroupfs=$(stat -f -c %T /sys/fs/cgroup)
+exec 9</sys/fs/cgroup
+echo cgroupfd=$(readlink /proc/self/fd/9)
+exec 9<&-
+cd /sys/fs/cgroup && echo cgroupcwd=$(pwd -P) && echo cgroupselfcwd=$(readlink /proc/self/cwd); cd /
 echo cgroupmount=$(grep -c ' /sys/fs/cgroup .* - cgroup2 ' /proc/self/mountinfo)
 echo swaps=$(head -n1 /proc/swaps | cut -c1-8)
 echo partitions=$(head -n1 /proc/partitions | tr -s ' ')
@@ -174,10 +178,16 @@ echo kmsg=$( (exec 3</dev/kmsg) && echo opens)
 	for key, want := range map[string]string{
 		"cgroupfs":    "cgroup2fs", // CGROUP2_SUPER_MAGIC: kubelet, k3s and cAdvisor pick cgroup v2
 		"cgroupmount": "1",         // cAdvisor and runc find the cgroup2 mount in mountinfo
-		"swaps":       "Filename",  // kubelet's swap check reads the lines after this header
-		"partitions":  "major minor #blocks name",
-		"diskstats":   "readable",
-		"kmsg":        "opens", // kubelet's OOM watcher opens /dev/kmsg
+		// runc (libcontainer/cgroups/file.go) opens /sys/fs/cgroup and
+		// fails unless /proc/thread-self/fd/N reads back as that path;
+		// a cwd there reads as the guest path too.
+		"cgroupfd":      "/sys/fs/cgroup",
+		"cgroupcwd":     "/sys/fs/cgroup",
+		"cgroupselfcwd": "/sys/fs/cgroup",
+		"swaps":         "Filename", // kubelet's swap check reads the lines after this header
+		"partitions":    "major minor #blocks name",
+		"diskstats":     "readable",
+		"kmsg":          "opens", // kubelet's OOM watcher opens /dev/kmsg
 	} {
 		if kv[key] != want {
 			t.Errorf("%s = %q, want %q", key, kv[key], want)

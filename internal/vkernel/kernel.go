@@ -339,6 +339,21 @@ func isDigits(s string) bool {
 	return true
 }
 
+// GuestOf maps a path below the cgroup tree's host directory back to the
+// guest mount (see interceptor.GuestNamer): runc opens /sys/fs/cgroup,
+// reads the fd's /proc/thread-self/fd link back and refuses a handle that
+// names anything else.
+func (k *Kernel) GuestOf(host string) (string, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cg == nil || !hasPathPrefix(host, k.cg.host) {
+		return "", false
+	}
+	return k.cg.mount + host[len(k.cg.host):], true
+}
+
+var _ interceptor.GuestNamer = (*Kernel)(nil)
+
 // Serve returns the host path for req (see interceptor.FileServer).
 func (k *Kernel) Serve(req *interceptor.FileRequest) string {
 	k.mu.Lock()

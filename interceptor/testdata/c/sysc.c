@@ -7,6 +7,7 @@
 //	errno=<ENAME or 0>
 //	data=<bytes read>      (escaped: \n, \\, \xHH)
 //	fdpath=<readlink of /proc/self/fd/N for an fd it opened>
+//	fdid=<st_dev:st_ino of that fd>
 //	size=, mode=, uid=, gid=, mtime=, nlink=   (stat family)
 //	link=, value=, list=, ftype=0x..., cwd=, entries=, events=, ...
 //
@@ -224,12 +225,17 @@ static int dirfd_arg(const char *s) {
 	return fd;
 }
 
+// fdpath prints the fd's link (under nodeboot the guest path a host
+// tree's file serves) and, as fdid=DEV:INO, which file it really is.
 static void fdpath(int fd) {
 	char p[64], buf[8192];
 	snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
 	long n = syscall(SYS_readlinkat, AT_FDCWD, p, buf, sizeof buf - 1);
 	if (n >= 0)
 		out("fdpath", buf, (size_t)n);
+	struct stat st;
+	if (fstat(fd, &st) == 0)
+		printf("fdid=%llu:%llu\n", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
 }
 
 static void readall(int fd) {
