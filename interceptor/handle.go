@@ -158,6 +158,9 @@ func (t *Tracer) enter(th *thread, e *entry) {
 		}
 		// A bind mount: its source is decided on as a path, below.
 		call.bump = true
+	case kindBpf:
+		t.bpfEnter(th, &call)
+		return
 	case kindGetcwd:
 		t.getcwdEnter(th, &call)
 		return

@@ -38,7 +38,7 @@ var haveIntegration bool
 // the directory testdata/c/NAME/, whose .c files make one program) and
 // testdata/gotracee/NAME; traceeBin takes "NAME" and "go-NAME".
 var (
-	cTracees  = []string{"sysc", "threads", "literal", "forker", "ticker", "sighandler", "escape", "mounts", "revlink"}
+	cTracees  = []string{"sysc", "threads", "literal", "forker", "ticker", "sighandler", "escape", "mounts", "revlink", "bpfcg"}
 	goTracees = []string{"threads", "literal", "signals", "spawn", "execthread", "termcount", "cgroupfd"}
 )
 

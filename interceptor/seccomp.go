@@ -96,7 +96,7 @@ func filterSet(n needs) []traced {
 		case kindFstatfs:
 			need = n.fsTypes
 			exit = need
-		case kindWatch, kindHandle, kindFdChange, kindMount:
+		case kindWatch, kindHandle, kindFdChange, kindMount, kindBpf:
 			// Only paths need them: views and handles matter to the
 			// resolver alone.
 			need = n.paths

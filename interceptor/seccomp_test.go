@@ -47,7 +47,7 @@ var filterTestArches = []filterTestArch{
 			"inotify_add_watch": 254, "chdir": 80, "statfs": 137, "fstatfs": 138,
 			"chroot": 161, "pivot_root": 155, "setns": 308, "unshare": 272, "open_by_handle_at": 304,
 			"mount": 165, "umount2": 166, "move_mount": 429,
-			"fchmod": 91, "fchown": 93, "fsetxattr": 190, "fremovexattr": 199, "getcwd": 79},
+			"fchmod": 91, "fchown": 93, "fsetxattr": 190, "fremovexattr": 199, "getcwd": 79, "bpf": 321},
 		// i386 (int 0x80, sysenter) and, for the program's sake, the others.
 		foreign: []uint32{unix.AUDIT_ARCH_I386, unix.AUDIT_ARCH_AARCH64, unix.AUDIT_ARCH_ARM, 0, 0xffffffff},
 	},
@@ -67,7 +67,7 @@ var filterTestArches = []filterTestArch{
 			"statfs": 43, "fstatfs": 44,
 			"chroot": 51, "pivot_root": 41, "setns": 268, "unshare": 97, "open_by_handle_at": 265,
 			"mount": 40, "umount2": 39, "move_mount": 429,
-			"fchmod": 52, "fchown": 55, "fsetxattr": 7, "fremovexattr": 16, "getcwd": 17},
+			"fchmod": 52, "fchown": 55, "fsetxattr": 7, "fremovexattr": 16, "getcwd": 17, "bpf": 280},
 		// arm32 (compat tasks), and the others.
 		foreign: []uint32{unix.AUDIT_ARCH_ARM, unix.AUDIT_ARCH_X86_64, unix.AUDIT_ARCH_I386, 0, 0xffffffff},
 	},

@@ -33,6 +33,9 @@ const (
 	// inside a redirect's host tree is reported as the guest path it
 	// serves (reverse.go). Its exit stop is asked for only then.
 	kindGetcwd
+	// kindBpf: bpf(2), for device programs on emulated cgroups
+	// (bpf_cgroup.go).
+	kindBpf
 )
 
 // noArg marks an absent argument index.
@@ -158,7 +161,7 @@ var opByName = map[string]FileOp{
 	"setxattrat": OpSetattr, "removexattrat": OpSetattr,
 	"inotify_add_watch": OpWatch, "chdir": OpOther, "getcwd": OpOther,
 	"chroot": OpOther, "pivot_root": OpOther, "setns": OpOther, "unshare": OpOther,
-	"mount": OpOther, "umount2": OpOther, "move_mount": OpOther,
+	"mount": OpOther, "bpf": OpOther, "umount2": OpOther, "move_mount": OpOther,
 	"fchmod": OpSetattr, "fchown": OpSetattr, "fsetxattr": OpSetattr, "fremovexattr": OpSetattr, "open_by_handle_at": OpOpen,
 }
 

@@ -46,6 +46,7 @@ var archEntries = []entry{
 	watchCall(unix.SYS_SETNS, "setns"),
 	watchCall(unix.SYS_UNSHARE, "unshare"),
 	mountCall(unix.SYS_MOUNT),
+	bpfCall(unix.SYS_BPF),
 	watchCall(unix.SYS_UMOUNT2, "umount2"),
 	watchCall(unix.SYS_MOVE_MOUNT, "move_mount"),
 	handleCall(unix.SYS_OPEN_BY_HANDLE_AT),
