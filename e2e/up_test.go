@@ -828,6 +828,10 @@ func (u *upBed) cleanup() {
 					_ = os.WriteFile(filepath.Join(dst, "up-"+name), b, 0o644)
 				}
 			}
+			// k3s's containerd logs what runc said when a pod fails to start.
+			if b, err := os.ReadFile(filepath.Join(u.dataDir, "k3s", "agent", "containerd", "containerd.log")); err == nil {
+				_ = os.WriteFile(filepath.Join(dst, "up-containerd.log"), b, 0o644)
+			}
 		}
 	}
 	if u.down || u.nodeboot == "" {

@@ -44,6 +44,11 @@ type Kernel struct {
 
 	cg        *cgroupFS // nil without a cgroup2 entry
 	mountinfo bool      // serve /proc/PID/mountinfo, /proc/PID/mounts, /proc/mounts
+	// oomDrop: nodeboot lacks CAP_SYS_RESOURCE (a sandbox's root often
+	// does), so no traced process can lower an oom_score_adj: writes to
+	// /proc/PID/oom_score_adj go to /dev/null (see serveOOMScoreAdj).
+	oomDrop   bool
+	oomWarned bool
 	// exact maps the guest paths of the other kinds to their kind.
 	exact map[string]string
 
@@ -128,6 +133,7 @@ func New(root string, p *profile.Profile, opts Options) (*Kernel, error) {
 	if unix.Stat("/", &st) == nil {
 		k.rootMajor, k.rootMinor = unix.Major(st.Dev), unix.Minor(st.Dev)
 	}
+	k.oomDrop = !hasCap(unix.CAP_SYS_RESOURCE)
 	if err := k.setRules(p, opts.FSTypes); err != nil {
 		return nil, err
 	}
@@ -294,6 +300,8 @@ func (k *Kernel) Serves(guest string) bool {
 			return k.cg != nil
 		case leaf == "mountinfo", leaf == "mounts":
 			return k.mountinfo
+		case leaf == "oom_score_adj":
+			return k.oomDrop
 		}
 	}
 	return false
@@ -401,8 +409,38 @@ func (k *Kernel) Serve(req *interceptor.FileRequest) string {
 		return k.writeProcFile(pid, "cgroup", k.cg.procCgroup(k.tgid(pid)))
 	case "mountinfo", "mounts":
 		return k.serveMounts(req.TGID, pid, leaf)
+	case "oom_score_adj":
+		return k.serveOOMScoreAdj(req)
 	}
 	return ""
+}
+
+// serveOOMScoreAdj serves /proc/PID/oom_score_adj when no traced process
+// may lower it (oomDrop). runc writes the value the kubelet asks for
+// (-998 for a pod's sandbox, -997 for guaranteed pods) before the
+// container starts and gives up on EACCES, so no pod could start; kubelet
+// writes -999 for itself. Writers get /dev/null: the preference is
+// dropped, as the sandbox leaves the kernel's. Readers get the real file.
+func (k *Kernel) serveOOMScoreAdj(req *interceptor.FileRequest) string {
+	if !req.Write {
+		return ""
+	}
+	if !k.oomWarned {
+		k.oomWarned = true
+		k.log.Warn("nodeboot lacks CAP_SYS_RESOURCE, so oom_score_adj cannot be lowered: writes to /proc/PID/oom_score_adj are dropped (pods and kubelet keep the kernel's OOM preference)",
+			"pid", req.PID)
+	}
+	return "/dev/null"
+}
+
+// hasCap reports whether nodeboot's effective set holds capability c.
+func hasCap(c int) bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return true // cannot tell: leave the files alone
+	}
+	return data[c/32].Effective&(1<<(uint(c)%32)) != 0
 }
 
 // tgid maps a thread id to its process when the Kernel does not know it.
