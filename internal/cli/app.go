@@ -47,6 +47,7 @@ func commands(logger *slog.Logger, streams cmdutil.IOStreams) []*cli.Command {
 		// Hidden: what nodeboot's own images run in pods (package images).
 		inpod.NewPauseCommand(logger, streams),
 		inpod.NewSmokeEchoCommand(logger, streams),
+		inpod.NewSmokeCatCommand(logger, streams),
 	}
 }
 

@@ -1,7 +1,9 @@
 // Package inpod holds the hidden commands that nodeboot's own images run
 // inside pods (package images builds them): "nodeboot pause", the pod
-// sandbox's process, and "nodeboot smoke-echo", the smoke Job's. They are
-// not for people, so "nodeboot --help" does not list them.
+// sandbox's process, "nodeboot smoke-echo", the smoke Job's, and
+// "nodeboot smoke-cat", which prints files from inside a pod (the images
+// hold no shell: tests read a container's own memory.max or sysctls with
+// it). They are not for people, so "nodeboot --help" does not list them.
 package inpod
 
 import (
@@ -107,4 +109,34 @@ func SmokeEcho(node string) string {
 		node = "unknown"
 	}
 	return images.SmokeLine + node
+}
+
+// NewSmokeCatCommand returns the hidden "smoke-cat" command.
+func NewSmokeCatCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
+	return &cli.Command{
+		Name:            "smoke-cat",
+		Usage:           "(in a pod) print each FILE as PATH=CONTENT lines, then sleep with --wait until SIGTERM",
+		ArgsUsage:       "FILE...",
+		Hidden:          true,
+		HideHelpCommand: true,
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "wait", Usage: "then hold on as pause does (a Deployment's container)"}},
+		Action: func(cCtx *cli.Context) error {
+			if !cCtx.Args().Present() && !cCtx.Bool("wait") {
+				return cmdutil.UsageErrorf("smoke-cat: name at least one FILE")
+			}
+			for _, f := range cCtx.Args().Slice() {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					return fmt.Errorf("smoke-cat: %w", err)
+				}
+				if _, err := fmt.Fprintf(streams.Out, "%s=%s\n", f, strings.TrimSpace(string(b))); err != nil {
+					return err
+				}
+			}
+			if cCtx.Bool("wait") {
+				return Pause(cCtx.Context, nil)
+			}
+			return nil
+		},
+	}
 }

@@ -157,13 +157,35 @@ func TestSmokeEcho(t *testing.T) {
 	}
 }
 
+func TestSmokeCat(t *testing.T) {
+	dir := t.TempDir()
+	a, b := dir+"/a", dir+"/b"
+	os.WriteFile(a, []byte("67108864\n"), 0o644)
+	os.WriteFile(b, []byte("0"), 0o644)
+	var out, errOut bytes.Buffer
+	if code := cli.Run([]string{"nodeboot", "smoke-cat", a, b}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if want := a + "=67108864\n" + b + "=0\n"; out.String() != want {
+		t.Errorf("printed %q, want %q", out.String(), want)
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := cli.Run([]string{"nodeboot", "smoke-cat", dir + "/missing"}, nil, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "missing") {
+		t.Errorf("a missing file: exit %d, %q; want 1 naming it", code, errOut.String())
+	}
+	if code := cli.Run([]string{"nodeboot", "smoke-cat"}, nil, &out, &errOut); code != 2 {
+		t.Errorf("no FILE: exit %d, want 2", code)
+	}
+}
+
 // TestHidden: the in-pod commands are not in the help people read.
 func TestHidden(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := cli.Run([]string{"nodeboot", "--help"}, nil, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	for _, c := range []string{"pause", "smoke-echo"} {
+	for _, c := range []string{"pause", "smoke-echo", "smoke-cat"} {
 		if strings.Contains(out.String(), "\n   "+c) {
 			t.Errorf("--help lists %s:\n%s", c, out.String())
 		}
