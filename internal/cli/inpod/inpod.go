@@ -119,7 +119,7 @@ func NewSmokeCatCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Com
 		ArgsUsage:       "FILE...",
 		Hidden:          true,
 		HideHelpCommand: true,
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "wait", Usage: "then hold on as pause does (a Deployment's container)"}},
+		Flags:           []cli.Flag{&cli.BoolFlag{Name: "wait", Usage: "then hold on as pause does (a Deployment's container)"}},
 		Action: func(cCtx *cli.Context) error {
 			if !cCtx.Args().Present() && !cCtx.Bool("wait") {
 				return cmdutil.UsageErrorf("smoke-cat: name at least one FILE")
