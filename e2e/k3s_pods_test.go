@@ -126,6 +126,7 @@ func TestK3sPods(t *testing.T) {
 	}
 	if smokeOK {
 		runImagePod(t, c, "from-live", live.Smoke)
+		k3sPodChecks(t, c, u, k3s, live.Smoke)
 	}
 	t.Logf("load while running (and its pod): %s", time.Since(t2).Round(time.Millisecond))
 

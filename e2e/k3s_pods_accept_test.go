@@ -1,0 +1,283 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/nodeboot/nodeboot/e2e/cluster"
+	"github.com/nodeboot/nodeboot/images"
+)
+
+// k3sPodChecks runs what issue 9 asks of pods on a node under nodeboot,
+// with image (nodeboot's smoke image: only the static nodeboot binary, so
+// its hidden smoke-cat prints files from inside the pod):
+//
+//   - a pod limited to 64Mi reads 67108864 from its own memory.max (the
+//     emulated cgroup runc binds at the container's /sys/fs/cgroup);
+//   - a pod on the pod network setting safe sysctls (net.* and
+//     kernel.shm_rmid_forced) sees them; the host's and the node's values
+//     are unchanged;
+//   - a 3-replica Deployment turns Available, and exec into one of its
+//     containers returns the command's output;
+//   - once every pod is deleted, no shim process, no container mount in
+//     k3s's mount table and no pod cgroup in the emulated hierarchy stays.
+func k3sPodChecks(t *testing.T, c *cluster.Cluster, u *upBed, k3s, image string) {
+	t.Helper()
+	ctx := t.Context()
+	t0 := time.Now()
+	ns := "default"
+	pods := c.Client.CoreV1().Pods(ns)
+	var uids []string
+
+	// Memory limit.
+	mem := podOf("mem", image, true, images.BinaryPath, "smoke-cat", "/sys/fs/cgroup/memory.max")
+	mem.Spec.Containers[0].Resources = corev1.ResourceRequirements{
+		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+		Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+	}
+	out, uid := runPodLog(t, c, mem)
+	uids = append(uids, uid)
+	if want := "/sys/fs/cgroup/memory.max=67108864"; out != want {
+		t.Errorf("pod mem printed %q, want %q", out, want)
+	}
+	t.Logf("pod with a 64Mi limit reads its memory.max: %q", out)
+
+	// Safe sysctls on the pod network.
+	const portRange = "/proc/sys/net/ipv4/ip_local_port_range"
+	const shm = "/proc/sys/kernel/shm_rmid_forced"
+	hostBefore := readTrim(t, portRange) + "|" + readTrim(t, shm)
+	nodeBefore := nsCat(t, c.NetNS, portRange)
+	sc := podOf("sysctl", image, false, images.BinaryPath, "smoke-cat", portRange, shm)
+	sc.Spec.SecurityContext = &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{
+		{Name: "net.ipv4.ip_local_port_range", Value: "20000 40000"},
+		{Name: "kernel.shm_rmid_forced", Value: "1"},
+	}}
+	out, uid = runPodLog(t, c, sc)
+	uids = append(uids, uid)
+	if want := portRange + "=20000\t40000\n" + shm + "=1"; out != want {
+		t.Errorf("pod sysctl printed %q, want %q", out, want)
+	}
+	if after := readTrim(t, portRange) + "|" + readTrim(t, shm); after != hostBefore {
+		t.Errorf("the host's sysctls changed: %q, were %q", after, hostBefore)
+	}
+	if after := nsCat(t, c.NetNS, portRange); after != nodeBefore {
+		t.Errorf("the node's %s changed: %q, was %q", portRange, after, nodeBefore)
+	}
+	t.Logf("pod setting safe sysctls sees them (%q); host and node unchanged", out)
+
+	// A Deployment of three, and exec.
+	replicas := int32(3)
+	labels := map[string]string{"app": "three"}
+	tmpl := podOf("", image, true, images.BinaryPath, "smoke-cat", "--wait", "/sys/fs/cgroup/memory.max")
+	tmpl.Spec.RestartPolicy = corev1.RestartPolicyAlways
+	tmpl.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "NODE_NAME", Value: "three"}}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "three", Namespace: ns},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: tmpl.Spec},
+		},
+	}
+	start := time.Now()
+	if _, err := c.Client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create deployment: %v", err)
+	}
+	if !poll(2*time.Minute, func() bool {
+		got, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "three", metav1.GetOptions{})
+		return err == nil && got.Status.AvailableReplicas == 3
+	}) {
+		got, _ := c.Client.AppsV1().Deployments(ns).Get(ctx, "three", metav1.GetOptions{})
+		t.Fatalf("deployment three not Available within 2m: %+v", got.Status)
+	}
+	t.Logf("3-replica Deployment Available %s after create", time.Since(start).Round(time.Millisecond))
+	list, err := pods.List(ctx, metav1.ListOptions{LabelSelector: "app=three"})
+	if err != nil || len(list.Items) != 3 {
+		t.Fatalf("deployment's pods: %v (%d)", err, len(list.Items))
+	}
+	for _, p := range list.Items {
+		uids = append(uids, string(p.UID))
+	}
+	kc := filepath.Join(u.dataDir, "kubeconfig.yaml")
+	cmd := exec.CommandContext(ctx, "nsenter", "--net="+c.NetNS, k3s, "kubectl", "--kubeconfig", kc,
+		"exec", "-n", ns, list.Items[0].Name, "--", images.BinaryPath, "smoke-echo")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start = time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Errorf("kubectl exec: %v\n%s%s", err, stdout.String(), stderr.String())
+	} else if want := images.SmokeLine + "three"; strings.TrimSpace(stdout.String()) != want {
+		t.Errorf("kubectl exec printed %q, want %q", stdout.String(), want)
+	} else {
+		t.Logf("kubectl exec into %s: %q in %s", list.Items[0].Name, strings.TrimSpace(stdout.String()), time.Since(start).Round(time.Millisecond))
+	}
+
+	// Delete everything; nothing stays behind. While pods run, the same
+	// look finds their shims, mounts and cgroups (else it proves nothing).
+	st := u.status()
+	cgRoot := filepath.Join(u.dataDir, "root", "sys", "fs", "cgroup")
+	kinds := map[string]bool{}
+	for _, l := range leftovers(ctx, c, st.State.K3sPID, cgRoot, uids) {
+		kinds[strings.Fields(l)[0]] = true
+	}
+	for _, k := range []string{"pod", "process", "mount", "cgroup"} {
+		if !kinds[k] {
+			t.Errorf("while pods run, the leftover check finds no %s: it would prove nothing after deletion", k)
+		}
+	}
+	start = time.Now()
+	if err := c.Client.AppsV1().Deployments(ns).Delete(ctx, "three", metav1.DeleteOptions{}); err != nil {
+		t.Errorf("delete deployment: %v", err)
+	}
+	for _, pn := range []string{"nodeboot-smoke", ns} {
+		all, _ := c.Client.CoreV1().Pods(pn).List(ctx, metav1.ListOptions{})
+		for _, p := range all.Items {
+			uids = append(uids, string(p.UID))
+		}
+		zero := int64(0)
+		if err := c.Client.CoreV1().Pods(pn).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{}); err != nil {
+			t.Errorf("delete pods in %s: %v", pn, err)
+		}
+	}
+	var left []string
+	clean := poll(90*time.Second, func() bool {
+		left = leftovers(ctx, c, st.State.K3sPID, cgRoot, uids)
+		return len(left) == 0
+	})
+	if !clean {
+		t.Errorf("%s after deleting every pod, still there:\n%s", time.Since(start).Round(time.Millisecond), strings.Join(left, "\n"))
+	} else {
+		t.Logf("every pod deleted: no pod, shim, container mount or pod cgroup left after %s", time.Since(start).Round(time.Millisecond))
+	}
+	t.Logf("pod checks: %s", time.Since(t0).Round(time.Millisecond))
+}
+
+// podOf is a pod of image running args, never pulled.
+func podOf(name, image string, hostNetwork bool, args ...string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever, HostNetwork: hostNetwork,
+			TerminationGracePeriodSeconds: new(int64(1)),
+			Containers: []corev1.Container{{
+				Name: "c", Image: image, ImagePullPolicy: corev1.PullNever, Command: args,
+			}},
+		},
+	}
+}
+
+// runPodLog creates p, waits until it succeeded and returns its log,
+// trimmed, and its UID.
+func runPodLog(t *testing.T, c *cluster.Cluster, p *corev1.Pod) (string, string) {
+	t.Helper()
+	ctx := t.Context()
+	pods := c.Client.CoreV1().Pods(p.Namespace)
+	created, err := pods.Create(ctx, p, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create pod %s: %v", p.Name, err)
+	}
+	var last *corev1.Pod
+	if !poll(2*time.Minute, func() bool {
+		last, err = pods.Get(ctx, p.Name, metav1.GetOptions{})
+		return err == nil && (last.Status.Phase == corev1.PodSucceeded || last.Status.Phase == corev1.PodFailed)
+	}) || last.Status.Phase != corev1.PodSucceeded {
+		logs, _ := pods.GetLogs(p.Name, &corev1.PodLogOptions{Container: "c"}).DoRaw(ctx)
+		var status any
+		if last != nil {
+			status = last.Status
+		}
+		t.Fatalf("pod %s did not succeed within 2m: %v %+v\nlog: %s", p.Name, err, status, logs)
+	}
+	logs, err := pods.GetLogs(p.Name, &corev1.PodLogOptions{Container: "c"}).DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("log of pod %s: %v", p.Name, err)
+	}
+	return strings.TrimSpace(string(logs)), string(created.UID)
+}
+
+// leftovers lists what deleted pods left: pods still listed, shim
+// processes, container mounts in k3s's mount table, pod cgroups in the
+// emulated hierarchy.
+func leftovers(ctx context.Context, c *cluster.Cluster, k3sPID int, cgRoot string, uids []string) []string {
+	var left []string
+	for _, pn := range []string{"default", "nodeboot-smoke"} {
+		if l, err := c.Client.CoreV1().Pods(pn).List(ctx, metav1.ListOptions{}); err == nil {
+			for _, p := range l.Items {
+				left = append(left, "pod "+pn+"/"+p.Name)
+			}
+		}
+	}
+	procs, _ := os.ReadDir("/proc")
+	for _, e := range procs {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/comm"); err == nil && strings.HasPrefix(string(b), "containerd-shim") {
+			left = append(left, "process "+e.Name()+" "+strings.TrimSpace(string(b)))
+		}
+	}
+	if b, err := os.ReadFile("/proc/" + strconv.Itoa(k3sPID) + "/mountinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "io.containerd.runtime.v2.task/") || strings.Contains(l, "/sandboxes/") {
+				left = append(left, "mount "+l)
+			}
+		}
+	}
+	_ = filepath.WalkDir(cgRoot, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		for _, uid := range uids {
+			if strings.Contains(d.Name(), strings.ReplaceAll(uid, "-", "_")) || strings.Contains(d.Name(), uid) {
+				left = append(left, "cgroup "+p)
+			}
+		}
+		return nil
+	})
+	return left
+}
+
+func poll(timeout time.Duration, ok func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if ok() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func readTrim(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("read %s: %v", p, err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// nsCat reads a file in network namespace ns, a path (a /proc/sys/net
+// value is the reader's namespace's).
+func nsCat(t *testing.T, ns, p string) string {
+	t.Helper()
+	out, err := exec.Command("nsenter", "--net="+ns, "cat", p).Output()
+	if err != nil {
+		t.Fatalf("nsenter --net=%s cat %s: %v", ns, p, err)
+	}
+	return strings.TrimSpace(string(out))
+}
