@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,9 +33,9 @@ import (
 	"github.com/nodeboot/nodeboot/images"
 )
 
-// podsSysctl is the safe sysctl the sysctl pod sets. It is kept per IPC
-// namespace, so a hostNetwork pod (this bed has no pod network) may set it:
-// the net.* safe sysctls need a network namespace of the pod's own.
+// podsSysctl is the safe sysctl the hostNetwork sysctl pod sets: it is kept
+// per IPC namespace, so a hostNetwork pod may set it (the net.* safe
+// sysctls need a network namespace of the pod's own: the netsysctl pod).
 const podsSysctl = "kernel.shm_rmid_forced"
 
 // TestNodebootPods runs pods on the upstream bed with containerd AND
@@ -43,18 +45,19 @@ const podsSysctl = "kernel.shm_rmid_forced"
 // and the containers all see the interceptor's tree. Nodeboot's own images
 // are imported with ctr (no registry: containerd's only mirror is a trap
 // that fails the test on any connection), the pause image is containerd's
-// sandbox_image, and every pod uses the host network (the bed has no pod
-// network). It checks, in order:
+// sandbox_image, and the pods use the host network but one, which is on
+// the bridge CNI network in the test's namespace. It checks, in order:
 //
 //   - a pod of the smoke image runs to completion and its line is read
 //     through the API's log endpoint;
 //   - exec into a running container returns its output (smoke-cat);
 //   - a pod with limits.memory 64Mi reads 67108864 from its memory.max;
-//   - a pod setting a safe sysctl sees it, and the host's value is
-//     unchanged;
-//   - three pause pods run side by side (this bed has no
-//     kube-controller-manager, so a Deployment would never be turned into
-//     pods: its Available check is left to TestK3sPods' k3s);
+//   - pods setting a safe sysctl see it (kernel.shm_rmid_forced in a
+//     hostNetwork pod, net.ipv4.ip_unprivileged_port_start in a pod on
+//     the pod network), and the host's values are unchanged;
+//   - a 3-replica Deployment of the pause image turns Available (a
+//     kube-controller-manager with only the deployment and replicaset
+//     controllers; the pods name the node, as the bed runs no scheduler);
 //   - deleting every pod leaves no traced process but containerd and
 //     kubelet, no mount below the test's directory and no pod cgroup in
 //     the emulated tree;
@@ -66,6 +69,10 @@ func TestNodebootPods(t *testing.T) {
 	ctrBin, err := exec.LookPath("ctr")
 	if err != nil {
 		t.Fatalf("no ctr (Debian's containerd package ships it): %v", err)
+	}
+	// Only what a Deployment needs; started first, to be up by then.
+	if _, err := c.StartControllerManager("deployment", "replicaset"); err != nil {
+		t.Fatal(err)
 	}
 	launcher := buildLauncher(t, c.Dir)
 	u := &upBed{t: t, c: c, dataDir: filepath.Join(c.Dir, "nodeboot-data")}
@@ -244,19 +251,47 @@ exec "$@"`, cfg, cdLog, sock)
 		t.Errorf("host %s = %q after the netsysctl pod, was %q", portStart, now, hostPortStart)
 	}
 
-	// 5. Three pause pods side by side (what a 3-replica Deployment would
-	// make, had the bed a controller-manager).
+	// 5. A 3-replica Deployment of the pause image turns Available (its
+	// pods bound to the node in the template: the bed runs no scheduler).
 	t6 := time.Now()
-	for i := range 3 {
-		p := smokePod(c.Name, fmt.Sprintf("pause-%d", i), b.Pause, nil)
-		createPod(t, c, p)
+	replicas := int32(3)
+	labels := map[string]string{"app": "pause"}
+	tmpl := smokePod(c.Name, "", b.Pause, nil)
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "pause", Namespace: "default"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: tmpl.Spec},
+		},
 	}
-	for i := range 3 {
-		name := fmt.Sprintf("pause-%d", i)
-		waitPod(t, c, name, corev1.PodRunning, 2*time.Minute)
-		podUID(name)
+	dep.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyAlways
+	deps := c.Client.AppsV1().Deployments("default")
+	if _, err := deps.Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create deployment: %v", err)
 	}
-	t.Logf("3 pause pods Running %s after create (no Deployment: this bed runs no kube-controller-manager)", time.Since(t6).Round(time.Millisecond))
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(300 * time.Millisecond) {
+		d, err := deps.Get(ctx, "pause", metav1.GetOptions{})
+		if err == nil && d.Status.AvailableReplicas == replicas && deploymentAvailable(d) {
+			break
+		}
+		if time.Now().After(deadline) {
+			var st any
+			if d != nil {
+				st = d.Status
+			}
+			t.Fatalf("deployment pause not Available with %d replicas after 2m: %v %+v", replicas, err, st)
+		}
+	}
+	pods, err := c.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=pause"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		uids = append(uids, string(p.UID))
+	}
+	t.Logf("deployment pause: %d/%d replicas Available %s after create", len(pods.Items), replicas, time.Since(t6).Round(time.Millisecond))
+
 	// What the leftover checks below look for must be there while the
 	// pods run, or they prove nothing: the shims and the containers'
 	// processes traced below the launcher, their mounts in the node's
@@ -277,8 +312,20 @@ exec "$@"`, cfg, cdLog, sock)
 		t.Logf("pod cgroups while the pods run: %d (e.g. %s)", len(left), left[0])
 	}
 
-	// 6. Delete every pod: nothing may stay behind.
+	// 6. Delete every pod: nothing may stay behind. The Deployment is
+	// scaled to 0 and deleted first, or its ReplicaSet would make new
+	// pods (and no garbage collector runs here to delete the ReplicaSet).
 	t7 := time.Now()
+	if _, err := deps.UpdateScale(ctx, "pause", &autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: "pause", Namespace: "default"}, Spec: autoscalingv1.ScaleSpec{Replicas: 0}}, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("scale deployment to 0: %v", err)
+	}
+	orphan := metav1.DeletePropagationOrphan
+	if err := deps.Delete(ctx, "pause", metav1.DeleteOptions{PropagationPolicy: &orphan}); err != nil {
+		t.Fatalf("delete deployment: %v", err)
+	}
+	if err := c.Client.AppsV1().ReplicaSets("default").DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &orphan}, metav1.ListOptions{}); err != nil {
+		t.Fatalf("delete replicasets: %v", err)
+	}
 	if err := c.Client.CoreV1().Pods("default").DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: new(int64(1))}, metav1.ListOptions{}); err != nil {
 		t.Fatalf("delete pods: %v", err)
 	}
@@ -323,6 +370,16 @@ exec "$@"`, cfg, cdLog, sock)
 		t.Logf("interceptor: %d rewrites, %d stops, mode %s", rep.Rewrites, rep.Stats.Stops, rep.Stats.Mode)
 	}
 	t.Logf("total: %s", time.Since(t0).Round(time.Millisecond))
+}
+
+// deploymentAvailable reports whether d's Available condition is True.
+func deploymentAvailable(d *appsv1.Deployment) bool {
+	for _, c := range d.Status.Conditions {
+		if c.Type == appsv1.DeploymentAvailable {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // smokePod is a hostNetwork pod of image (never pulled), running command
