@@ -69,7 +69,7 @@ lint: ## gofmt, then go vet and go build for linux/amd64 and linux/arm64
 ################################################################################
 
 .PHONY: e2e-deps
-e2e-deps: ## Install containerd, runc, CNI plugins, etcd (apt) and build kube-apiserver + kubelet into e2e/bin
+e2e-deps: ## Install containerd, runc, CNI plugins, etcd (apt) and build kube-apiserver + kubelet + kube-controller-manager into e2e/bin
 	GO="$(GO)" hack/e2e-deps.sh
 
 .PHONY: e2e

@@ -169,6 +169,7 @@ require (
 // kube-apiserver and kubelet are built from k8s.io/kubernetes as Go tools (make e2e-deps).
 tool (
 	k8s.io/kubernetes/cmd/kube-apiserver
+	k8s.io/kubernetes/cmd/kube-controller-manager
 	k8s.io/kubernetes/cmd/kubelet
 )
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds and installs what the e2e suite (e2e/, make e2e) needs:
 #
-#	hack/e2e-deps.sh            # Debian packages, then e2e/bin/{kube-apiserver,kubelet}
+#	hack/e2e-deps.sh            # Debian packages, then e2e/bin/{kube-apiserver,kubelet,kube-controller-manager}
 #	hack/e2e-deps.sh packages   # only the Debian packages
 #	hack/e2e-deps.sh binaries   # only the Go builds
 #
-# kube-apiserver and kubelet come from k8s.io/kubernetes (version pinned in
+# kube-apiserver, kubelet and kube-controller-manager (TestNodebootPods runs
+# its deployment and replicaset controllers) come from k8s.io/kubernetes (version pinned in
 # e2e/go.mod), built with `go build` of the module's tool directives. The Go
 # build and module caches are the normal ones, so a second run takes seconds.
 # A cold build takes ~5 minutes on 2 cores and peaks near 2 GB RSS.
@@ -48,10 +49,11 @@ if [[ $what == all || $what == binaries ]]; then
 		ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
 	done
 	mkdir -p bin
-	echo "==> e2e-deps: building kube-apiserver and kubelet $kver into e2e/bin"
+	echo "==> e2e-deps: building kube-apiserver, kubelet and kube-controller-manager $kver into e2e/bin"
 	start=$(date +%s)
 	CGO_ENABLED=0 "$GO" build -trimpath -ldflags "$ldflags" -o bin/ \
-		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubelet
+		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubelet \
+		k8s.io/kubernetes/cmd/kube-controller-manager
 	echo "==> e2e-deps: built in $(($(date +%s) - start)) s"
 	bin/kubelet --version
 fi

@@ -246,6 +246,10 @@ func (c *Cluster) startControlPlane() error {
 		"--kubelet-client-certificate="+pk("apiserver-kubelet-client.crt"),
 		"--kubelet-client-key="+pk("apiserver-kubelet-client.key"),
 		"--kubelet-certificate-authority=",
+		// The node's InternalIP, never its name: a name would be looked
+		// up in DNS, which the namespace has not (logs and exec go to
+		// the kubelet).
+		"--kubelet-preferred-address-types=InternalIP",
 		"--service-account-key-file="+pk("sa.pub"),
 		"--service-account-signing-key-file="+pk("sa.key"),
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
@@ -302,13 +306,66 @@ func (c *Cluster) StartContainerd() (*Proc, error) {
 	return c.startContainerd("containerd", c.Dir, c.NetNS)
 }
 
+// ContainerdConfig is what a test may change in the private containerd
+// config.
+type ContainerdConfig struct {
+	// SandboxImage is CRI's sandbox_image; "" is registry.k8s.io/pause:3.10.
+	SandboxImage string
+	// Mirror, when set (host:port), is the registry mirror of every host
+	// ("*"): a test that must pull nothing points it at a trap.
+	Mirror string
+}
+
+// WriteContainerdConfig writes the private containerd config (root, state,
+// socket below Dir/containerd, CNI config below Dir/cni) and returns the
+// config file's path, for a test that starts containerd itself (under
+// nodeboot, say).
+func (c *Cluster) WriteContainerdConfig(cc ContainerdConfig) (string, error) {
+	return writeContainerdConfig(c.Dir, cc)
+}
+
 // startContainerd starts a containerd as component name, with its files
 // below dir (containerd/, cni/), in the network namespace netns.
 func (c *Cluster) startContainerd(name, dir, netns string) (*Proc, error) {
+	cfg, err := writeContainerdConfig(dir, ContainerdConfig{})
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("nsenter", "--net="+netns, "--", "containerd", "--config", cfg)
+	cmd.Env = os.Environ()
+	proc, err := c.Start(name, cmd)
+	if err != nil {
+		return nil, err
+	}
+	sock := filepath.Join(dir, "containerd", "containerd.sock")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			return proc, nil
+		}
+		if !proc.Running() || time.Now().After(deadline) {
+			return proc, fmt.Errorf("containerd socket %s not there (running %v)\n%s", sock, proc.Running(), proc.Tail(30))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// writeContainerdConfig writes containerd's and the CNI config below dir
+// and returns containerd's config file.
+func writeContainerdConfig(dir string, cc ContainerdConfig) (string, error) {
 	p := func(elem ...string) string { return filepath.Join(append([]string{dir}, elem...)...) }
+	if cc.SandboxImage == "" {
+		cc.SandboxImage = "registry.k8s.io/pause:3.10"
+	}
+	mirror := ""
+	if cc.Mirror != "" {
+		mirror = fmt.Sprintf(`  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."*"]
+    endpoint = ["http://%s"]
+`, cc.Mirror)
+	}
 	for _, d := range []string{"containerd", "cni/net.d", "cni/ipam"} {
 		if err := os.MkdirAll(p(d), 0o700); err != nil {
-			return nil, err
+			return "", err
 		}
 	}
 	cni := fmt.Sprintf(`{
@@ -324,7 +381,7 @@ func (c *Cluster) startContainerd(name, dir, netns string) (*Proc, error) {
 }
 `, p("cni", "ipam"))
 	if err := os.WriteFile(p("cni", "net.d", "10-e2e.conflist"), []byte(cni), 0o644); err != nil {
-		return nil, err
+		return "", err
 	}
 	cfg := fmt.Sprintf(`version = 2
 root = "%[1]s/root"
@@ -344,34 +401,19 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   path = "%[1]s/opt"
 
 [plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "registry.k8s.io/pause:3.10"
+  sandbox_image = %[3]q
   stream_server_address = "127.0.0.1"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "%[2]s"
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
     runtime_type = "io.containerd.runc.v2"
-`, p("containerd"), p("cni", "net.d"))
-	if err := os.WriteFile(p("containerd", "config.toml"), []byte(cfg), 0o644); err != nil {
-		return nil, err
+%[4]s`, p("containerd"), p("cni", "net.d"), cc.SandboxImage, mirror)
+	cfgPath := p("containerd", "config.toml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return "", fmt.Errorf("containerd config: %w", err)
 	}
-	cmd := exec.Command("nsenter", "--net="+netns, "--", "containerd", "--config", p("containerd", "config.toml"))
-	cmd.Env = os.Environ()
-	proc, err := c.Start(name, cmd)
-	if err != nil {
-		return nil, err
-	}
-	sock := p("containerd", "containerd.sock")
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, err := os.Stat(sock); err == nil {
-			return proc, nil
-		}
-		if !proc.Running() || time.Now().After(deadline) {
-			return proc, fmt.Errorf("containerd socket %s not there (running %v)\n%s", sock, proc.Running(), proc.Tail(30))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return cfgPath, nil
 }
 
 // ContainerdSocket is the private containerd socket.

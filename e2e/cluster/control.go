@@ -2,7 +2,10 @@ package cluster
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -69,4 +72,24 @@ func (p *Proc) Thaw() error {
 		return fmt.Errorf("thaw %s (pid %d): %w", p.Name, p.PID(), err)
 	}
 	return nil
+}
+
+// StartControllerManager starts kube-controller-manager natively in the
+// namespace with only the controllers named (e.g. "deployment",
+// "replicaset"): the bed runs none by default, so nothing turns a
+// Deployment into pods. It talks to the apiserver as admin, serves nothing
+// (--secure-port=0) and elects no leader.
+func (c *Cluster) StartControllerManager(controllers ...string) (*Proc, error) {
+	bin := filepath.Join(c.BinDir, "kube-controller-manager")
+	if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("kube-controller-manager: %w (run `make e2e-deps`)", err)
+	}
+	return c.Start("kube-controller-manager", c.InNetNS(bin,
+		"--kubeconfig="+c.Kubeconfig,
+		"--controllers="+strings.Join(controllers, ","),
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--use-service-account-credentials=false",
+		"--v=1",
+	))
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+	"k8s.io/client-go/rest"
 )
 
 // Addresses inside the namespace; nothing outside it is ever used.
@@ -134,4 +136,45 @@ func ListenInNetNS(nsPath, network, addr string) (net.Listener, error) {
 	}()
 	r := <-ch
 	return r.l, r.err
+}
+
+// HostRESTConfig is RESTConfig reaching kube-apiserver through a forwarder
+// on the host's loopback (127.0.0.1, which its certificate names): client-go's
+// streaming executors (exec, attach) dial on their own and ignore
+// rest.Config's Dial, so they cannot use RESTConfig's dialer into the
+// namespace. The forwarder is closed at cleanup.
+func (c *Cluster) HostRESTConfig() (*rest.Config, error) {
+	cfg, err := c.RESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("apiserver forwarder: %w", err)
+	}
+	c.t.Cleanup(func() { l.Close() })
+	dial := netnsDialer(c.NetNS)
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer in.Close()
+				out, err := dial(context.Background(), "tcp", NodeIP+":6443")
+				if err != nil {
+					return
+				}
+				defer out.Close()
+				done := make(chan struct{}, 2)
+				go func() { _, _ = io.Copy(out, in); done <- struct{}{} }()
+				go func() { _, _ = io.Copy(in, out); done <- struct{}{} }()
+				<-done
+			}()
+		}
+	}()
+	cfg.Host = "https://" + l.Addr().String()
+	cfg.Dial = nil
+	return cfg, nil
 }
