@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -109,6 +111,13 @@ func k3sPodChecks(t *testing.T, c *cluster.Cluster, u *upBed, k3s, image string)
 	}
 	for _, p := range list.Items {
 		uids = append(uids, string(p.UID))
+	}
+	// Live figures of the pods' processes through the kubelet's summary
+	// API (cAdvisor reads the emulated cgroups' files).
+	if figs, err := podStats(ctx, c, list.Items); err != nil {
+		t.Errorf("summary API: %v", err)
+	} else {
+		t.Logf("summary API: live figures of each pod's container: %s", figs)
 	}
 	kc := filepath.Join(u.dataDir, "kubeconfig.yaml")
 	cmd := exec.CommandContext(ctx, "nsenter", "--net="+c.NetNS, k3s, "kubectl", "--kubeconfig", kc,
@@ -280,4 +289,63 @@ func nsCat(t *testing.T, ns, p string) string {
 		t.Fatalf("nsenter --net=%s cat %s: %v", ns, p, err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// podStats reads the node's summary API (through the API server's node
+// proxy) and checks that each of pods has CPU and memory figures of its
+// own container: cumulative CPU above zero and a working set above zero.
+func podStats(ctx context.Context, c *cluster.Cluster, pods []corev1.Pod) (string, error) {
+	var last error
+	var figs []string
+	if poll(time.Minute, func() bool {
+		raw, err := c.Client.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes/" + c.Name + "/proxy/stats/summary").DoRaw(ctx)
+		if err != nil {
+			last = err
+			return false
+		}
+		var sum struct {
+			Pods []struct {
+				PodRef struct {
+					Name string `json:"name"`
+				} `json:"podRef"`
+				Containers []struct {
+					CPU *struct {
+						UsageCoreNanoSeconds *uint64 `json:"usageCoreNanoSeconds"`
+					} `json:"cpu"`
+					Memory *struct {
+						WorkingSetBytes *uint64 `json:"workingSetBytes"`
+					} `json:"memory"`
+				} `json:"containers"`
+			} `json:"pods"`
+		}
+		if err := json.Unmarshal(raw, &sum); err != nil {
+			last = err
+			return false
+		}
+		figs = figs[:0]
+		for _, p := range pods {
+			found := false
+			for _, s := range sum.Pods {
+				if s.PodRef.Name != p.Name || len(s.Containers) == 0 {
+					continue
+				}
+				ct := s.Containers[0]
+				if ct.CPU == nil || ct.CPU.UsageCoreNanoSeconds == nil || *ct.CPU.UsageCoreNanoSeconds == 0 ||
+					ct.Memory == nil || ct.Memory.WorkingSetBytes == nil || *ct.Memory.WorkingSetBytes == 0 {
+					last = fmt.Errorf("pod %s: no live figures yet: %.500s", p.Name, raw)
+					return false
+				}
+				figs = append(figs, fmt.Sprintf("%s cpu %d ns, working set %d B", p.Name, *ct.CPU.UsageCoreNanoSeconds, *ct.Memory.WorkingSetBytes))
+				found = true
+			}
+			if !found {
+				last = fmt.Errorf("pod %s not in the summary", p.Name)
+				return false
+			}
+		}
+		return true
+	}) {
+		return strings.Join(figs, "; "), nil
+	}
+	return "", last
 }
