@@ -549,7 +549,7 @@ func podCgroups(root string, uids []string) []string {
 
 // tracedExcept lists the processes traced by tracer (the launcher, where
 // nodeboot's tracer runs) whose command names are not in keep, as "PID
-// COMM". The tracer's TracerPid is what counts, not the parent chain:
+// COMM". Their TracerPid is what counts, not the parent chain:
 // containerd's shims daemonize and leave the launcher's tree, but stay
 // traced.
 func tracedExcept(tracer int, keep ...string) []string {
@@ -563,8 +563,20 @@ func tracedExcept(tracer int, keep ...string) []string {
 	return left
 }
 
-// traced maps every process whose TracerPid is tracer to its command name.
+// traced maps every process traced by a thread of process tracer to its
+// command name. TracerPid is the tracing thread's ID, which is tracer's
+// own only when the interceptor's loop happens to run on the main thread
+// (it runs on whichever childless thread it finds: interceptor's
+// goOnChildlessThread).
 func traced(tracer int) map[int]string {
+	tids := map[int]bool{}
+	if ts, err := os.ReadDir("/proc/" + strconv.Itoa(tracer) + "/task"); err == nil {
+		for _, e := range ts {
+			if tid, err := strconv.Atoi(e.Name()); err == nil {
+				tids[tid] = true
+			}
+		}
+	}
 	ents, _ := os.ReadDir("/proc")
 	out := map[int]string{}
 	for _, e := range ents {
@@ -587,7 +599,7 @@ func traced(tracer int) map[int]string {
 				tp, _ = strconv.Atoi(strings.TrimSpace(v))
 			}
 		}
-		if tp == tracer {
+		if tids[tp] {
 			out[p] = name
 		}
 	}
