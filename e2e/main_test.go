@@ -62,6 +62,8 @@ var bench benchmarks
 type benchmarks struct {
 	sync.Mutex
 	native, nodeboot *run
+	// TestPodFigures' two sides.
+	podsNative, podsNodeboot *podFigures
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
@@ -78,13 +80,26 @@ func ratio(a, b time.Duration) string {
 func (b *benchmarks) report() string {
 	b.Lock()
 	defer b.Unlock()
-	if b.native == nil && b.nodeboot == nil {
+	kubelets := b.native != nil || b.nodeboot != nil
+	pods := b.podsNative != nil && b.podsNodeboot != nil
+	if !kubelets && !pods {
 		return ""
 	}
 	var s strings.Builder
 	host, _ := os.Hostname()
 	fmt.Fprintf(&s, "\n## Kubernetes node (e2e) results, %s on %s\n\n", time.Now().UTC().Format("2006-01-02"), host)
 	s.WriteString("| metric | native | nodeboot | ratio | target |\n| --- | --- | --- | --- | --- |\n")
+	if kubelets {
+		b.kubeletRows(&s)
+	}
+	if pods {
+		b.podRows(&s)
+	}
+	return s.String()
+}
+
+// kubeletRows are TestBaseline's and TestNodeboot's rows.
+func (b *benchmarks) kubeletRows(s *strings.Builder) {
 	get := func(r *run, f func(*run) string) string {
 		if r == nil {
 			return "not run"
@@ -98,21 +113,32 @@ func (b *benchmarks) report() string {
 		}
 		return ratio(f(x), f(n))
 	}
-	fmt.Fprintf(&s, "| time to Ready (kubelet start to Node Ready) | %s | %s | %s | <= 1.2x |\n",
+	fmt.Fprintf(s, "| time to Ready (kubelet start to Node Ready) | %s | %s | %s | <= 1.2x |\n",
 		get(n, func(r *run) string { return r.ready.Round(10 * time.Millisecond).String() }),
 		get(x, func(r *run) string { return r.ready.Round(10 * time.Millisecond).String() }),
 		rt(func(r *run) time.Duration { return r.ready }))
-	fmt.Fprintf(&s, "| kubelet CPU time while Ready | %s | %s | %s | <= 1.15x |\n",
+	fmt.Fprintf(s, "| kubelet CPU time while Ready | %s | %s | %s | <= 1.15x |\n",
 		get(n, func(r *run) string { return fmt.Sprintf("%s in %s", r.kubeletCPU, r.window) }),
 		get(x, func(r *run) string { return fmt.Sprintf("%s in %s", r.kubeletCPU, r.window) }),
 		rt(func(r *run) time.Duration { return r.kubeletCPU }))
-	fmt.Fprintf(&s, "| kubelet peak RSS (VmHWM) | %s | %s | | |\n",
+	fmt.Fprintf(s, "| kubelet peak RSS (VmHWM) | %s | %s | | |\n",
 		get(n, func(r *run) string { return mib(r.kubeletHWM) }), get(x, func(r *run) string { return mib(r.kubeletHWM) }))
-	fmt.Fprintf(&s, "| nodeboot peak RSS (VmHWM) | | %s | | < 30 MiB |\n",
+	fmt.Fprintf(s, "| nodeboot peak RSS (VmHWM) | | %s | | < 30 MiB |\n",
 		get(x, func(r *run) string { return mib(r.tracerRSS) }))
-	fmt.Fprintf(&s, "| nodeboot CPU time while Ready | | %s | | |\n",
+	fmt.Fprintf(s, "| nodeboot CPU time while Ready | | %s | | |\n",
 		get(x, func(r *run) string { return r.tracerCPU.String() }))
-	return s.String()
+}
+
+// podRows are TestPodFigures' rows. The CPU ratio scales nodeboot's
+// figure to the native window (the two differ by milliseconds).
+func (b *benchmarks) podRows(s *strings.Builder) {
+	n, x := b.podsNative, b.podsNodeboot
+	fmt.Fprintf(s, "| pod start, create to Running (median of %d, one after another) | %s | %s | %s | <= 1.3x |\n",
+		figurePods, n.median.Round(time.Millisecond), x.median.Round(time.Millisecond), ratio(x.median, n.median))
+	fmt.Fprintf(s, "| kubelet + containerd + shims CPU time, %d idle pods | %s in %s | %s in %s | %s | <= 1.15x |\n",
+		figurePods, n.cpu, n.window.Round(time.Second), x.cpu, x.window.Round(time.Second), ratio(perWindow(x.cpu, x, n), n.cpu))
+	fmt.Fprintf(s, "| the same plus nodeboot's tracer | %s | %s | %s | |\n",
+		n.cpu, x.cpu+x.tracerCPU, ratio(perWindow(x.cpu+x.tracerCPU, x, n), n.cpu))
 }
 
 // skipExamplesUnlessRoot adds the examples to -test.skip when not root:

@@ -98,45 +98,13 @@ func TestNodebootPods(t *testing.T) {
 	t.Cleanup(func() { keepLog(t, cdLog) })
 	t.Logf("setup (cluster, builds, archive): %s", time.Since(t0).Round(time.Millisecond))
 
-	// One traced tree: containerd in the background, kubelet in the
-	// shell's place once containerd's socket is there (kubelet gives up
-	// on a runtime that does not answer at start).
-	sock := c.ContainerdSocket()
-	script := fmt.Sprintf(`containerd --config %q >>%q 2>&1 &
-i=0
-while [ ! -S %q ]; do
-	i=$((i+1))
-	if [ $i -gt 600 ]; then echo "containerd: no socket after 60 s" >&2; exit 1; fi
-	sleep 0.1
-done
-exec "$@"`, cfg, cdLog, sock)
-	c.KubeletCgroupRoot = "/"
 	root := filepath.Join(c.Dir, "nodeboot-root")
 	stats := filepath.Join(c.Dir, "nodeboot-stats.json")
-	spec := sandbox.GVisor
-	// containerd's shims keep runc's state in /run/containerd: the
-	// sandbox's own, not the host's.
-	spec.PrivateRun = true
-	t1 := time.Now()
-	node, err := c.StartKubelet("kubelet-nodeboot", func(argv []string) (*exec.Cmd, error) {
-		return sandbox.Command(sandbox.Options{NetNS: c.NetNS, Spec: spec},
-			append([]string{launcher, "--root", root, "--stats", stats, "--", "/bin/sh", "-c", script, "sh"}, argv...)...)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	node := startTracedNode(t, c, launcher, cfg, cdLog, root, stats)
+	sock := c.ContainerdSocket()
 	ctr := func(args ...string) *exec.Cmd {
 		return exec.Command(ctrBin, append([]string{"--address", sock, "--namespace", "k8s.io"}, args...)...)
 	}
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		if !node.Running() || time.Now().After(deadline) {
-			t.Fatalf("containerd under nodeboot: no socket %s (running %v)\n%s\n%s", sock, node.Running(), node.Tail(30), tail(cdLog, 60))
-		}
-	}
-	t.Logf("containerd under nodeboot: socket after %s", time.Since(t1).Round(time.Millisecond))
 	t2 := time.Now()
 	if out, err := ctr("images", "import", archive).CombinedOutput(); err != nil {
 		t.Fatalf("ctr images import into containerd under nodeboot: %v\n%s\n%s", err, out, tail(cdLog, 40))
@@ -372,6 +340,49 @@ exec "$@"`, cfg, cdLog, sock)
 	t.Logf("total: %s", time.Since(t0).Round(time.Millisecond))
 }
 
+// startTracedNode starts containerd and kubelet in one tree traced by the
+// launcher (nodeboot's tracer, --root and --stats as given) in the
+// simulated gVisor sandbox, and returns the launcher's process once
+// containerd's socket is there. containerd reads cfg and logs to cdLog.
+func startTracedNode(t *testing.T, c *cluster.Cluster, launcher, cfg, cdLog, root, stats string) *cluster.Proc {
+	t.Helper()
+	// One traced tree: containerd in the background, kubelet in the
+	// shell's place once containerd's socket is there (kubelet gives up
+	// on a runtime that does not answer at start).
+	sock := c.ContainerdSocket()
+	script := fmt.Sprintf(`containerd --config %q >>%q 2>&1 &
+i=0
+while [ ! -S %q ]; do
+	i=$((i+1))
+	if [ $i -gt 600 ]; then echo "containerd: no socket after 60 s" >&2; exit 1; fi
+	sleep 0.1
+done
+exec "$@"`, cfg, cdLog, sock)
+	c.KubeletCgroupRoot = "/"
+	spec := sandbox.GVisor
+	// containerd's shims keep runc's state in /run/containerd: the
+	// sandbox's own, not the host's.
+	spec.PrivateRun = true
+	t1 := time.Now()
+	node, err := c.StartKubelet("kubelet-nodeboot", func(argv []string) (*exec.Cmd, error) {
+		return sandbox.Command(sandbox.Options{NetNS: c.NetNS, Spec: spec},
+			append([]string{launcher, "--root", root, "--stats", stats, "--", "/bin/sh", "-c", script, "sh"}, argv...)...)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if !node.Running() || time.Now().After(deadline) {
+			t.Fatalf("containerd under nodeboot: no socket %s (running %v)\n%s\n%s", sock, node.Running(), node.Tail(30), tail(cdLog, 60))
+		}
+	}
+	t.Logf("containerd under nodeboot: socket after %s", time.Since(t1).Round(time.Millisecond))
+	return node
+}
+
 // deploymentAvailable reports whether d's Available condition is True.
 func deploymentAvailable(d *appsv1.Deployment) bool {
 	for _, c := range d.Status.Conditions {
@@ -538,7 +549,7 @@ func podCgroups(root string, uids []string) []string {
 
 // tracedExcept lists the processes traced by tracer (the launcher, where
 // nodeboot's tracer runs) whose command names are not in keep, as "PID
-// COMM". The tracer's TracerPid is what counts, not the parent chain:
+// COMM". Their TracerPid is what counts, not the parent chain:
 // containerd's shims daemonize and leave the launcher's tree, but stay
 // traced.
 func tracedExcept(tracer int, keep ...string) []string {
@@ -552,8 +563,20 @@ func tracedExcept(tracer int, keep ...string) []string {
 	return left
 }
 
-// traced maps every process whose TracerPid is tracer to its command name.
+// traced maps every process traced by a thread of process tracer to its
+// command name. TracerPid is the tracing thread's ID, which is tracer's
+// own only when the interceptor's loop happens to run on the main thread
+// (it runs on whichever childless thread it finds: interceptor's
+// goOnChildlessThread).
 func traced(tracer int) map[int]string {
+	tids := map[int]bool{}
+	if ts, err := os.ReadDir("/proc/" + strconv.Itoa(tracer) + "/task"); err == nil {
+		for _, e := range ts {
+			if tid, err := strconv.Atoi(e.Name()); err == nil {
+				tids[tid] = true
+			}
+		}
+	}
 	ents, _ := os.ReadDir("/proc")
 	out := map[int]string{}
 	for _, e := range ents {
@@ -576,7 +599,7 @@ func traced(tracer int) map[int]string {
 				tp, _ = strconv.Atoi(strings.TrimSpace(v))
 			}
 		}
-		if tp == tracer {
+		if tids[tp] {
 			out[p] = name
 		}
 	}

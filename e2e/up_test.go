@@ -390,21 +390,28 @@ func (u *upBed) netNS() string {
 // build builds cmd/nodeboot, as TestK3s does.
 func (u *upBed) build() {
 	t := u.t
-	u.nodeboot = filepath.Join(u.c.Dir, "nodeboot")
-	b := exec.Command("go", "build", "-o", u.nodeboot, "./cmd/nodeboot")
-	// In the root module: its go.sum has what cmd/nodeboot needs, which
-	// the e2e module (importing only some root packages) does not list.
-	b.Dir = ".."
-	b.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := b.CombinedOutput(); err != nil {
-		t.Fatalf("build nodeboot: %v\n%s", err, out)
-	}
+	u.nodeboot = buildNodeboot(t, u.c.Dir)
 	// An explicit config file that names only the data dir: the host's
 	// /etc/nodeboot/config.yaml, if any, must not steer the test.
 	u.config = filepath.Join(u.c.Dir, "nodeboot-config.yaml")
 	if err := os.WriteFile(u.config, []byte("data-dir: "+u.dataDir+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// buildNodeboot builds cmd/nodeboot into dir and returns the binary.
+func buildNodeboot(t *testing.T, dir string) string {
+	t.Helper()
+	out := filepath.Join(dir, "nodeboot")
+	b := exec.Command("go", "build", "-o", out, "./cmd/nodeboot")
+	// In the root module: its go.sum has what cmd/nodeboot needs, which
+	// the e2e module (importing only some root packages) does not list.
+	b.Dir = ".."
+	b.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if o, err := b.CombinedOutput(); err != nil {
+		t.Fatalf("build nodeboot: %v\n%s", err, o)
+	}
+	return out
 }
 
 // upWrapperLog marks the wrapper's line with the arguments nodeboot gave it.

@@ -5,6 +5,7 @@
 #	hack/e2e.sh --no-deps    # go test only (make e2e)
 #	TESTFLAGS='-run Baseline -v' hack/e2e.sh
 #	E2E_CPU_WINDOW=30s E2E_SOAK=10m hack/e2e.sh
+#	E2E_POD_CPU_WINDOW=2m TESTFLAGS='-run ^TestPodFigures$' hack/e2e.sh   # steadier pod CPU figures
 #
 # Needs root. The whole run stays under 30 minutes on 2 cores: the cold
 # build of kube-apiserver and kubelet takes ~5 minutes, each scenario

@@ -314,6 +314,16 @@ type ContainerdConfig struct {
 	// Mirror, when set (host:port), is the registry mirror of every host
 	// ("*"): a test that must pull nothing points it at a trap.
 	Mirror string
+	// RuncRoot, when set, is runc's state directory (its --root); ""
+	// is runc's default below /run/containerd, which a containerd run
+	// natively shares with the host's own.
+	RuncRoot string
+	// RestrictOOMScoreAdj keeps the containers' oom_score_adj at or above
+	// containerd's own (CRI's restrict_oom_score_adj): a native runc
+	// cannot lower it without CAP_SYS_RESOURCE, which a host that is
+	// itself a container may lack (the sandbox's -998 then fails runc
+	// create with "can't get final child's PID from pipe").
+	RestrictOOMScoreAdj bool
 }
 
 // WriteContainerdConfig writes the private containerd config (root, state,
@@ -363,6 +373,12 @@ func writeContainerdConfig(dir string, cc ContainerdConfig) (string, error) {
     endpoint = ["http://%s"]
 `, cc.Mirror)
 	}
+	runcOpts := ""
+	if cc.RuncRoot != "" {
+		runcOpts = fmt.Sprintf(`    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+      Root = %q
+`, cc.RuncRoot)
+	}
 	for _, d := range []string{"containerd", "cni/net.d", "cni/ipam"} {
 		if err := os.MkdirAll(p(d), 0o700); err != nil {
 			return "", err
@@ -403,12 +419,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = %[3]q
   stream_server_address = "127.0.0.1"
+  restrict_oom_score_adj = %[6]t
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "%[2]s"
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
     runtime_type = "io.containerd.runc.v2"
-%[4]s`, p("containerd"), p("cni", "net.d"), cc.SandboxImage, mirror)
+%[5]s%[4]s`, p("containerd"), p("cni", "net.d"), cc.SandboxImage, mirror, runcOpts, cc.RestrictOOMScoreAdj)
 	cfgPath := p("containerd", "config.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return "", fmt.Errorf("containerd config: %w", err)

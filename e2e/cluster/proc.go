@@ -114,6 +114,9 @@ func (p *Proc) Tail(n int) string {
 type Usage struct {
 	RSS, HWM int64         // bytes: VmRSS and VmHWM
 	CPU      time.Duration // utime+stime
+	// ChildCPU is cutime+cstime: the CPU time of the children the
+	// process has waited for (a shim's runc, say), which CPU leaves out.
+	ChildCPU time.Duration
 }
 
 // ProcUsage reads /proc/PID/status and /proc/PID/stat.
@@ -152,13 +155,16 @@ func ProcUsage(pid int) (Usage, error) {
 		return u, errors.New("parse /proc/pid/stat")
 	}
 	fs := strings.Fields(string(stat[i+1:]))
-	// After ")": state(0) ... utime(11) stime(12).
-	if len(fs) < 13 {
+	// After ")": state(0) ... utime(11) stime(12) cutime(13) cstime(14).
+	if len(fs) < 15 {
 		return u, errors.New("parse /proc/pid/stat: short")
 	}
 	ut, _ := strconv.ParseInt(fs[11], 10, 64)
 	st, _ := strconv.ParseInt(fs[12], 10, 64)
 	const clkTck = 100 // USER_HZ on every Linux arch Go supports
 	u.CPU = time.Duration(ut+st) * time.Second / clkTck
+	cut, _ := strconv.ParseInt(fs[13], 10, 64)
+	cst, _ := strconv.ParseInt(fs[14], 10, 64)
+	u.ChildCPU = time.Duration(cut+cst) * time.Second / clkTck
 	return u, nil
 }
