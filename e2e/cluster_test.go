@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -25,16 +26,23 @@ import (
 
 // TestCluster: a server and two agents, each a `nodeboot up` of its own in
 // its own network namespace and its own simulated sandbox, joined by one
-// bridge (cluster.AddNode): all three Ready; an agent's kubelet SIGKILLed
+// bridge (cluster.AddNode): all three Ready; a pod runs on each agent
+// under nodeboot and one that stays (keep-AGENT) is started on each; an
+// agent's kubelet SIGKILLed
 // is restarted by that agent's supervisor and Ready again while the
 // others see no restart; the server stopped for longer than the agents'
 // graces restarts no agent (their kubelets are healthy: the API is away,
 // not they), and once it is back every node is Ready again with no
-// restart.
+// restart and the agents still run their keep pods' containers.
 //
 // The test bed is TestUp's: a real kube-apiserver and etcd in the
 // server's namespace, a real containerd per node, and as k3s a generated
-// stand-in (writeClusterStandIn) that execs the node's real kubelet. As
+// stand-in (writeClusterStandIn) that execs the node's real kubelet. An
+// agent's stand-in starts the agent's containerd first, as k3s does, so
+// that it and its pods run under nodeboot in the agent's sandbox (the
+// server's containerd is the bed's, outside nodeboot; it runs no pod);
+// the test imports nodeboot's images into it with ctr, and the pods use
+// the host network (the bed has no pod network across nodes). As
 // k3s does, the server's stand-in writes the admin kubeconfig and the
 // join token (K3S-DATA-DIR/server/node-token), which the test reads with
 // `nodeboot token` and hands to the agents with --token-file; an agent's
@@ -57,6 +65,23 @@ func TestCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The agents run pods under nodeboot (step 2b): their containerd is
+	// started by their stand-in, in their sandbox, with nodeboot's pause
+	// image as sandbox image; the test imports nodeboot's images into it
+	// with ctr. Pod admission wants the namespace's ServiceAccount, which
+	// no controller-manager makes here (the pods mount no token).
+	b, err := images.ForBinary(cb.nodeboot, "e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(c.Dir, b.ArchiveName())
+	if err := b.WriteArchive(archive); err != nil {
+		t.Fatal(err)
+	}
+	cb.smoke = b.Smoke
+	if _, err := c.Client.CoreV1().ServiceAccounts("default").Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("service account: %v", err)
+	}
 	server := cb.add("server", c.Name, c.NetNS, "server")
 	if err := writeClusterStandIn(server.wrapper, clusterStandIn{
 		Role: "server", AdminKubeconfig: c.Kubeconfig, Token: cb.token, Kubelet: argv,
@@ -68,10 +93,25 @@ func TestCluster(t *testing.T) {
 		if err != nil {
 			t.Fatalf("add %s: %v", short, err)
 		}
-		if _, err := n.StartContainerd(); err != nil {
+		cfg, err := n.WriteContainerdConfig(cluster.ContainerdConfig{SandboxImage: b.Pause})
+		if err != nil {
 			t.Fatal(err)
 		}
+		cdLog := filepath.Join(n.Dir, short+"-containerd.log") // keepLog keeps the base name
+		t.Cleanup(func() { keepLog(t, cdLog) })
 		a := cb.add(short, n.Name, n.NetNS, "agent")
+		a.containerdSock, a.containerdConfig = n.ContainerdSocket(), cfg
+		// Every kubelet deletes the directories of /var/log/pods that are
+		// not its own pods' (measured: agent1's removed agent2's pod log
+		// before it was read): each agent has its own, as on a machine of
+		// its own (the server's kubelet runs no pod here).
+		for _, target := range []string{"/var/log/pods", "/var/log/containers"} {
+			src := filepath.Join(n.Dir, strings.ReplaceAll(strings.TrimPrefix(target, "/"), "/", "-"))
+			if err := os.MkdirAll(src, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			a.spec.Binds = append(a.spec.Binds, sandbox.Bind{Source: src, Target: target})
+		}
 		kc := filepath.Join(a.dataDir, "k3s", "agent", "kubelet.kubeconfig")
 		argv, err := n.KubeletArgv(kc)
 		if err != nil {
@@ -79,12 +119,41 @@ func TestCluster(t *testing.T) {
 		}
 		if err := writeClusterStandIn(a.wrapper, clusterStandIn{
 			Role: "agent", ServerURL: c.ServerURL(), Token: cb.token, KubeletKubeconfig: n.Kubeconfig(), Kubelet: argv,
+			Containerd: cfg, ContainerdSocket: n.ContainerdSocket(), ContainerdLog: cdLog,
 		}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("setup (control plane, 3 namespaces on a bridge, 3 containerd, build): %s", time.Since(t0).Round(time.Millisecond))
+	cb.beforePods = func() {
+		ctr, err := exec.LookPath("ctr")
+		if err != nil {
+			t.Fatalf("no ctr (Debian's containerd package ships it): %v", err)
+		}
+		var wg sync.WaitGroup
+		for _, a := range cb.nodes[1:] {
+			// Under nodeboot: traced, as everything its kubelet starts.
+			pid := cmdlinePID("containerd\x00--config\x00" + a.containerdConfig + "\x00")
+			if tp := tracerPID(pid); pid == 0 || tp == 0 {
+				t.Fatalf("%s: containerd (pid %d) is not traced (TracerPid %d): not under nodeboot", a.short, pid, tp)
+			}
+			wg.Go(func() {
+				t0 := time.Now()
+				out, err := exec.Command(ctr, "--address", a.containerdSock, "--namespace", "k8s.io", "images", "import", archive).CombinedOutput()
+				if err != nil {
+					t.Errorf("%s: ctr images import into its containerd under nodeboot: %v\n%s", a.short, err, out)
+					return
+				}
+				t.Logf("%s: ctr images import %s, %s: %s", a.short, b.Pause, b.Smoke, time.Since(t0).Round(time.Millisecond))
+			})
+		}
+		wg.Wait()
+		if t.Failed() {
+			t.FailNow()
+		}
+	}
+	t.Logf("setup (control plane, 3 namespaces on a bridge, 1 containerd, build, image archive): %s", time.Since(t0).Round(time.Millisecond))
 	cb.scenario(c.ServerURL())
+	checkHostSysctls(t, c, "at the end")
 	t.Logf("TestCluster total %s", time.Since(t0).Round(time.Millisecond))
 }
 
@@ -97,6 +166,13 @@ type clusterBed struct {
 	token    string // the server's join token
 	// k3s is the real k3s (TestClusterK3s), "" for the stand-ins.
 	k3s string
+	// smoke, when set, is the smoke image the agents have (the test bed's,
+	// imported by beforePods); "" derives it from the agent's pause image
+	// (k3s imports nodeboot's images at its start).
+	smoke string
+	// beforePods, when set, runs before step 2b (the test bed imports
+	// nodeboot's images into the agents' containerd).
+	beforePods func()
 	// k3sArgs are each node's K3S-ARGS (TestClusterK3s).
 	k3sArgs   map[string][]string
 	tokenFile string // the token as `nodeboot token` printed it, 0600
@@ -111,6 +187,9 @@ type clusterBed struct {
 type clusterNode struct {
 	*upBed
 	short, name, role string
+	// containerdSock is the agent's containerd socket (the test bed's;
+	// k3s's is inside its sandbox).
+	containerdSock, containerdConfig string
 }
 
 func newClusterBed(t *testing.T, c *cluster.Cluster) *clusterBed {
@@ -333,22 +412,15 @@ func (cb *clusterBed) scenario(serverURL string) {
 		}
 	}
 	t.Logf("step 2 (agents join, all Ready): %s", time.Since(t2).Round(time.Millisecond))
-	if cb.k3s != "" {
-		cb.podsOnAgents(before, agents)
-	} else {
-		t.Log("step 2b skipped: the test bed's agents run containerd outside nodeboot (pods under nodeboot on this bed: TestNodebootPods)")
-	}
+	cb.podsOnAgents(before, agents)
 
 	// 3. agent1's kubelet SIGKILLed: agent1 restarts it and is Ready
 	// again; nobody else restarts.
 	t3 := time.Now()
 	victim := agents[0]
-	victimKeep := 0
-	if cb.k3s != "" {
-		victimKeep = keepPID(victim.name)
-		if victimKeep == 0 {
-			t.Fatalf("no process of %s's keep pod found", victim.short)
-		}
+	victimKeep := keepPID(victim.name)
+	if victimKeep == 0 {
+		t.Fatalf("no process of %s's keep pod found", victim.short)
 	}
 	vs := before[victim.short]
 	kpid := vs.State.K3sPID
@@ -382,20 +454,18 @@ func (cb *clusterBed) scenario(serverURL string) {
 
 	// 4. The server away for longer than the agents' graces: each agent
 	// is excused at least once (its kubelet healthy), none restarts.
-	var keep map[string]string
-	if cb.k3s != "" {
-		// Issue 9 wants a kubelet restart to keep running containers (k3s
-		// keeps its shims); under nodeboot the supervisor's restart ends
-		// every process k3s left. Measured (the container's process), not
-		// asserted, until that is built.
-		alive := unix.Kill(victimKeep, 0) == nil
-		t.Logf("%s's pod across its kubelet's restart: its container's process %d alive after: %v", victim.short, victimKeep, alive)
-		keep = cb.keptPods(agents)
-		if !alive {
-			// The new container the restarted kubelet makes: not the
-			// outage's doing.
-			delete(keep, "keep-"+victim.short)
-		}
+	// Issue 9 wants a kubelet restart to keep running containers (k3s
+	// keeps its shims); under nodeboot the supervisor's restart ends
+	// every process k3s (or the test bed's stand-in: containerd, its
+	// shims) left. Measured (the container's process), not asserted,
+	// until that is built.
+	alive := unix.Kill(victimKeep, 0) == nil
+	t.Logf("%s's pod across its kubelet's restart: its container's process %d alive after: %v", victim.short, victimKeep, alive)
+	keep := cb.keptPods(agents)
+	if !alive {
+		// The new container the restarted kubelet makes: not the
+		// outage's doing.
+		delete(keep, "keep-"+victim.short)
 	}
 	t4 := time.Now()
 	pids := map[string]int{}
@@ -468,16 +538,14 @@ func (cb *clusterBed) scenario(serverURL string) {
 			t.Errorf("%s: supervisor events since the server went away: %v", n.short, evs)
 		}
 	}
-	if keep != nil {
-		// The agents kept their pods: the same containers, still running.
-		now := cb.keptPods(agents)
-		for name, id := range keep {
-			if now[name] != id {
-				t.Errorf("pod %s: container %s after the outage, %s before: the agent did not keep it", name, now[name], id)
-			}
+	// The agents kept their pods: the same containers, still running.
+	now := cb.keptPods(agents)
+	for name, id := range keep {
+		if now[name] != id {
+			t.Errorf("pod %s: container %s after the outage, %s before: the agent did not keep it", name, now[name], id)
 		}
-		t.Logf("the agents kept their pods through the outage: %v", now)
 	}
+	t.Logf("the agents kept their pods through the outage: %v", now)
 	t.Logf("step 5 (server back, all Ready, no restart): %s", time.Since(t5).Round(time.Millisecond))
 
 	// 6. down everywhere: nothing of the run is left.
@@ -544,7 +612,10 @@ func (cb *clusterBed) leftovers() []string {
 	u := &upBed{t: cb.t, c: cb.c, dataDir: cb.c.Dir}
 	var out []string
 	for _, l := range u.leftovers() {
-		if !strings.Contains(l, "containerd --config") && !strings.Contains(l, "nsenter --net=") {
+		// The agents' containerd runs under nodeboot now: down must end
+		// it, so only the bed's own (the server's, excluded by PID) and
+		// its nsenter are not this run's.
+		if !strings.Contains(l, "nsenter --net=") {
 			out = append(out, l)
 		}
 	}
@@ -619,6 +690,12 @@ type clusterStandIn struct {
 	KubeletKubeconfig string
 	// Kubelet is the kubelet's argv, exec'd last.
 	Kubelet []string
+	// Containerd (agent), when set, is the node's containerd config: the
+	// stand-in starts containerd with it (logging to ContainerdLog) and
+	// waits for ContainerdSocket before it execs the kubelet, as k3s
+	// starts its containerd before its kubelet; so containerd runs under
+	// nodeboot, in the node's sandbox.
+	Containerd, ContainerdSocket, ContainerdLog string
 }
 
 // writeClusterStandIn writes TestCluster's k3s stand-in to path (see
@@ -627,6 +704,21 @@ func writeClusterStandIn(path string, s clusterStandIn) error {
 	q := make([]string, len(s.Kubelet))
 	for i, a := range s.Kubelet {
 		q[i] = upShQuote(a)
+	}
+	containerd := ""
+	if s.Containerd != "" {
+		// The socket of a containerd SIGKILLed with its kubelet (step 3)
+		// stays: removed first, or the wait would not wait.
+		containerd = fmt.Sprintf(`rm -f %[2]s
+containerd --config %[1]s >>%[3]s 2>&1 &
+i=0
+while [ ! -S %[2]s ]; do
+	i=$((i+1))
+	[ $i -le 600 ] || { echo "k3s-wrapper: containerd: no socket %[2]s after 60 s" >&2; exit 1; }
+	sleep 0.1
+done
+echo "k3s-wrapper: containerd up after $i waits"
+`, upShQuote(s.Containerd), upShQuote(s.ContainerdSocket), upShQuote(s.ContainerdLog))
 	}
 	script := fmt.Sprintf(`#!/bin/sh
 # k3s stand-in written by the e2e tests (writeClusterStandIn): no k3s binary
@@ -664,9 +756,9 @@ agent)
 	echo "k3s-wrapper: joined $server; wrote $datadir/agent/kubelet.kubeconfig"
 	;;
 esac
-exec %[7]s
+%[8]sexec %[7]s
 `, s.Role, upWrapperLog, upShQuote(s.AdminKubeconfig), upShQuote(s.Token), upShQuote(s.ServerURL),
-		upShQuote(s.KubeletKubeconfig), strings.Join(q, " "))
+		upShQuote(s.KubeletKubeconfig), strings.Join(q, " "), containerd)
 	return os.WriteFile(path, []byte(script), 0o700)
 }
 
@@ -731,20 +823,34 @@ func TestClusterK3s(t *testing.T) {
 	t.Logf("TestClusterK3s total %s", time.Since(t0).Round(time.Millisecond))
 }
 
-// podsOnAgents (step 2b) runs a pod on each agent, on the pod network,
-// from nodeboot's smoke image that the agent imported at its start, and
+// podsOnAgents (step 2b) runs a pod on each agent, on the pod network
+// (the test bed's: the host network), from nodeboot's smoke image that the
+// agent imported at its start (the test bed's: cb.smoke, beforePods), and
 // reads its line through the server's API (the agent's kubelet serves
 // it); then starts a pod on each that stays (keep-AGENT).
 func (cb *clusterBed) podsOnAgents(st map[string]*upStatus, agents []*clusterNode) {
 	t := cb.t
 	t0 := time.Now()
+	if cb.beforePods != nil {
+		cb.beforePods()
+	}
+	// The test bed has no pod network across nodes: its pods use the
+	// host's (the node's namespace).
+	hostNet, network := cb.k3s == "", "pod network"
+	if hostNet {
+		network = "host network"
+	}
 	for _, a := range agents {
-		pause := st[a.short].State.PauseImage
-		smoke := strings.Replace(pause, "/pause:", "/smoke:", 1)
-		if smoke == pause {
-			t.Fatalf("%s: pause image %q is not nodeboot's", a.short, pause)
+		smoke := cb.smoke
+		if smoke == "" {
+			pause := st[a.short].State.PauseImage
+			smoke = strings.Replace(pause, "/pause:", "/smoke:", 1)
+			if smoke == pause {
+				t.Fatalf("%s: pause image %q is not nodeboot's", a.short, pause)
+			}
 		}
-		p := podOf("on-"+a.short, smoke, false, images.BinaryPath, "smoke-echo")
+		p := podOf("on-"+a.short, smoke, hostNet, images.BinaryPath, "smoke-echo")
+		p.Spec.AutomountServiceAccountToken = new(false)
 		p.Spec.NodeName = a.name
 		p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "NODE_NAME", Value: a.name}}
 		start := time.Now()
@@ -752,11 +858,12 @@ func (cb *clusterBed) podsOnAgents(st map[string]*upStatus, agents []*clusterNod
 		if want := images.SmokeLine + a.name; out != want {
 			t.Errorf("pod on %s printed %q, want %q", a.short, out, want)
 		}
-		t.Logf("pod on %s (pod network): %q, read back %s after create", a.short, out, time.Since(start).Round(time.Millisecond))
+		t.Logf("pod on %s (%s): %q, read back %s after create", a.short, network, out, time.Since(start).Round(time.Millisecond))
 		zero := int64(0)
 		_ = cb.c.Client.CoreV1().Pods("default").Delete(t.Context(), p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
 		// One that stays, for the outage of step 4.
-		k := podOf("keep-"+a.short, smoke, false, images.BinaryPath, "smoke-cat", "--wait", "/sys/fs/cgroup/cgroup.controllers")
+		k := podOf("keep-"+a.short, smoke, hostNet, images.BinaryPath, "smoke-cat", "--wait", "/sys/fs/cgroup/cgroup.controllers")
+		k.Spec.AutomountServiceAccountToken = new(false)
 		k.Spec.NodeName = a.name
 		k.Spec.RestartPolicy = corev1.RestartPolicyAlways
 		k.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "NODE_NAME", Value: a.name}}
@@ -765,6 +872,12 @@ func (cb *clusterBed) podsOnAgents(st map[string]*upStatus, agents []*clusterNod
 		}
 	}
 	cb.keptPods(agents)
+	for _, a := range agents {
+		// The container under nodeboot, as its containerd is.
+		if pid := keepPID(a.name); pid == 0 || tracerPID(pid) == 0 {
+			t.Errorf("%s: keep pod's process %d not found or not traced (TracerPid %d)", a.short, pid, tracerPID(pid))
+		}
+	}
 	t.Logf("step 2b (a pod on each agent, and one that stays): %s", time.Since(t0).Round(time.Millisecond))
 }
 
@@ -810,6 +923,37 @@ func keepPID(node string) int {
 		env, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
 		if slices.Contains(strings.Split(string(env), "\x00"), "NODE_NAME="+node) {
 			return pid
+		}
+	}
+	return 0
+}
+
+// cmdlinePID returns a process whose NUL-separated command line starts
+// with prefix, 0 when there is none.
+func cmdlinePID(prefix string) int {
+	procs, _ := os.ReadDir("/proc")
+	for _, e := range procs {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline"); strings.HasPrefix(string(cmd), prefix) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// tracerPID is pid's TracerPid (0: not traced, or no such process).
+func tracerPID(pid int) int {
+	if pid <= 0 {
+		return 0
+	}
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "TracerPid:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
 		}
 	}
 	return 0

@@ -23,7 +23,8 @@ const (
 )
 
 // Node is an agent's part of the test bed: a network namespace on the
-// LAN, a containerd, a kubelet client certificate system:node:Name and a
+// LAN, a containerd (StartContainerd, or a config for one the test starts
+// itself: WriteContainerdConfig), a kubelet client certificate system:node:Name and a
 // KubeletConfiguration, all below Dir. It runs no kubelet itself: the
 // test runs one (KubeletArgv) the way it wants, under nodeboot.
 type Node struct {
@@ -137,6 +138,14 @@ func (n *Node) ContainerdSocket() string {
 // StartContainerd starts the node's own containerd in its namespace.
 func (n *Node) StartContainerd() (*Proc, error) {
 	return n.c.startContainerd(n.Name+"-containerd", n.Dir, n.NetNS)
+}
+
+// WriteContainerdConfig writes the node's containerd config (root, state,
+// socket below Dir/containerd, CNI config below Dir/cni) and returns its
+// path, for a test that starts the node's containerd itself (under
+// nodeboot, in the node's sandbox) instead of StartContainerd.
+func (n *Node) WriteContainerdConfig(cc ContainerdConfig) (string, error) {
+	return writeContainerdConfig(n.Dir, cc)
 }
 
 // KubeletArgv writes the node's KubeletConfiguration and returns its
