@@ -35,7 +35,7 @@ demo: build ## Build, then cat /proc/sys/kernel/panic redirected to a file in a 
 ################################################################################
 
 .PHONY: test-all
-test-all: ## Everything CI runs: test, then e2e-deps + e2e, then the real-consumer tests (root; 25 min on 2 idle cores, 38 on busy ones)
+test-all: ## Everything CI runs: test, then e2e-deps + e2e, then the real-consumer tests (root; 18-25 min on 2 idle cores, 38 on busy ones)
 	TESTFLAGS="$(TESTFLAGS)" hack/test.sh
 	GO="$(GO)" hack/e2e.sh
 	GO="$(GO)" hack/e2e-consumers.sh
