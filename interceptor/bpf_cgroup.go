@@ -112,16 +112,5 @@ func (t *Tracer) pass(th *thread, call *pendingCall) {
 // answer skips the call and makes it return ret: the tracer did its work
 // (counted as a rewrite).
 func (t *Tracer) answer(th *thread, call *pendingCall, ret int64) {
-	call.kind = pendFail
-	call.errno = unix.Errno(-ret)
-	call.nargs = 0
-	if err := skipSyscall(th.tid, &t.regs, ret, false); err != nil {
-		t.lostControl(th, "skip syscall", err)
-		return
-	}
-	t.cnt.perCall[call.index].rewrites.Add(1)
-	th.call = call
-	th.awaitExit = true
-	th.sawEnter = false
-	t.resume(th, 0)
+	t.skip(th, call, ret, &t.cnt.perCall[call.index].rewrites)
 }

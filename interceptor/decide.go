@@ -436,11 +436,7 @@ func (t *Tracer) fdChangeEnter(th *thread, call *pendingCall) {
 			return
 		}
 	}
-	t.cnt.perCall[call.index].passes.Add(1)
-	if t.stopAll {
-		th.passed = call.index + 1
-	}
-	t.resume(th, 0)
+	t.pass(th, call)
 }
 
 // maxHandleSize is MAX_HANDLE_SZ.

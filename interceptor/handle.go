@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -379,14 +380,20 @@ func (t *Tracer) readHow(th *thread, r *regs) ([]byte, unix.Errno) {
 // stop). FileServer requests already served hear of the failure at the
 // exit. Precondition: t.regs holds the entry registers, unchanged.
 func (t *Tracer) fail(th *thread, call *pendingCall, errno unix.Errno) {
+	t.skip(th, call, -int64(errno), &t.cnt.perCall[call.index].fails)
+}
+
+// skip makes the call return ret without running it, counted in counter
+// (fails, or rewrites when the tracer answered it itself).
+func (t *Tracer) skip(th *thread, call *pendingCall, ret int64, counter *atomic.Uint64) {
 	call.kind = pendFail
-	call.errno = errno
+	call.errno = unix.Errno(-ret)
 	call.nargs = 0
-	if err := skipSyscall(th.tid, &t.regs, -int64(errno), false); err != nil {
+	if err := skipSyscall(th.tid, &t.regs, ret, false); err != nil {
 		t.lostControl(th, "skip syscall", err)
 		return
 	}
-	t.cnt.perCall[call.index].fails.Add(1)
+	counter.Add(1)
 	th.call = call
 	th.awaitExit = true
 	th.sawEnter = false
