@@ -218,8 +218,22 @@ func (rs *resolver) placeInFS(root int, rootID fileID, rel []string, tid int) (s
 // mount table read again when fresh is set (placeInFS asks again when the
 // copy gave no answer). Every use is checked (names), so a stale entry
 // costs a lookup, never a wrong answer.
+//
+// A fresh copy is read only when the kernel says the table changed since
+// the last one (the poll of mountsChanged): the same table read again
+// gives the same answer, and with a container starting every second its
+// mounts made nodeboot read a mount table of hundreds of lines on nearly
+// every lookup that walked up to a mount root.
 func (rs *resolver) ourMounts(dev uint64, fresh bool) []mountEntry {
-	if fresh || rs.mounts == nil {
+	if rs.mounts == nil && rs.mountsWatch == 0 {
+		rs.mountsWatch = -1
+		if fd, e := sysOpenat(unix.AT_FDCWD, rs.cp.of("/proc/self/mountinfo"), unix.O_RDONLY|unix.O_CLOEXEC); e == 0 {
+			rs.mountsWatch = fd
+		}
+	}
+	// mountsChanged clears the notice before the read: a change after it
+	// is seen by the next poll.
+	if rs.mounts == nil || (fresh && mountsChanged(rs.mountsWatch)) {
 		rs.mounts = map[uint64][]mountEntry{}
 		for _, m := range readMountinfo("/proc/self/mountinfo") {
 			rs.mounts[m.dev] = append(rs.mounts[m.dev], m)

@@ -127,6 +127,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}()
 	exit, err := h.Wait()
 	close(done)
+	if name := os.Getenv("NODEBOOT_LAUNCH_CPUPROFILE"); name != "" {
+		// The counters next to the profile: stops per syscall say where
+		// the tracer's time goes.
+		_ = writeReport(fmt.Sprintf("%s.%d.stats.json", name, os.Getpid()), Report{Exit: exit.String(), Stats: h.Stats()})
+	}
 	if *stats != "" {
 		if werr := writeReport(*stats, Report{Exit: exit.String(), Stats: h.Stats()}); werr != nil {
 			fmt.Fprintf(stderr, "launch: write stats: %v\n", werr)
