@@ -167,7 +167,7 @@ func (rs *resolver) placeInFS(root int, rootID fileID, rel []string, tid int) (s
 		}
 	}
 	if !ok {
-		inFS, ok = mountRoot(rootID.mnt, tid)
+		inFS, ok = rs.mountRoot(rootID.mnt, tid)
 	}
 	if !ok {
 		return "", false
@@ -218,14 +218,44 @@ func (rs *resolver) placeInFS(root int, rootID fileID, rel []string, tid int) (s
 // mount table read again when fresh is set (placeInFS asks again when the
 // copy gave no answer). Every use is checked (names), so a stale entry
 // costs a lookup, never a wrong answer.
+//
+// A fresh copy is read only when the kernel says the table changed since
+// the last one (the poll of mountsChanged): the same table read again
+// gives the same answer, and with a container starting every second its
+// mounts made nodeboot read a mount table of hundreds of lines on nearly
+// every lookup that walked up to a mount root.
 func (rs *resolver) ourMounts(dev uint64, fresh bool) []mountEntry {
-	if fresh || rs.mounts == nil {
-		rs.mounts = map[uint64][]mountEntry{}
-		for _, m := range readMountinfo("/proc/self/mountinfo") {
-			rs.mounts[m.dev] = append(rs.mounts[m.dev], m)
+	rs.readOurMounts(fresh)
+	return rs.mounts[dev]
+}
+
+// ourMount returns nodeboot's mount id from an up-to-date copy of its
+// mount table.
+func (rs *resolver) ourMount(id uint64) (mountEntry, bool) {
+	rs.readOurMounts(true)
+	m, ok := rs.mountsByID[id]
+	return m, ok
+}
+
+// readOurMounts reads nodeboot's mount table when there is no copy, or
+// when fresh is set and it changed since the copy was read.
+func (rs *resolver) readOurMounts(fresh bool) {
+	if rs.mounts == nil && rs.mountsWatch == 0 {
+		rs.mountsWatch = -1
+		if fd, e := sysOpenat(unix.AT_FDCWD, rs.cp.of("/proc/self/mountinfo"), unix.O_RDONLY|unix.O_CLOEXEC); e == 0 {
+			rs.mountsWatch = fd
 		}
 	}
-	return rs.mounts[dev]
+	// mountsChanged clears the notice before the read: a change after it
+	// is seen by the next poll.
+	if rs.mounts != nil && !(fresh && mountsChanged(rs.mountsWatch)) {
+		return
+	}
+	rs.mounts, rs.mountsByID = map[uint64][]mountEntry{}, map[uint64]mountEntry{}
+	for _, m := range readMountinfo("/proc/self/mountinfo") {
+		rs.mounts[m.dev] = append(rs.mounts[m.dev], m)
+		rs.mountsByID[m.id] = m
+	}
 }
 
 // procPidPath translates the pid at the head of path (a path inside a
@@ -383,19 +413,33 @@ type mountEntry struct {
 }
 
 // mountRoot returns where mount id's root lies inside its filesystem, from
-// the thread's mount table or nodeboot's.
-func mountRoot(id uint64, tid int) (string, bool) {
+// the thread's mount table or nodeboot's. A thread in nodeboot's mount
+// namespace has nodeboot's table (the root field does not depend on the
+// reader's root), which is kept and read again only when it changed.
+// Mount ids are unique among the mounts that exist, so an id found in
+// nodeboot's table is that mount even if the thread has just moved.
+func (rs *resolver) mountRoot(id uint64, tid int) (string, bool) {
 	if id == 0 {
 		return "", false
 	}
-	for _, f := range []string{"/proc/" + strconv.Itoa(tid) + "/mountinfo", "/proc/self/mountinfo"} {
-		for _, m := range readMountinfo(f) {
+	if o := rs.ours(); o.mntNS == 0 || !rs.inMountNS(tid, o.mntNS) {
+		for _, m := range readMountinfo("/proc/" + strconv.Itoa(tid) + "/mountinfo") {
 			if m.id == id {
 				return m.root, true
 			}
 		}
 	}
+	if m, ok := rs.ourMount(id); ok {
+		return m.root, true
+	}
 	return "", false
+}
+
+// inMountNS reports whether thread tid is in the mount namespace ns (an
+// inode number of nsfs).
+func (rs *resolver) inMountNS(tid int, ns uint64) bool {
+	var st unix.Statx_t
+	return sysStatx(unix.AT_FDCWD, rs.cp.of("/proc/"+strconv.Itoa(tid)+"/ns/mnt"), 0, &st) == 0 && st.Ino == ns
 }
 
 // readMountinfo parses a mountinfo file (proc(5)); nil when unreadable.

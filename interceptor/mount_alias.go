@@ -64,7 +64,7 @@ func (rs *resolver) aliasState() *aliasTable {
 	}
 	if !a.valid {
 		a.watch = -1
-		if fd, e := sysOpenat(unix.AT_FDCWD, rs.cp.of("/proc/self/mountinfo"), unix.O_RDONLY); e == 0 {
+		if fd, e := sysOpenat(unix.AT_FDCWD, rs.cp.of("/proc/self/mountinfo"), unix.O_RDONLY|unix.O_CLOEXEC); e == 0 {
 			a.watch = fd
 			mountsChanged(fd) // the first poll always reports a change
 		}

@@ -94,6 +94,12 @@ type resolver struct {
 	faults  func(Fault)
 	// mounts caches nodeboot's mount table by device (ourMounts).
 	mounts map[uint64][]mountEntry
+	// mountsByID is the same copy by mount id (mountRoot).
+	mountsByID map[uint64]mountEntry
+	// mountsWatch is /proc/self/mountinfo open for mountsChanged: 0 before
+	// the first use, -1 when it could not be opened (every fresh read is
+	// then done).
+	mountsWatch int
 	// alias is what is known of alias mounts (mount_alias.go).
 	alias aliasTable
 	// tids lists the traced threads (procPidPath).

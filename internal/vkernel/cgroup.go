@@ -690,10 +690,23 @@ func (fs *cgroupFS) apply(p *pending, s string) {
 
 // setSubtree changes the controllers c enables for its children; disabling
 // one disables it below too.
+//
+// Writing what is already enabled changes nothing, as in the kernel; it is
+// also the common case (runc writes "+cpu +memory ..." into every parent's
+// cgroup.subtree_control for each container it starts), so it must not
+// touch the children: rewriting every child's files on each write made a
+// pod start cost O(pods already running).
 func (fs *cgroupFS) setSubtree(c *cgroup, mask uint8) {
-	c.subtree = mask & c.controllers()
+	next := mask & c.controllers()
+	if next == c.subtree {
+		return
+	}
+	c.subtree = next
 	for _, ch := range c.children {
-		fs.setSubtree(ch, ch.subtree&c.subtree)
+		// ch's controllers are c's subtree: its files follow it, and what
+		// ch enables for its own children narrows to what it still has
+		// (which recurses only when that changes).
+		fs.setSubtree(ch, ch.subtree&next)
 		fs.fillValues(ch)
 		fs.syncFiles(ch)
 	}

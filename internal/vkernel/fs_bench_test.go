@@ -3,7 +3,12 @@ package vkernel
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nodeboot/nodeboot/interceptor"
 
 	"github.com/nodeboot/nodeboot/internal/safefs"
 	"github.com/nodeboot/nodeboot/profile"
@@ -83,5 +88,34 @@ func BenchmarkReadWritten(b *testing.B) {
 		if _, err := safefs.ReadFileAt(fd, "cgroup.procs", "cgroup.procs", 1<<16); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkCgroupMkdir is one cgroup's life as runc and kubelet make it
+// (a pod's or a container's): mkdir, which writes the new directory's
+// interface files, then rmdir. The traced mkdir waits for all of it.
+func BenchmarkCgroupMkdir(b *testing.B) {
+	k := benchKernel(b)
+	me := os.Getpid()
+	run := func(op interceptor.FileOp, guest string, do func(string) error) {
+		req := &interceptor.FileRequest{PID: me, TGID: me, Op: op, Guest: guest, Create: op == interceptor.OpMkdir}
+		host := k.Serve(req)
+		err := do(host)
+		if req.WantExit {
+			ret := int64(0)
+			if errno, ok := err.(unix.Errno); ok {
+				ret = -int64(errno)
+			}
+			k.Done(req, ret)
+		}
+		if err != nil {
+			b.Fatalf("%s %s: %v", op, guest, err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		g := "/sys/fs/cgroup/pod" + strconv.Itoa(i)
+		run(interceptor.OpMkdir, g, func(h string) error { return unix.Mkdir(h, 0o755) })
+		run(interceptor.OpRmdir, g, func(h string) error { return unix.Rmdir(h) })
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -305,5 +306,76 @@ func TestKmsgAndSwaps(t *testing.T) {
 		if h := k.Serve(req); h != "" {
 			t.Errorf("/proc/swaps served as %s though the real one exists", h)
 		}
+	}
+}
+
+// TestSubtreeControlRewrite: writing the controllers a cgroup already
+// enables (runc does, into every parent, for each container) leaves its
+// children's files alone; a change still reaches every level below.
+func TestSubtreeControlRewrite(t *testing.T) {
+	k := testKernel(t)
+	const cg = "/sys/fs/cgroup"
+	mkdir := func(p string) {
+		t.Helper()
+		if _, err := serve(t, k, interceptor.OpMkdir, p, false, func(h string) error { return unix.Mkdir(h, 0o755) }); err != nil {
+			t.Fatalf("mkdir %s: %v", p, err)
+		}
+	}
+	mkdir(cg + "/kubepods")
+	writeGuest(t, k, cg+"/kubepods/cgroup.subtree_control", "+memory +pids")
+	mkdir(cg + "/kubepods/pod1")
+	writeGuest(t, k, cg+"/kubepods/pod1/cgroup.subtree_control", "+memory +pids")
+	mkdir(cg + "/kubepods/pod1/c")
+	writeGuest(t, k, cg+"/kubepods/pod1/c/memory.max", "64M")
+	// Writes are applied at the next request (the tracer sees the open,
+	// not the write); CgroupOf is one.
+	flush := func() { k.CgroupOf(os.Getpid()) }
+	flush()
+
+	// Back-date every file below kubepods: a rewrite would move its mtime.
+	past := time.Unix(1_000_000_000, 0)
+	files := []string{"pod1/memory.max", "pod1/pids.max", "pod1/cgroup.controllers", "pod1/c/memory.max", "pod1/c/cgroup.controllers"}
+	for _, f := range files {
+		if err := os.Chtimes(filepath.Join(k.cg.host, "kubepods", f), past, past); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeGuest(t, k, cg+"/kubepods/cgroup.subtree_control", "+pids +memory")
+	flush()
+	for _, f := range files {
+		st, err := os.Stat(filepath.Join(k.cg.host, "kubepods", f))
+		if err != nil {
+			t.Fatalf("%s after rewriting the same controllers: %v", f, err)
+		}
+		if !st.ModTime().Equal(past) {
+			t.Errorf("%s rewritten (mtime %s) by a write of the controllers already enabled", f, st.ModTime())
+		}
+	}
+	if got := readGuest(t, k, cg+"/kubepods/pod1/c/memory.max"); got != "67108864\n" {
+		t.Errorf("grandchild memory.max = %q", got)
+	}
+
+	// A change still reaches the grandchild: pids goes, then comes back.
+	writeGuest(t, k, cg+"/kubepods/cgroup.subtree_control", "-pids")
+	flush()
+	for _, f := range []string{"pod1/pids.max", "pod1/c/pids.max"} {
+		if _, err := os.Stat(filepath.Join(k.cg.host, "kubepods", f)); err == nil {
+			t.Errorf("%s still there after -pids above it", f)
+		}
+	}
+	if got := readGuest(t, k, cg+"/kubepods/pod1/c/cgroup.controllers"); got != "memory\n" {
+		t.Errorf("grandchild controllers after -pids = %q", got)
+	}
+	writeGuest(t, k, cg+"/kubepods/cgroup.subtree_control", "+pids")
+	if got := readGuest(t, k, cg+"/kubepods/pod1/cgroup.controllers"); got != "memory pids\n" {
+		t.Errorf("child controllers after +pids = %q", got)
+	}
+	// pod1 had pids enabled for its children when it lost it; the kernel
+	// does not give it back by itself.
+	if got := readGuest(t, k, cg+"/kubepods/pod1/c/cgroup.controllers"); got != "memory\n" {
+		t.Errorf("grandchild controllers after +pids at the top = %q", got)
+	}
+	if got := readGuest(t, k, cg+"/kubepods/pod1/c/memory.max"); got != "67108864\n" {
+		t.Errorf("grandchild memory.max after the changes = %q", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -85,6 +86,17 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: launch --root DIR [--stats FILE] -- CMD [ARGS...]")
 		return 2
 	}
+	// NODEBOOT_LAUNCH_CPUPROFILE=FILE writes a CPU profile of the tracer
+	// and the vkernel (both run in this process) when the command ends:
+	// how pod starts under nodeboot are profiled (docs/e2e.md).
+	if name := os.Getenv("NODEBOOT_LAUNCH_CPUPROFILE"); name != "" {
+		stop, err := startCPUProfile(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "launch: %v\n", err)
+			return 1
+		}
+		defer stop()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	h, err := start(ctx, Request{Root: *root, Argv: fs.Args(), Stdout: stdout, Stderr: stderr})
@@ -115,6 +127,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}()
 	exit, err := h.Wait()
 	close(done)
+	if name := os.Getenv("NODEBOOT_LAUNCH_CPUPROFILE"); name != "" {
+		// The counters next to the profile: stops per syscall say where
+		// the tracer's time goes.
+		_ = writeReport(fmt.Sprintf("%s.%d.stats.json", name, os.Getpid()), Report{Exit: exit.String(), Stats: h.Stats()})
+	}
 	if *stats != "" {
 		if werr := writeReport(*stats, Report{Exit: exit.String(), Stats: h.Stats()}); werr != nil {
 			fmt.Fprintf(stderr, "launch: write stats: %v\n", werr)
@@ -125,4 +142,23 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return exit.ExitCode()
+}
+
+// startCPUProfile starts a CPU profile written to name (with the pid
+// added, since a test may run several launchers) and returns what stops
+// it.
+func startCPUProfile(name string) (func(), error) {
+	name = fmt.Sprintf("%s.%d", name, os.Getpid())
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile %s: %w", name, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
