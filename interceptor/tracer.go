@@ -40,11 +40,11 @@ const ptraceOptions = 0 |
 // Tracer runs one command and every process and thread it starts under
 // ptrace, applying Rules.
 type Tracer struct {
-	cfg  Config
-	m    *matcher
-	res  *resolver
-	log  *slog.Logger
-	cnt  *counters
+	cfg Config
+	m   *matcher
+	res *resolver
+	log *slog.Logger
+	cnt *counters
 	// first is the command Start started; roots (tracer goroutine) are
 	// the commands, first included, whose own process has not exited.
 	first *Root
