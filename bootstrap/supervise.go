@@ -63,8 +63,10 @@ type SuperviseConfig struct {
 	// Supervise's goroutine with Supervise's context and must return
 	// within a few seconds.
 	Excuse func(ctx context.Context, st health.Status) (reason string, ok bool)
-	// StopTimeout: a stop sends SIGTERM to every traced process, and
-	// SIGKILL to all of them after this (default 30s).
+	// StopTimeout: a stop sends SIGTERM to every traced process (a
+	// restart of a Process that keeps shims: every one but the shims and
+	// their containers), and SIGKILL to those left after this (default
+	// 30s).
 	StopTimeout time.Duration
 	// MaxRestarts limits the restarts: negative is unlimited (pass -1 for
 	// the CLI's default), 0 gives up at the first reason to restart, N at
