@@ -212,3 +212,74 @@ func waitFor(t *testing.T, file string) string {
 		}
 	}
 }
+
+// TestIntegrationSuperviseKeptShimsEnd: the shims kept by a restart end
+// when no incarnation follows: a shutdown during the backoff wait, or
+// giving up (MaxRestarts).
+func TestIntegrationSuperviseKeptShimsEnd(t *testing.T) {
+	requireLaunch(t)
+	testenv.LookPath(t, "setsid")
+	for _, tc := range []struct {
+		name        string
+		maxRestarts int
+	}{
+		{"shutdown in backoff", -1},
+		{"gave up", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			exp := func(s string) string { return strings.ReplaceAll(s, "{D}", dir) }
+			if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "bin", "containerd-shim-test"), []byte(exp(keepShimScript)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			prof := k3sProfile(t)
+			rec := newRecorder(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := supervise(t, ctx, SuperviseConfig{
+				Start: func(ctx context.Context) (*Process, error) {
+					return Launch(ctx, LaunchConfig{
+						Profile: prof, Root: filepath.Join(dir, "root"), Path: "/bin/sh", Args: []string{"sh", "-c", exp(keepCommandScript)},
+						Logger: testLogger(t), KeepShims: true,
+					})
+				},
+				StopTimeout: 2 * time.Second,
+				MaxRestarts: tc.maxRestarts,
+				// Long enough for the test to cancel during the wait.
+				InitialInterval: time.Minute,
+				MaxInterval:     time.Minute,
+				OnEvent:         rec.on,
+				Logger:          testLogger(t),
+			})
+			first := rec.wait(EventStarted, 30*time.Second)
+			pids := pidsFrom(t, filepath.Join(dir, "pids"), 4)
+			if err := unix.Kill(first.PID, unix.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			if tc.maxRestarts < 0 {
+				rec.wait(EventRestarting, 30*time.Second)
+				if unix.Kill(pids["shim"], 0) != nil {
+					t.Fatalf("shim %d gone during the backoff wait", pids["shim"])
+				}
+				cancel()
+			}
+			select {
+			case err = <-done:
+			case <-time.After(40 * time.Second):
+				t.Fatal("Supervise did not return")
+			}
+			if (err != nil) != (tc.maxRestarts >= 0) {
+				t.Errorf("Supervise = %v", err)
+			}
+			for name, pid := range pids {
+				if left, st := leftBehind(pid); left {
+					t.Errorf("%s %d is left after Supervise returned: %s", name, pid, st)
+				}
+			}
+		})
+	}
+}
