@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nodeboot/nodeboot/health"
 	"github.com/nodeboot/nodeboot/internal/testenv"
 )
 
@@ -82,7 +83,13 @@ func TestIntegrationSuperviseKeepsShims(t *testing.T) {
 	defer cancel()
 	const stopTimeout = 2 * time.Second
 	launches := 0
+	// Health drives the second restart: NotReady for longer than the
+	// grace.
+	hc := make(chan health.Status, 4)
 	done := supervise(t, ctx, SuperviseConfig{
+		Health:        hc,
+		StartGrace:    time.Millisecond,
+		NotReadyGrace: 300 * time.Millisecond,
 		Start: func(ctx context.Context) (*Process, error) {
 			launches++
 			return Launch(ctx, LaunchConfig{
@@ -159,8 +166,28 @@ func TestIntegrationSuperviseKeepsShims(t *testing.T) {
 		t.Errorf("the shim after the restart reads:\n%s\nwant cgroup 0::/kubepods/pod1, the root's controllers, and itself in pod1's cgroup.procs", out)
 	}
 	if s := rec.all(EventStopped); len(s) != 0 {
-		t.Errorf("stopped events %+v before shutdown; want none (an exit)", s)
+		t.Errorf("stopped events %+v after an exit; want none", s)
 	}
+
+	// A restart for not being Ready: SIGTERM to the command and its
+	// helper, not to the shim and its container.
+	hc <- health.Status{State: health.NotReady, Reason: "TestNotReady", Since: time.Now()}
+	rec.wait(EventUnhealthy, 30*time.Second)
+	third := rec.wait(EventStarted, 30*time.Second)
+	hc <- health.Status{State: health.Ready, Reason: "TestReady", Since: time.Now()}
+	if st := rec.all(EventStopped); len(st) != 1 || !strings.Contains(st[0].Reason, "signal 15") {
+		t.Errorf("stopped events %+v; want one, the command ended by SIGTERM", st)
+	}
+	pids = pidsFrom(t, pidFile, 6)
+	helper2 := pids[fmt.Sprintf("helper-%d", second.PID)]
+	if left, st := leftBehind(helper2); helper2 == 0 || left {
+		t.Errorf("the second command's helper %d is left after the restart: %s", helper2, st)
+	}
+	if pids["shim"] != shim || unix.Kill(shim, 0) != nil || unix.Kill(container, 0) != nil {
+		t.Errorf("after the second restart (command %d): shim %d (was %d), container %d alive %v", third.PID, pids["shim"], shim,
+			container, unix.Kill(container, 0) == nil)
+	}
+	checkTracedHere(t, shim)
 
 	// Shutdown: nothing is left, the shim and its container included.
 	cancel()
@@ -172,7 +199,8 @@ func TestIntegrationSuperviseKeepsShims(t *testing.T) {
 	case <-time.After(stopTimeout + 30*time.Second):
 		t.Fatal("Supervise did not return after cancel")
 	}
-	pids = pidsFrom(t, pidFile, 5)
+	pids = pidsFrom(t, pidFile, 6)
+	pids["command3"] = third.PID
 	pids["command2"] = second.PID
 	pids["command1"] = first.PID
 	for name, pid := range pids {
