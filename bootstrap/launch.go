@@ -61,17 +61,33 @@ type LaunchConfig struct {
 	Observe func(rules.Observation)
 	KeepEnv bool
 	Setpgid bool
+	// KeepShims makes the trace and the virtual kernel outlive the
+	// command, for a supervisor that restarts it: Process.StopKeeping
+	// ends the command's processes but leaves containerd's shims and what
+	// runs under them (the containers) running and traced, and
+	// Process.Respawn starts the command again in the same trace, on the
+	// same kernel (its cgroups and their members kept), as k3s's
+	// containerd reconnects to the shims it left. Stop and Close still end
+	// everything.
+	KeepShims bool
 }
 
-// Process is a command launched by Launch.
+// Process is a command launched by Launch, or started again by Respawn.
+// The Processes of one Launch and its Respawns share one trace and one
+// virtual kernel.
 type Process struct {
 	tracer *interceptor.Tracer
+	root   *interceptor.Root // this command
 	kernel *vkernel.Kernel
 	seed   SeedReport
 	rules  rules.Rules
+	keep   bool
+	trace  *traceEnd
+}
 
-	done chan struct{} // closed when the command and what it left have ended
-	exit interceptor.Exit
+// traceEnd is how the trace ended, shared by the Processes of one Launch.
+type traceEnd struct {
+	done chan struct{} // closed when every traced process has ended
 	err  error
 }
 
@@ -111,62 +127,69 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 		Rules: rules, Mode: cfg.Mode, KeepEnv: cfg.KeepEnv, Setpgid: cfg.Setpgid,
 		AllowIOUring: cfg.Profile.AllowIOUring,
 		Logger:       cfg.Logger, OnRewrite: cfg.OnRewrite, Observe: cfg.Observe, OnFault: cfg.OnFault,
-		Files: k,
+		Files: k, Persist: cfg.KeepShims,
 	})
 	if err != nil {
 		k.Close()
 		return nil, fmt.Errorf("launch %s: %w", cfg.Path, err)
 	}
-	p := &Process{tracer: t, kernel: k, seed: rep, rules: rules, done: make(chan struct{})}
+	p := &Process{tracer: t, root: t.First(), kernel: k, seed: rep, rules: rules, keep: cfg.KeepShims,
+		trace: &traceEnd{done: make(chan struct{})}}
 	go func() {
-		p.exit, p.err = t.Wait()
-		close(p.done)
+		_, p.trace.err = t.Wait()
+		close(p.trace.done)
 	}()
 	return p, nil
 }
 
 // PID is the process id of the command.
-func (p *Process) PID() int { return p.tracer.PID() }
+func (p *Process) PID() int { return p.root.PID() }
 
-// Wait waits until the command has exited and every process it left behind
-// has ended, and returns how the command ended. It may be called more than
-// once.
+// Wait waits until the command has exited and every process of the trace
+// has ended, and returns how the command ended. It may be called more
+// than once. With KeepShims, the trace ends only with Stop, Close or Kill.
 func (p *Process) Wait() (interceptor.Exit, error) {
-	<-p.done
-	return p.exit, p.err
+	<-p.trace.done
+	return p.root.Result(), p.trace.err
 }
 
 // Done is closed when Wait would return.
-func (p *Process) Done() <-chan struct{} { return p.done }
+func (p *Process) Done() <-chan struct{} { return p.trace.done }
 
 // Exited is closed when the command itself has exited (its children may
 // still run).
-func (p *Process) Exited() <-chan struct{} { return p.tracer.Exited() }
+func (p *Process) Exited() <-chan struct{} { return p.root.Exited() }
 
 // Signal sends sig to the command (not to its children).
-func (p *Process) Signal(sig syscall.Signal) error { return p.tracer.Signal(sig) }
+func (p *Process) Signal(sig syscall.Signal) error { return p.root.Signal(sig) }
+
+// KeepsShims says whether p was launched with KeepShims: StopKeeping and
+// Respawn restart the command without ending containerd's shims.
+func (p *Process) KeepsShims() bool { return p.keep }
 
 // Stop ends the whole traced tree: SIGTERM to every traced process, then,
 // if some are left after grace (or when ctx ends first), SIGKILL to all.
-// It returns once they are gone, with how the command ended.
+// It returns once they are gone, with how the command ended. With
+// KeepShims, that includes the shims, and the trace ends: no Respawn
+// after it.
 func (p *Process) Stop(ctx context.Context, grace time.Duration) (interceptor.Exit, error) {
+	p.tracer.Release()
 	select {
-	case <-p.done:
-		return p.exit, p.err
+	case <-p.trace.done:
+		return p.Wait()
 	default:
 	}
 	p.signalAll(unix.SIGTERM)
 	timer := time.NewTimer(grace)
 	defer timer.Stop()
 	select {
-	case <-p.done:
+	case <-p.trace.done:
 	case <-timer.C:
 		p.tracer.Kill()
 	case <-ctx.Done():
 		p.tracer.Kill()
 	}
-	<-p.done
-	return p.exit, p.err
+	return p.Wait()
 }
 
 // Processes lists the traced processes (thread group ids), each once.
@@ -191,16 +214,22 @@ func (p *Process) SeedReport() SeedReport { return p.seed }
 func (p *Process) Rules() rules.Rules { return p.rules }
 
 // Close kills what is still running, waits for it, and closes the virtual
-// kernel (the /dev/kmsg FIFO and its descriptors). The tree stays.
+// kernel (the /dev/kmsg FIFO and its descriptors). The tree stays. With
+// KeepShims, it ends the trace of every Process of the Launch.
 func (p *Process) Close() error {
+	p.tracer.Release()
 	select {
-	case <-p.done:
+	case <-p.trace.done:
 	default:
 		p.tracer.Kill()
-		<-p.done
+		<-p.trace.done
 	}
 	return p.kernel.Close()
 }
 
-// Kill sends SIGKILL to every traced process.
-func (p *Process) Kill() { p.tracer.Kill() }
+// Kill sends SIGKILL to every traced process (with KeepShims: and lets
+// the trace end).
+func (p *Process) Kill() {
+	p.tracer.Release()
+	p.tracer.Kill()
+}

@@ -34,6 +34,10 @@ type SuperviseConfig struct {
 	// SIGTERM grace of a stop is honoured (Launch kills the whole tree with
 	// SIGKILL when its context ends).
 	Start func(ctx context.Context) (*Process, error)
+	// Respawn starts the next incarnation after one whose Process keeps
+	// shims (LaunchConfig.KeepShims) was stopped by a restart, in its
+	// trace: nil is prev.Respawn. Its context is as Start's.
+	Respawn func(ctx context.Context, prev *Process) (*Process, error)
 	// Health, when non-nil, carries the readiness watcher's statuses
 	// (health.Watch feeds it; it spans incarnations). nil: exits are the
 	// only reason to restart. Supervise reads it all the time, stopping and
@@ -59,8 +63,10 @@ type SuperviseConfig struct {
 	// Supervise's goroutine with Supervise's context and must return
 	// within a few seconds.
 	Excuse func(ctx context.Context, st health.Status) (reason string, ok bool)
-	// StopTimeout: a stop sends SIGTERM to every traced process, and
-	// SIGKILL to all of them after this (default 30s).
+	// StopTimeout: a stop sends SIGTERM to every traced process (a
+	// restart of a Process that keeps shims: every one but the shims and
+	// their containers), and SIGKILL to those left after this (default
+	// 30s).
 	StopTimeout time.Duration
 	// MaxRestarts limits the restarts: negative is unlimited (pass -1 for
 	// the CLI's default), 0 gives up at the first reason to restart, N at
@@ -100,8 +106,8 @@ const (
 	EventUnhealthy  EventKind = "unhealthy"  // not Ready for longer than NotReadyGrace; Reason says why
 	EventExcused    EventKind = "excused"    // not Ready for longer than NotReadyGrace, but Excuse said why that is no reason to restart (Reason)
 	EventRestarting EventKind = "restarting" // a restart is due after Delay; Reason is why
-	EventStopping   EventKind = "stopping"   // SIGTERM sent to the whole tree; Reason is why
-	EventStopped    EventKind = "stopped"    // the whole tree is gone; Reason is how the command ended
+	EventStopping   EventKind = "stopping"   // SIGTERM sent to the whole tree (a restart of a Process that keeps shims: all but the shims); Reason is why
+	EventStopped    EventKind = "stopped"    // the whole tree (but the kept shims) is gone; Reason is how the command ended
 	EventGaveUp     EventKind = "gave-up"    // MaxRestarts exceeded (or the start failed for good); Reason is the last reason
 	EventHealth     EventKind = "health"     // the readiness watcher reported a new status
 )
@@ -132,11 +138,16 @@ type Event struct {
 // whole traced tree (Process.Stop: SIGTERM to every traced process,
 // SIGKILL to all after StopTimeout, then wait until none is left), closes the
 // Process, waits the backoff delay (cut short by ctx) and starts again.
-// The backoff resets once an incarnation has been Ready for StableAfter.
+// A Process that keeps shims (LaunchConfig.KeepShims) is restarted the
+// way k3s is restarted natively: StopKeeping ends all but containerd's
+// shims and the containers under them, the trace and the virtual kernel
+// live on, and the next incarnation is started in them (Respawn), so
+// that its containerd finds the shims again and the pods run on. The
+// backoff resets once an incarnation has been Ready for StableAfter.
 //
 // Everything happens on the calling goroutine, which waits on channels and
 // timers only (no polling). When Supervise returns, no traced process of
-// any incarnation is left.
+// any incarnation is left, shims included.
 func Supervise(ctx context.Context, cfg SuperviseConfig) error {
 	if cfg.Start == nil {
 		return errors.New("supervise: no Start function")
@@ -154,6 +165,12 @@ type supervisor struct {
 
 	restarts int
 	cur      *Process // the running incarnation, for the deferred cleanup
+	// kept is the last incarnation, stopped for a restart with its shims
+	// kept: its trace still runs them, and the next incarnation starts in
+	// it. keptCancels are the contexts of the incarnations of that trace,
+	// cancelled once it has ended (cancelling one kills the trace).
+	kept        *Process
+	keptCancels []context.CancelFunc
 
 	// Readiness as last reported, spanning incarnations.
 	status        *health.Status
@@ -211,14 +228,21 @@ func (s *supervisor) run(ctx context.Context) (err error) {
 			s.cur.Kill()
 			s.cur.Close()
 		}
+		if s.kept != nil {
+			s.kept.Kill()
+			s.kept.Close()
+		}
+		s.cancelKept()
 	}()
 	for {
 		reason, shutdown := s.incarnation(ctx)
 		if shutdown {
+			s.stopKept("shutdown")
 			return nil
 		}
 		if s.cfg.MaxRestarts >= 0 && s.restarts >= s.cfg.MaxRestarts {
 			s.log.Error("giving up", "restarts", s.restarts, "max", s.cfg.MaxRestarts, "reason", reason)
+			s.stopKept(reason)
 			s.emit(Event{Kind: EventGaveUp, Reason: reason})
 			return fmt.Errorf("gave up after %d restarts: %s", s.restarts, reason)
 		}
@@ -232,9 +256,39 @@ func (s *supervisor) run(ctx context.Context) (err error) {
 		s.log.Warn("restarting", "reason", reason, "restart", s.restarts, "delay", delay.Round(time.Millisecond))
 		s.emit(Event{Kind: EventRestarting, Reason: reason, Delay: delay})
 		if !s.sleep(ctx, delay) {
+			s.stopKept("shutdown")
 			return nil
 		}
 	}
+}
+
+// stopKept ends what the last incarnation kept (its shims) and closes its
+// trace: at shutdown, or when giving up, no process may be left.
+func (s *supervisor) stopKept(reason string) {
+	p := s.kept
+	if p == nil {
+		return
+	}
+	s.kept = nil
+	n := len(p.Processes())
+	s.log.Info("stopping the kept shims", "processes", n, "reason", reason, "timeout", s.cfg.StopTimeout)
+	s.emit(Event{Kind: EventStopping, Reason: reason})
+	t0 := s.clk.Now()
+	exit, err := s.finish(p, false)
+	st := p.Stats()
+	s.log.Info("stopped", "took", s.clk.Since(t0).Round(time.Millisecond))
+	s.emit(Event{Kind: EventStopped, Reason: exitReason(exit, err), Stats: &st})
+	if err := p.Close(); err != nil {
+		s.log.Warn("close", "err", err)
+	}
+	s.cancelKept()
+}
+
+func (s *supervisor) cancelKept() {
+	for _, c := range s.keptCancels {
+		c()
+	}
+	s.keptCancels = nil
 }
 
 // incarnation starts the command once and runs it until a restart is due
@@ -246,9 +300,37 @@ func (s *supervisor) incarnation(ctx context.Context) (reason string, shutdown b
 	}
 	// See SuperviseConfig.Start: the incarnation outlives ctx until it has
 	// been stopped with SIGTERM first.
+	// An incarnation that keeps its shims hands its context on to its
+	// trace (s.keptCancels), which outlives it.
 	ictx, icancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer icancel()
-	p, err := s.cfg.Start(ictx)
+	handedOn := false
+	defer func() {
+		if !handedOn {
+			icancel()
+		}
+	}()
+	var p *Process
+	var err error
+	if prev := s.kept; prev != nil {
+		if s.cfg.Respawn != nil {
+			p, err = s.cfg.Respawn(ictx, prev)
+		} else {
+			p, err = prev.Respawn(ictx)
+		}
+		if err != nil {
+			select {
+			case <-prev.Done():
+				// The trace has ended (its processes were killed from
+				// outside): the next start is a launch.
+				s.kept = nil
+				prev.Close()
+				s.cancelKept()
+			default:
+			}
+		}
+	} else {
+		p, err = s.cfg.Start(ictx)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", true
@@ -257,6 +339,12 @@ func (s *supervisor) incarnation(ctx context.Context) (reason string, shutdown b
 		s.log.Error("start failed", "err", err)
 		return reason, false
 	}
+	if p.KeepsShims() {
+		handedOn = true
+		s.keptCancels = append(s.keptCancels, icancel)
+	}
+	// The new incarnation carries the trace on.
+	s.kept = nil
 	s.cur = p
 	startedAt := s.clk.Now()
 	pid := p.PID()
@@ -278,17 +366,17 @@ func (s *supervisor) incarnation(ctx context.Context) (reason string, shutdown b
 	for {
 		select {
 		case <-ctx.Done():
-			s.stop(p, "shutdown")
+			s.stop(p, "shutdown", false)
 			return "", true
 		case <-p.Exited():
 			// The command is gone; what it left behind gets the same
-			// TERM-then-KILL as a restart.
-			exit, err := s.finish(p)
+			// TERM-then-KILL as a restart (but for the shims it keeps).
+			exit, err := s.finish(p, true)
 			reason = exitReason(exit, err)
 			s.log.Warn("command exited", "pid", pid, "exit", reason, "uptime", s.clk.Since(startedAt).Round(time.Millisecond))
 			st := p.Stats()
 			s.emit(Event{Kind: EventExited, PID: pid, Reason: reason, Stats: &st})
-			s.close(p)
+			s.closeForRestart(p)
 			return reason, false
 		case st, ok := <-s.health:
 			if !ok {
@@ -308,7 +396,7 @@ func (s *supervisor) incarnation(ctx context.Context) (reason string, shutdown b
 			reason = s.notReadyReason()
 			s.log.Warn("not Ready for too long", "pid", pid, "reason", reason)
 			s.emit(Event{Kind: EventUnhealthy, PID: pid, Reason: reason})
-			s.stop(p, reason)
+			s.stop(p, reason, true)
 			return reason, false
 		case <-stable.C():
 			stableDone = true
@@ -417,23 +505,52 @@ func (s *supervisor) notReadyReason() string {
 }
 
 // stop ends the whole tree of p (SIGTERM to every traced process, SIGKILL
-// after StopTimeout) and closes p, reporting stopping and stopped.
-func (s *supervisor) stop(p *Process, reason string) {
+// after StopTimeout) and closes p, reporting stopping and stopped. For a
+// restart of a Process that keeps shims, the shims and their containers
+// are left running and p's trace is kept for the next incarnation.
+func (s *supervisor) stop(p *Process, reason string, restart bool) {
 	pid := p.PID()
 	s.log.Info("stopping", "pid", pid, "reason", reason, "timeout", s.cfg.StopTimeout)
 	s.emit(Event{Kind: EventStopping, PID: pid, Reason: reason})
 	t0 := s.clk.Now()
-	exit, err := s.finish(p)
+	exit, err := s.finish(p, restart)
 	st := p.Stats()
 	how := exitReason(exit, err)
 	s.log.Info("stopped", "pid", pid, "exit", how, "took", s.clk.Since(t0).Round(time.Millisecond))
 	s.emit(Event{Kind: EventStopped, PID: pid, Reason: how, Stats: &st})
-	s.close(p)
+	if restart {
+		s.closeForRestart(p)
+	} else {
+		s.close(p)
+	}
 }
 
-// finish runs Process.Stop (a no-op when everything has already ended)
-// while still reading Health, and returns how the command ended.
-func (s *supervisor) finish(p *Process) (interceptor.Exit, error) {
+// closeForRestart closes p after a restart's stop, or, when it keeps
+// shims, keeps its trace for the next incarnation.
+func (s *supervisor) closeForRestart(p *Process) {
+	select {
+	case <-p.Done():
+		// The trace itself has ended (its processes were killed from
+		// outside): nothing is kept, and the next start is a launch.
+		s.close(p)
+		return
+	default:
+	}
+	if !p.KeepsShims() {
+		s.close(p)
+		return
+	}
+	if kept := p.Kept(); len(kept) > 0 {
+		s.log.Info("kept running for the next incarnation", "pid", p.PID(), "processes", kept)
+	}
+	s.kept = p
+	s.cur = nil
+}
+
+// finish runs Process.Stop, or for a restart Process.StopKeeping (a no-op
+// when everything has already ended), while still reading Health, and
+// returns how the command ended.
+func (s *supervisor) finish(p *Process, restart bool) (interceptor.Exit, error) {
 	type result struct {
 		exit interceptor.Exit
 		err  error
@@ -441,7 +558,13 @@ func (s *supervisor) finish(p *Process) (interceptor.Exit, error) {
 	done := make(chan result, 1)
 	go func() {
 		// Not ctx: a cancelled context makes Stop skip the SIGTERM grace.
-		exit, err := p.Stop(context.Background(), s.cfg.StopTimeout)
+		var exit interceptor.Exit
+		var err error
+		if restart {
+			exit, err = p.StopKeeping(context.Background(), s.cfg.StopTimeout)
+		} else {
+			exit, err = p.Stop(context.Background(), s.cfg.StopTimeout)
+		}
 		done <- result{exit, err}
 	}()
 	for {
@@ -463,6 +586,9 @@ func (s *supervisor) close(p *Process) {
 		s.log.Warn("close", "pid", p.PID(), "err", err)
 	}
 	s.cur = nil
+	if p.KeepsShims() {
+		s.cancelKept()
+	}
 }
 
 // sleep waits d (reading Health meanwhile) and reports false when ctx

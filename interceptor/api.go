@@ -107,6 +107,14 @@ type Config struct {
 	// every path syscall and statfs/fstatfs, with its outcome. Every such
 	// call then costs two stops: it is for discovery, not production.
 	Observe func(rules.Observation)
+
+	// Persist keeps the trace going when the command and everything it
+	// started have ended, until Tracer.Release: Tracer.Spawn can start
+	// the command again in the same trace, and the processes the last
+	// command left behind (a supervisor keeps containerd's shims across a
+	// restart of k3s) stay traced meanwhile. Wait returns only after
+	// Release (or Kill with the Start context cancelled).
+	Persist bool
 }
 
 // Rewrite describes one change the tracer made to a syscall.

@@ -13,6 +13,23 @@
 // command. The command is therefore traced from its first instruction; the
 // tracer never attaches to a process that already runs user code.
 //
+// # Persistent traces
+//
+// With Config.Persist the trace outlives its command: Spawn starts the
+// command again as another root (its own Root: pid, Exited, Result), in
+// the mode the first settled, while what the earlier commands left (a
+// supervisor keeps containerd's shims across a restart of k3s) runs on,
+// traced. Only the tracer thread may seize a tracee, and it sleeps in
+// wait4, which a signal does not interrupt (Go's handlers restart it); so
+// a Spawn (or Release) is queued and the tracer is woken by the exit of
+// the doorbell, an untraced child of its thread (roots.go) that exits when
+// a byte arrives on its pipe. The doorbell also keeps wait4 from reporting
+// ECHILD, the end of the trace, while no tracee runs; after Release the
+// trace ends with its last tracee. A tracee whose parent has exited (a
+// daemonized shim) is reparented by the kernel, to init or a subreaper;
+// the tracer still sees its stops and its exit, since ptrace reports
+// them to the tracer whoever the parent is.
+//
 // # Thread model
 //
 // Every ptrace request and every wait4 comes from one goroutine locked to

@@ -30,7 +30,7 @@ func (t *Tracer) seccompStop(th *thread) {
 	nr := t.regs.syscallNo()
 	if nr == sysFstatfs && int32(t.regs.arg(0)) == probeFD {
 		// The shim's probe (dataProbe).
-		if t.startup {
+		if r := t.roots[th.tid]; r != nil && r.startup {
 			th.probe = true
 			th.awaitExit = true
 		}

@@ -40,23 +40,38 @@ const ptraceOptions = 0 |
 // Tracer runs one command and every process and thread it starts under
 // ptrace, applying Rules.
 type Tracer struct {
-	cfg  Config
-	m    *matcher
-	res  *resolver
-	log  *slog.Logger
-	cnt  *counters
-	root int
+	cfg Config
+	m   *matcher
+	res *resolver
+	log *slog.Logger
+	cnt *counters
+	// first is the command Start started; roots (tracer goroutine) are
+	// the commands, first included, whose own process has not exited.
+	first *Root
+	roots map[int]*Root
+	// path, env and prog are the command's and the filter's, for Spawn.
+	path string
+	env  []string
+	prog []byte
 
-	started chan error
-	exited  chan struct{}
 	done    chan struct{}
-	result  Exit
 	runErr  error
 	copiers sync.WaitGroup
 
 	// alive holds every traced tid, for Kill (read by other goroutines).
 	aliveMu sync.Mutex
 	alive   map[int]struct{}
+	// exitCh is closed and replaced when a tid leaves alive (NextExit).
+	exitCh chan struct{}
+
+	// The doorbell of a persistent trace (roots.go): bellW and rung under
+	// bellMu, with the queued Spawns and whether Release was called.
+	bellMu   sync.Mutex
+	bellW    *os.File
+	rung     bool
+	reqs     []spawnReq
+	released bool
+	bellPID  int // tracer goroutine
 
 	// Fields below belong to the tracer goroutine.
 	threads   map[int]*thread
@@ -68,14 +83,12 @@ type Tracer struct {
 	// spec is what the seccomp filter decides; the tracer decides the same
 	// itself when every syscall stops.
 	spec     filterSpec
-	startup  bool // until the command's exec (or the shim's exit)
 	oldOrder bool // seccomp stop comes before syscall-enter stop
 	// held counts new tracees stopped until their parent's event.
 	held int
 	// noSyscallInfo: PTRACE_GET_SYSCALL_INFO failed once (before Linux
 	// 5.3, gVisor); stop-every-syscall mode reads registers instead.
 	noSyscallInfo bool
-	statusR       int // read end of the shim's status pipe, or -1
 	regs          regs
 	buf           []byte
 	// how is the copy of openat2's struct open_how of the call being
@@ -87,17 +100,13 @@ type Tracer struct {
 	stopStart time.Time
 	// spin: the last stop came within spinFor of the one before it, so
 	// the next wait polls before it sleeps (see waitStop).
-	spin        bool
-	rootExited  bool
-	startupDone bool
-	obs         ProcessObserver
+	spin bool
+	obs  ProcessObserver
 	// namer maps a FileServer's host paths back to guest paths
 	// (reverse.go); nil when it does not.
 	namer GuestNamer
 	// revBuf holds a result being turned back into a guest path.
 	revBuf []byte
-	// closeAfterStart are the child's ends of stdio pipes.
-	closeAfterStart []*os.File
 }
 
 // Start launches cfg's command traced from its exec, and returns once the
@@ -137,16 +146,17 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 		m:       newMatcher(cfg.Rules),
 		log:     log,
 		cnt:     newCounters(cfg.Rules),
-		started: make(chan error, 1),
-		exited:  make(chan struct{}),
+		first:   newRoot(),
+		roots:   map[int]*Root{},
+		path:    path,
+		env:     env,
 		done:    make(chan struct{}),
 		alive:   map[int]struct{}{},
+		exitCh:  make(chan struct{}),
 		threads: map[int]*thread{},
 		buf:     make([]byte, pathMax),
 		howBuf:  make([]byte, pathMax),
 		warned:  map[string]bool{},
-		startup: true,
-		statusR: -1,
 	}
 	t.needPaths = len(t.m.redirects) > 0 || cfg.Files != nil || cfg.Observe != nil
 	t.res = newResolver(t.m, cfg.Files, log, cfg.OnFault)
@@ -172,23 +182,26 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 			return nil, fmt.Errorf("build seccomp filter: %w", err)
 		}
 		prog = encodeFilter(p)
+		t.prog = prog
 		modeByte = shimModeAuto
 		if cfg.Mode == ModeSeccomp {
 			modeByte = shimModeSeccomp
 		}
 	}
-	files, err := t.stdio()
+	files, closeAfter, err := t.stdio()
 	if err != nil {
 		return nil, err
 	}
-	goOnChildlessThread(func() { t.run(path, env, files, modeByte, prog) })
-	if err := <-t.started; err != nil {
+	goOnChildlessThread(func() { t.run(files, closeAfter, modeByte) })
+	if err := <-t.first.started; err != nil {
 		<-t.done
 		return nil, err
 	}
 	go func() {
 		select {
 		case <-ctx.Done():
+			// A persistent trace ends too: nobody is left to Release it.
+			t.Release()
 			t.Kill()
 		case <-t.done:
 		}
@@ -197,20 +210,13 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 }
 
 // PID is the process id of the command.
-func (t *Tracer) PID() int { return t.root }
+func (t *Tracer) PID() int { return t.first.pid }
+
+// First is the command Start started.
+func (t *Tracer) First() *Root { return t.first }
 
 // Signal sends sig to the command (not to its children).
-func (t *Tracer) Signal(sig syscall.Signal) error {
-	select {
-	case <-t.exited:
-		return os.ErrProcessDone
-	default:
-	}
-	if err := unix.Kill(t.root, sig); err != nil {
-		return fmt.Errorf("signal %d: %w", t.root, err)
-	}
-	return nil
-}
+func (t *Tracer) Signal(sig syscall.Signal) error { return t.first.Signal(sig) }
 
 // Processes lists the traced processes (thread group ids), each once,
 // whatever their process group or session. Safe while the tracer runs.
@@ -264,16 +270,20 @@ func (t *Tracer) Kill() {
 }
 
 // Wait waits until the command has exited and every process it left behind
-// has ended, and returns how the command ended.
+// has ended (with Config.Persist: and the trace was released), and returns
+// how the command Start started ended.
 func (t *Tracer) Wait() (Exit, error) {
 	<-t.done
 	t.copiers.Wait()
-	return t.result, t.runErr
+	return t.first.result, t.runErr
 }
+
+// Done is closed when the trace has ended: no traced process is left.
+func (t *Tracer) Done() <-chan struct{} { return t.done }
 
 // Exited is closed when the command itself has exited (its children may
 // still run); Wait returns once they are gone too.
-func (t *Tracer) Exited() <-chan struct{} { return t.exited }
+func (t *Tracer) Exited() <-chan struct{} { return t.first.exited }
 
 // Stats returns a snapshot of the counters; safe while the tracer runs.
 func (t *Tracer) Stats() Stats {
@@ -298,9 +308,8 @@ func sameWriter(a, b io.Writer) (same bool) {
 	return a == b
 }
 
-func (t *Tracer) stdio() ([]*os.File, error) {
-	files := make([]*os.File, 3)
-	var closeAfter []*os.File
+func (t *Tracer) stdio() (files, closeAfter []*os.File, err error) {
+	files = make([]*os.File, 3)
 	for i, s := range []any{t.cfg.Stdin, t.cfg.Stdout, t.cfg.Stderr} {
 		switch v := s.(type) {
 		case *os.File:
@@ -313,7 +322,7 @@ func (t *Tracer) stdio() ([]*os.File, error) {
 			if i == 0 {
 				r, w, err := os.Pipe()
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				files[i] = r
 				closeAfter = append(closeAfter, r)
@@ -335,7 +344,7 @@ func (t *Tracer) stdio() ([]*os.File, error) {
 			}
 			r, pw, err := os.Pipe()
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			files[i] = pw
 			closeAfter = append(closeAfter, pw)
@@ -349,20 +358,19 @@ func (t *Tracer) stdio() ([]*os.File, error) {
 		}
 		f, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		files[i] = f
 		closeAfter = append(closeAfter, f)
 	}
-	t.closeAfterStart = closeAfter
-	return files, nil
+	return files, closeAfter, nil
 }
 
 // run is the tracer goroutine, locked to its OS thread for good (see
 // goOnChildlessThread): the kernel ties every tracee to this thread, and
 // when the goroutine returns the thread exits with it (after the last
 // tracee is gone).
-func (t *Tracer) run(path string, env []string, files []*os.File, modeByte byte, prog []byte) {
+func (t *Tracer) run(files, closeAfter []*os.File, modeByte byte) {
 	defer close(t.done)
 	quietSIGCHLD()
 	defer restoreSIGCHLD()
@@ -372,20 +380,46 @@ func (t *Tracer) run(path string, env []string, files []*os.File, modeByte byte,
 			t.Kill()
 			t.runErr = fmt.Errorf("tracer panic: %v", r)
 			t.reapAll()
-			t.finishStartup(t.runErr)
+			t.endRoots(t.runErr)
+			t.endRequests()
 			panic(r)
 		}
 	}()
-	if err := t.launch(path, env, files, modeByte, prog); err != nil {
-		t.finishStartup(err)
+	if err := t.launch(t.first, files, closeAfter, modeByte); err != nil {
+		t.finishStartup(t.first, err)
 		return
 	}
+	if t.cfg.Persist {
+		if err := t.startBell(); err != nil {
+			t.Kill()
+			t.reapAll()
+			t.finishStartup(t.first, err)
+			return
+		}
+	}
 	t.loop()
-	t.finishStartup(errors.New("tracer ended before the command started"))
-	t.closeExited()
+	t.endRoots(errors.New("tracer ended before the command started"))
+	t.endRequests()
 }
 
-func (t *Tracer) launch(path string, env []string, files []*os.File, modeByte byte, prog []byte) error {
+// endRoots reports the end of the trace to the roots still waiting for
+// their start or exit.
+func (t *Tracer) endRoots(err error) {
+	t.finishStartup(t.first, err)
+	t.closeExited(t.first)
+	for _, r := range t.roots {
+		t.finishStartup(r, err)
+		t.closeExited(r)
+	}
+}
+
+// launch starts r's shim, seizes it and hands it the filter (tracer
+// goroutine).
+func (t *Tracer) launch(r *Root, files, closeAfter []*os.File, modeByte byte) error {
+	path, prog := t.path, t.prog
+	if modeByte == shimModePtrace {
+		prog = nil
+	}
 	ctlR, ctlW, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
@@ -399,13 +433,13 @@ func (t *Tracer) launch(path string, env []string, files []*os.File, modeByte by
 		ctlW.Close()
 		return fmt.Errorf("start: %w", err)
 	}
-	t.statusR = sp[0]
+	r.statusR = sp[0]
 	unix.SetNonblock(sp[0], true)
 	statusW := os.NewFile(uintptr(sp[1]), "status")
 	argv := append([]string{shimArgv0, path}, t.cfg.Args...)
 	proc, err := os.StartProcess("/proc/self/exe", argv, &os.ProcAttr{
 		Dir:   t.cfg.Dir,
-		Env:   env,
+		Env:   t.env,
 		Files: append(files, ctlR, statusW),
 		Sys: &syscall.SysProcAttr{
 			Setpgid:   t.cfg.Setpgid,
@@ -414,23 +448,32 @@ func (t *Tracer) launch(path string, env []string, files []*os.File, modeByte by
 	})
 	ctlR.Close()
 	statusW.Close()
-	for _, f := range t.closeAfterStart {
-		f.Close()
-	}
+	closeFiles(closeAfter)
 	if err != nil {
 		ctlW.Close()
+		r.closeStatus()
 		return fmt.Errorf("start %s: %w", path, err)
 	}
-	t.root = proc.Pid
+	r.pid = proc.Pid
 	proc.Release()
-	if err := ptraceSeize(t.root, ptraceOptions); err != nil {
-		unix.Kill(t.root, unix.SIGKILL)
-		ctlW.Close()
+	// killShim ends a shim that never got its filter, and waits for it
+	// alone: in a persistent trace, other tracees run on.
+	killShim := func() {
+		unix.Kill(r.pid, unix.SIGKILL)
 		var ws unix.WaitStatus
-		unix.Wait4(t.root, &ws, unix.WALL, nil)
-		return traceErr(t.root, "ptrace(PTRACE_SEIZE)", err)
+		for {
+			_, err := unix.Wait4(r.pid, &ws, unix.WALL, nil)
+			if err != unix.EINTR && (err != nil || ws.Exited() || ws.Signaled()) {
+				break
+			}
+		}
+		r.closeStatus()
 	}
-	t.addThread(t.root, t.root, newAddrSpace())
+	if err := ptraceSeize(r.pid, ptraceOptions); err != nil {
+		ctlW.Close()
+		killShim()
+		return traceErr(r.pid, "ptrace(PTRACE_SEIZE)", err)
+	}
 	msg := make([]byte, 5+len(prog))
 	msg[0] = modeByte
 	binary.LittleEndian.PutUint32(msg[1:], uint32(len(prog)))
@@ -438,26 +481,36 @@ func (t *Tracer) launch(path string, env []string, files []*os.File, modeByte by
 	_, err = ctlW.Write(msg)
 	ctlW.Close()
 	if err != nil {
-		t.Kill()
-		t.reapAll()
+		killShim()
 		return fmt.Errorf("start %s: write to shim: %w", path, err)
 	}
+	// The shim runs no code of the command before it has read the
+	// message, so registering it now misses nothing.
+	t.addThread(r.pid, r.pid, newAddrSpace())
+	t.roots[r.pid] = r
 	return nil
 }
 
-// finishStartup reports the outcome of the launch to Start, once.
-func (t *Tracer) finishStartup(err error) {
-	if t.startupDone {
-		return
+func (r *Root) closeStatus() {
+	if r.statusR >= 0 {
+		unix.Close(r.statusR)
+		r.statusR = -1
 	}
-	t.startupDone = true
-	t.started <- err
 }
 
-func (t *Tracer) closeExited() {
-	if !t.rootExited {
-		t.rootExited = true
-		close(t.exited)
+// finishStartup reports the outcome of r's launch to Start or Spawn, once.
+func (t *Tracer) finishStartup(r *Root, err error) {
+	if r.startupDone {
+		return
+	}
+	r.startupDone = true
+	r.started <- err
+}
+
+func (t *Tracer) closeExited(r *Root) {
+	if !r.rootExited {
+		r.rootExited = true
+		close(r.exited)
 	}
 }
 
@@ -496,6 +549,11 @@ func (t *Tracer) waitStop(ws *unix.WaitStatus) (int, error) {
 
 // reapAll waits for every remaining tracee after a Kill.
 func (t *Tracer) reapAll() {
+	if t.bellPID != 0 {
+		// The doorbell would keep wait4 from ever reporting ECHILD.
+		unix.Kill(t.bellPID, unix.SIGKILL)
+		t.bellPID = 0
+	}
 	var ws unix.WaitStatus
 	for {
 		if _, err := wait4(&ws); err != nil {
@@ -516,6 +574,12 @@ func (t *Tracer) loop() {
 				t.runErr = traceErr(0, "wait4", err)
 			}
 			return
+		}
+		if tid == t.bellPID && tid != 0 {
+			if ws.Exited() || ws.Signaled() {
+				t.bellRang()
+			}
+			continue
 		}
 		t.stopStart = time.Now()
 		t.cnt.stops.Add(1)
@@ -625,28 +689,38 @@ func (t *Tracer) threadGone(tid int, ws unix.WaitStatus) {
 			t.obs.Exited(tid)
 		}
 	}
-	t.aliveMu.Lock()
-	delete(t.alive, tid)
-	t.aliveMu.Unlock()
-	if tid != t.root {
+	t.forget(tid)
+	r := t.roots[tid]
+	if r == nil {
 		return
 	}
+	delete(t.roots, tid)
 	if ws.Signaled() {
-		t.result = Exit{Signal: ws.Signal()}
+		r.result = Exit{Signal: ws.Signal()}
 	} else {
-		t.result = Exit{Code: ws.ExitStatus()}
+		r.result = Exit{Code: ws.ExitStatus()}
 	}
-	if t.startup {
+	if r.startup {
 		// The shim ended without exec'ing the command: say why.
-		t.startup = false
-		t.finishStartup(t.shimFailure())
+		r.startup = false
+		t.finishStartup(r, r.shimFailure())
 	}
-	t.closeExited()
+	r.closeStatus()
+	t.closeExited(r)
+}
+
+// forget removes tid from alive and tells NextExit's waiters.
+func (t *Tracer) forget(tid int) {
+	t.aliveMu.Lock()
+	delete(t.alive, tid)
+	close(t.exitCh)
+	t.exitCh = make(chan struct{})
+	t.aliveMu.Unlock()
 }
 
 // shimFailure turns the shim's status lines into an error.
-func (t *Tracer) shimFailure() error {
-	lines, _ := t.readStatus()
+func (r *Root) shimFailure() error {
+	lines, _ := r.readStatus()
 	for _, l := range lines {
 		if rest, ok := strings.CutPrefix(l, "exec "); ok {
 			if strings.HasSuffix(rest, unix.ENOENT.Error()) {
@@ -658,20 +732,20 @@ func (t *Tracer) shimFailure() error {
 			return errors.New(rest)
 		}
 	}
-	return fmt.Errorf("command did not start (%s)", t.result)
+	return fmt.Errorf("command did not start (%s)", r.result)
 }
 
 // readStatus reads what the shim wrote to its status pipe, without
 // blocking; ok=false when nothing is there yet. Once something was read the
 // pipe is closed: the shim writes everything before it execs or exits.
-func (t *Tracer) readStatus() (lines []string, ok bool) {
-	if t.statusR < 0 {
+func (r *Root) readStatus() (lines []string, ok bool) {
+	if r.statusR < 0 {
 		return nil, false
 	}
 	var out []byte
 	buf := make([]byte, 4096)
 	for {
-		n, err := unix.Read(t.statusR, buf)
+		n, err := unix.Read(r.statusR, buf)
 		if n <= 0 || err != nil {
 			break
 		}
@@ -680,8 +754,7 @@ func (t *Tracer) readStatus() (lines []string, ok bool) {
 	if len(out) == 0 {
 		return nil, false
 	}
-	unix.Close(t.statusR)
-	t.statusR = -1
+	r.closeStatus()
 	return strings.Split(strings.TrimSpace(string(out)), "\n"), true
 }
 
@@ -762,24 +835,28 @@ func (t *Tracer) execEvent(th *thread) {
 		if old := t.threads[int(msg)]; old != nil {
 			old.detachSpace()
 			delete(t.threads, int(msg))
-			t.aliveMu.Lock()
-			delete(t.alive, int(msg))
-			t.aliveMu.Unlock()
+			t.forget(int(msg))
 		}
 	}
-	if t.startup && th.tid == t.root {
+	if r := t.roots[th.tid]; r != nil && r.startup {
 		// os.StartProcess returns once the shim's exec has closed the
 		// close-on-exec fds, which is before that exec reports
 		// PTRACE_EVENT_EXEC: a seize in between sees the shim's own exec.
 		// The shim writes its status before exec'ing the command, so an
 		// empty status pipe means this is still the shim.
-		lines, ok := t.readStatus()
+		lines, ok := r.readStatus()
 		if !ok {
 			t.resume(th, 0)
 			return
 		}
-		t.startup = false
-		t.startupMode(lines)
+		r.startup = false
+		if r == t.first {
+			t.startupMode(lines)
+		} else {
+			// Spawn asked for the mode in effect; the shim failed
+			// rather than fall back.
+			t.finishStartup(r, nil)
+		}
 	}
 	th.detachSpace()
 	th.attachSpace(newAddrSpace())
@@ -808,8 +885,8 @@ func (t *Tracer) startupMode(lines []string) {
 	}
 	t.stopAll = mode == ModePtrace
 	t.cnt.setMode(mode)
-	t.log.Debug("tracing", "pid", t.root, "mode", mode, "seccompBeforeEnter", t.oldOrder)
-	t.finishStartup(nil)
+	t.log.Debug("tracing", "pid", t.first.pid, "mode", mode, "seccompBeforeEnter", t.oldOrder)
+	t.finishStartup(t.first, nil)
 }
 
 func (t *Tracer) addThread(tid, tgid int, space *addrSpace) *thread {

@@ -207,28 +207,42 @@ func (n *Node) run(ctx context.Context) {
 		// unhealthy. An agent's is another machine's (see excuse).
 		excuse = n.excuse
 	}
+	// The log is appended to: an incarnation's output starts at its
+	// present end.
+	markLog := func() {
+		if fi, err := n.k3sLog.Stat(); err == nil {
+			n.mu.Lock()
+			n.logFrom = fi.Size()
+			n.mu.Unlock()
+		}
+	}
+	started := func(proc *bootstrap.Process, err error) (*bootstrap.Process, error) {
+		if err == nil {
+			n.mu.Lock()
+			n.cur = proc
+			n.mu.Unlock()
+		}
+		return proc, err
+	}
 	err := bootstrap.Supervise(ctx, bootstrap.SuperviseConfig{
 		Start: func(ctx context.Context) (*bootstrap.Process, error) {
-			// The log is appended to: this incarnation's output starts
-			// at its present end.
-			if fi, err := n.k3sLog.Stat(); err == nil {
-				n.mu.Lock()
-				n.logFrom = fi.Size()
-				n.mu.Unlock()
-			}
-			proc, err := bootstrap.Launch(ctx, bootstrap.LaunchConfig{
+			markLog()
+			// KeepShims: a restart of k3s keeps containerd's shims, and
+			// so the pods' containers, as native k3s does; the next k3s
+			// runs in the same trace and on the same virtual kernel
+			// (the pods' cgroups), and its containerd reconnects to them.
+			return started(bootstrap.Launch(ctx, bootstrap.LaunchConfig{
 				Profile: cfg.Profile, Root: n.seed.Root, Seeded: &n.seed,
 				Path: n.plan.K3s, Args: n.plan.Argv,
 				Stdout: n.k3sLog, Stderr: n.k3sLog,
 				Logger: n.log, Setpgid: true,
-				OnFault: n.onFault,
-			})
-			if err == nil {
-				n.mu.Lock()
-				n.cur = proc
-				n.mu.Unlock()
-			}
-			return proc, err
+				OnFault:   n.onFault,
+				KeepShims: true,
+			}))
+		},
+		Respawn: func(ctx context.Context, prev *bootstrap.Process) (*bootstrap.Process, error) {
+			markLog()
+			return started(prev.Respawn(ctx))
 		},
 		Health:        healthCh,
 		StartGrace:    cfg.StartGrace,
