@@ -219,8 +219,31 @@ func TestNodebootPods(t *testing.T) {
 		t.Errorf("host %s = %q after the netsysctl pod, was %q", portStart, now, hostPortStart)
 	}
 
+	// 4c. kubectl port-forward to a pod on the pod network: the runtime
+	// dials the pod's loopback from inside its network namespace
+	// (containerd 1.6 does it in its own process, under the tracer).
+	t10 := time.Now()
+	sv := smokePod(c.Name, "serve", b.Smoke, serveCommand(images.BinaryPath))
+	sv.Spec.HostNetwork = false
+	createPod(t, c, sv)
+	podUID("serve")
+	waitPod(t, c, "serve", corev1.PodRunning, 2*time.Minute)
+	if got := podLog(t, c, "serve", 30*time.Second, "smoke-serve: listening on "); !strings.HasPrefix(got, "smoke-serve: listening on ") {
+		t.Errorf("pod serve logged %q, want its listening line", got)
+	} else {
+		t.Logf("pod serve: %q %s after create", got, time.Since(t10).Round(time.Millisecond))
+		for _, l := range checkPortForward(t, hostCfg, "serve", servePort, images.ServeLine("serve")) {
+			t.Logf("port-forward to pod serve:%d, %s", servePort, l)
+		}
+	}
+
 	// 5. A 3-replica Deployment of the pause image turns Available (its
 	// pods bound to the node in the template: the bed runs no scheduler).
+	// A pod that burns a tenth of a CPU starts with it, for the live
+	// figures of 5b.
+	burn := smokePod(c.Name, "burn", b.Smoke, []string{images.BinaryPath, "smoke-burn", "--busy", "100ms", "--period", "1s"})
+	createPod(t, c, burn)
+	podUID("burn")
 	t6 := time.Now()
 	replicas := int32(3)
 	labels := map[string]string{"app": "pause"}
@@ -259,6 +282,31 @@ func TestNodebootPods(t *testing.T) {
 		uids = append(uids, string(p.UID))
 	}
 	t.Logf("deployment pause: %d/%d replicas Available %s after create", len(pods.Items), replicas, time.Since(t6).Round(time.Millisecond))
+
+	// 5b. The kubelet's summary API (cAdvisor on the emulated cgroups,
+	// through the API server's node proxy) has figures of each
+	// Deployment pod's container, and they are live: the burning pod's
+	// CPU time grows from one sample to the next, by about its load.
+	t11 := time.Now()
+	if figs, err := podStats(ctx, c, pods.Items); err != nil {
+		t.Errorf("summary API, the Deployment's pods: %v", err)
+	} else {
+		t.Logf("summary API: figures of each Deployment pod's container (%s): %s", time.Since(t11).Round(time.Millisecond), figs)
+	}
+	waitPod(t, c, "burn", corev1.PodRunning, time.Minute)
+	if f1, f2, err := cpuGrows(ctx, c, "burn", 90*time.Second); err != nil {
+		t.Errorf("summary API, pod burn: %v", err)
+	} else {
+		dt := f2.CPUTime.Sub(f1.CPUTime)
+		share := float64(f2.CPU-f1.CPU) / float64(dt)
+		t.Logf("summary API, pod burn (smoke-burn 100ms/1s): CPU %s at %s, %s at %s: %.1f%% of a CPU; working set %d B",
+			f1.CPU, f1.CPUTime.Format(time.TimeOnly), f2.CPU, f2.CPUTime.Format(time.TimeOnly), 100*share, f2.WorkingSet)
+		// A tenth of a CPU asked for; the figure must be of that order,
+		// not a trickle of the runtime's own start.
+		if share < 0.02 {
+			t.Errorf("pod burn used %.1f%% of a CPU between two samples, want about 10%%", 100*share)
+		}
+	}
 
 	// What the leftover checks below look for must be there while the
 	// pods run, or they prove nothing: the shims and the containers'

@@ -108,6 +108,12 @@ func NewSmokeEchoCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Co
 	}
 }
 
+// serveLine is the line smoke-serve answers with on node, named as
+// SmokeEcho names it.
+func serveLine(node string) string {
+	return images.ServeLine(strings.TrimPrefix(SmokeEcho(node), images.SmokeLine))
+}
+
 // SmokeEcho is the line the smoke container prints on node.
 func SmokeEcho(node string) string {
 	node = strings.TrimSpace(node)
@@ -147,11 +153,6 @@ func NewSmokeCatCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Com
 	}
 }
 
-// ServeLine is the line "smoke-serve" answers each connection with, for
-// the pod named node ($NODE_NAME): the smoke line with " serve" after it,
-// so that a reader tells it from the smoke Job's.
-func ServeLine(node string) string { return SmokeEcho(node) + " serve" }
-
 // NewSmokeServeCommand returns the hidden "smoke-serve" command.
 func NewSmokeServeCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Command {
 	var listen string
@@ -177,7 +178,7 @@ func NewSmokeServeCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.C
 				l.Close()
 				return err
 			}
-			return Serve(cCtx.Context, l, ServeLine(os.Getenv("NODE_NAME")))
+			return Serve(cCtx.Context, l, serveLine(os.Getenv("NODE_NAME")))
 		},
 	}
 }

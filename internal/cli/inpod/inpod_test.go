@@ -242,7 +242,7 @@ func TestSmokeServe(t *testing.T) {
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		b, err := io.ReadAll(c) // the server closes after the line
 		c.Close()
-		if want := images.SmokeLine + "pf serve\n"; err != nil || string(b) != want {
+		if want := images.ServeLine("pf") + "\n"; err != nil || string(b) != want {
 			t.Fatalf("connection %d read %q (%v), want %q", i, b, err, want)
 		}
 	}
