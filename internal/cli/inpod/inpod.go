@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"time"
 
@@ -254,8 +255,8 @@ func NewSmokeBurnCommand(logger *slog.Logger, streams cmdutil.IOStreams) *cli.Co
 	}
 }
 
-// Burn spins on the CPU for busy of every period until ctx ends: a load
-// that is small (busy/period of one CPU) but never zero, so that a
+// Burn spins on the CPU for busy (CPU time) of every period until ctx
+// ends: a load that is small (busy/period of one CPU) but never zero, so that a
 // container's cumulative CPU time grows between any two samples a
 // period or more apart.
 func Burn(ctx context.Context, busy, period time.Duration) {
@@ -271,13 +272,29 @@ func Burn(ctx context.Context, busy, period time.Duration) {
 	}
 }
 
-// spin spins for d of wall time. time.Now reads the vDSO clock: no
-// syscall, so no tracer stop, while it spins.
+// spin spends d of this thread's CPU time. On a busy machine that takes
+// longer than d of wall time: the load it makes is the same however
+// many others share the CPUs. The thread's CPU clock is a syscall
+// (clock_gettime), which seccomp lets through without a tracer stop; it
+// is read every 10000 rounds of arithmetic, some microseconds apart.
 func spin(d time.Duration) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var ts unix.Timespec
+	now := func() time.Duration {
+		if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) != nil {
+			return -1
+		}
+		return time.Duration(ts.Nano())
+	}
+	start := now()
 	x := 1
-	for end := time.Now().Add(d); time.Now().Before(end); {
+	for {
 		for i := 0; i < 10000; i++ {
 			x = x*31 + 7
+		}
+		if n := now(); n < 0 || n-start >= d {
+			break
 		}
 	}
 	burnSink = x
