@@ -47,11 +47,11 @@ func k3sPodChecks(t *testing.T, c *cluster.Cluster, u *upBed, k3s, image string)
 	var uids []string
 
 	// Memory limit.
-	mem := podOf("mem", image, true, images.BinaryPath, "smoke-cat", "/sys/fs/cgroup/memory.max")
-	mem.Spec.Containers[0].Resources = corev1.ResourceRequirements{
-		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
-		Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
-	}
+	mem := testPod("mem", image, []string{images.BinaryPath, "smoke-cat", "/sys/fs/cgroup/memory.max"}, podOpts{
+		HostNetwork: true,
+		Limits:      corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+		Requests:    corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+	})
 	out, uid := runPodLog(t, c, mem)
 	uids = append(uids, uid)
 	if want := "/sys/fs/cgroup/memory.max=67108864"; out != want {
@@ -64,11 +64,10 @@ func k3sPodChecks(t *testing.T, c *cluster.Cluster, u *upBed, k3s, image string)
 	const shm = "/proc/sys/kernel/shm_rmid_forced"
 	hostBefore := readTrim(t, portRange) + "|" + readTrim(t, shm)
 	nodeBefore := nsCat(t, c.NetNS, portRange)
-	sc := podOf("sysctl", image, false, images.BinaryPath, "smoke-cat", portRange, shm)
-	sc.Spec.SecurityContext = &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{
+	sc := testPod("sysctl", image, []string{images.BinaryPath, "smoke-cat", portRange, shm}, podOpts{Sysctls: []corev1.Sysctl{
 		{Name: "net.ipv4.ip_local_port_range", Value: "20000 40000"},
 		{Name: "kernel.shm_rmid_forced", Value: "1"},
-	}}
+	}})
 	out, uid = runPodLog(t, c, sc)
 	uids = append(uids, uid)
 	if want := portRange + "=20000\t40000\n" + shm + "=1"; out != want {
@@ -84,8 +83,7 @@ func k3sPodChecks(t *testing.T, c *cluster.Cluster, u *upBed, k3s, image string)
 
 	// kubectl port-forward to a pod on the pod network (flannel): k3s's
 	// containerd dials the pod's loopback from inside its namespace.
-	sv := podOf("serve", image, false, serveCommand(images.BinaryPath)...)
-	sv.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "NODE_NAME", Value: "serve"}}
+	sv := testPod("serve", image, serveCommand(images.BinaryPath), podOpts{NameEnv: true})
 	start := time.Now()
 	createPod(t, c, sv)
 	waitPod(t, c, "serve", corev1.PodRunning, 2*time.Minute)
@@ -106,7 +104,7 @@ func k3sPodChecks(t *testing.T, c *cluster.Cluster, u *upBed, k3s, image string)
 	// A Deployment of three, and exec.
 	replicas := int32(3)
 	labels := map[string]string{"app": "three"}
-	tmpl := podOf("", image, true, images.BinaryPath, "smoke-cat", "--wait", "/sys/fs/cgroup/memory.max")
+	tmpl := testPod("", image, []string{images.BinaryPath, "smoke-cat", "--wait", "/sys/fs/cgroup/memory.max"}, podOpts{HostNetwork: true})
 	tmpl.Spec.RestartPolicy = corev1.RestartPolicyAlways
 	tmpl.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "NODE_NAME", Value: "three"}}
 	d := &appsv1.Deployment{
@@ -195,20 +193,6 @@ func k3sPodChecks(t *testing.T, c *cluster.Cluster, u *upBed, k3s, image string)
 		t.Logf("every pod deleted: no pod, shim, container mount or pod cgroup left after %s", time.Since(start).Round(time.Millisecond))
 	}
 	t.Logf("pod checks: %s", time.Since(t0).Round(time.Millisecond))
-}
-
-// podOf is a pod of image running args, never pulled.
-func podOf(name, image string, hostNetwork bool, args ...string) *corev1.Pod {
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
-		Spec: corev1.PodSpec{
-			RestartPolicy: corev1.RestartPolicyNever, HostNetwork: hostNetwork,
-			TerminationGracePeriodSeconds: new(int64(1)),
-			Containers: []corev1.Container{{
-				Name: "c", Image: image, ImagePullPolicy: corev1.PullNever, Command: args,
-			}},
-		},
-	}
 }
 
 // runPodLog creates p, waits until it succeeded and returns its log,
@@ -403,10 +387,10 @@ func podStats(ctx context.Context, c *cluster.Cluster, pods []corev1.Pod) (strin
 }
 
 // cpuGrows reads the summary API until pod's CPU figure has grown past
-// its first non-zero reading in a later sample (cAdvisor samples every 10
-// to 15 s), and returns both readings. A figure that stays put (a stale
-// cache, a cgroup whose cpu.stat never moves) fails after timeout.
-func cpuGrows(ctx context.Context, c *cluster.Cluster, pod string, timeout time.Duration) (first, second summaryFigures, err error) {
+// its first non-zero reading in a sample at least span later, and returns
+// both readings. A figure that stays put (a stale cache, a cgroup whose
+// cpu.stat never moves) fails after timeout.
+func cpuGrows(ctx context.Context, c *cluster.Cluster, pod string, span, timeout time.Duration) (first, second summaryFigures, err error) {
 	var last error
 	ok := poll(timeout, func() bool {
 		sum, raw, err := readSummary(ctx, c)
@@ -424,13 +408,13 @@ func cpuGrows(ctx context.Context, c *cluster.Cluster, pod string, timeout time.
 			return false
 		}
 		second = f
-		return f.CPUTime.After(first.CPUTime) && f.CPU > first.CPU
+		return f.CPUTime.Sub(first.CPUTime) >= span && f.CPU > first.CPU
 	})
 	if ok {
 		return first, second, nil
 	}
 	if first.CPU != 0 {
-		return first, second, fmt.Errorf("pod %s: CPU %s at %s, still %s at %s after %s", pod, first.CPU, first.CPUTime.Format(time.TimeOnly), second.CPU, second.CPUTime.Format(time.TimeOnly), timeout)
+		return first, second, fmt.Errorf("pod %s: CPU %s at %s, %s at %s, %s later", pod, first.CPU, first.CPUTime.Format(time.TimeOnly), second.CPU, second.CPUTime.Format(time.TimeOnly), timeout)
 	}
 	return first, second, last
 }

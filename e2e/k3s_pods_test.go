@@ -175,17 +175,7 @@ func runImagePod(t *testing.T, c *cluster.Cluster, name, image string) {
 	t.Helper()
 	ctx := t.Context()
 	start := time.Now()
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
-		Spec: corev1.PodSpec{
-			RestartPolicy: corev1.RestartPolicyNever, HostNetwork: true,
-			TerminationGracePeriodSeconds: new(int64(1)),
-			Containers: []corev1.Container{{
-				Name: "c", Image: image, ImagePullPolicy: corev1.PullNever,
-				Env: []corev1.EnvVar{{Name: "NODE_NAME", Value: name}},
-			}},
-		},
-	}
+	pod := testPod(name, image, nil, podOpts{HostNetwork: true, NameEnv: true})
 	if _, err := c.Client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create pod %s: %v", name, err)
 	}
