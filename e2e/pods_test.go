@@ -292,8 +292,9 @@ func TestNodebootPods(t *testing.T) {
 	}
 	t.Logf("deployment pause: %d/%d replicas Available %s after create", len(pods.Items), replicas, time.Since(t6).Round(time.Millisecond))
 
-	// 5b. The kubelet's summary API (cAdvisor on the emulated cgroups,
-	// through the API server's node proxy) has figures of each
+	// 5b. The kubelet's summary API (through the API server's node
+	// proxy; the kubelet's CRI stats provider asks containerd, which
+	// reads the emulated cgroups' files) has figures of each
 	// Deployment pod's container, and they are live: the burning pod's
 	// CPU time grows from one sample to the next, by about its load.
 	t11 := time.Now()
