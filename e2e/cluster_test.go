@@ -852,9 +852,7 @@ func (cb *clusterBed) podsOnAgents(st map[string]*upStatus, agents []*clusterNod
 				t.Fatalf("%s: pause image %q is not nodeboot's", a.short, pause)
 			}
 		}
-		p := podOf("on-"+a.short, smoke, hostNet, images.BinaryPath, "smoke-echo")
-		p.Spec.AutomountServiceAccountToken = new(false)
-		p.Spec.NodeName = a.name
+		p := testPod("on-"+a.short, smoke, []string{images.BinaryPath, "smoke-echo"}, podOpts{Node: a.name, HostNetwork: hostNet, NoToken: true})
 		p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "NODE_NAME", Value: a.name}}
 		start := time.Now()
 		out, _ := runPodLog(t, cb.c, p)
@@ -865,9 +863,7 @@ func (cb *clusterBed) podsOnAgents(st map[string]*upStatus, agents []*clusterNod
 		zero := int64(0)
 		_ = cb.c.Client.CoreV1().Pods("default").Delete(t.Context(), p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
 		// One that stays, for the outage of step 4.
-		k := podOf("keep-"+a.short, smoke, hostNet, images.BinaryPath, "smoke-cat", "--wait", "/sys/fs/cgroup/cgroup.controllers")
-		k.Spec.AutomountServiceAccountToken = new(false)
-		k.Spec.NodeName = a.name
+		k := testPod("keep-"+a.short, smoke, []string{images.BinaryPath, "smoke-cat", "--wait", "/sys/fs/cgroup/cgroup.controllers"}, podOpts{Node: a.name, HostNetwork: hostNet, NoToken: true})
 		k.Spec.RestartPolicy = corev1.RestartPolicyAlways
 		k.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "NODE_NAME", Value: a.name}}
 		if _, err := cb.c.Client.CoreV1().Pods("default").Create(t.Context(), k, metav1.CreateOptions{}); err != nil {

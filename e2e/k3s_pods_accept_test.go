@@ -31,6 +31,9 @@ import (
 //   - a pod on the pod network setting safe sysctls (net.* and
 //     kernel.shm_rmid_forced) sees them; the host's and the node's values
 //     are unchanged;
+//   - port-forward (client-go's, as kubectl's: SPDY over WebSocket and
+//     plain SPDY) reads a line from a pod on the pod network serving on
+//     its loopback;
 //   - a 3-replica Deployment turns Available, and exec into one of its
 //     containers returns the command's output;
 //   - once every pod is deleted, no shim process, no container mount in
@@ -44,11 +47,11 @@ func k3sPodChecks(t *testing.T, c *cluster.Cluster, u *upBed, k3s, image string)
 	var uids []string
 
 	// Memory limit.
-	mem := podOf("mem", image, true, images.BinaryPath, "smoke-cat", "/sys/fs/cgroup/memory.max")
-	mem.Spec.Containers[0].Resources = corev1.ResourceRequirements{
-		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
-		Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
-	}
+	mem := testPod("mem", image, []string{images.BinaryPath, "smoke-cat", "/sys/fs/cgroup/memory.max"}, podOpts{
+		HostNetwork: true,
+		Limits:      corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+		Requests:    corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+	})
 	out, uid := runPodLog(t, c, mem)
 	uids = append(uids, uid)
 	if want := "/sys/fs/cgroup/memory.max=67108864"; out != want {
@@ -61,11 +64,10 @@ func k3sPodChecks(t *testing.T, c *cluster.Cluster, u *upBed, k3s, image string)
 	const shm = "/proc/sys/kernel/shm_rmid_forced"
 	hostBefore := readTrim(t, portRange) + "|" + readTrim(t, shm)
 	nodeBefore := nsCat(t, c.NetNS, portRange)
-	sc := podOf("sysctl", image, false, images.BinaryPath, "smoke-cat", portRange, shm)
-	sc.Spec.SecurityContext = &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{
+	sc := testPod("sysctl", image, []string{images.BinaryPath, "smoke-cat", portRange, shm}, podOpts{Sysctls: []corev1.Sysctl{
 		{Name: "net.ipv4.ip_local_port_range", Value: "20000 40000"},
 		{Name: "kernel.shm_rmid_forced", Value: "1"},
-	}}
+	}})
 	out, uid = runPodLog(t, c, sc)
 	uids = append(uids, uid)
 	if want := portRange + "=20000\t40000\n" + shm + "=1"; out != want {
@@ -79,10 +81,30 @@ func k3sPodChecks(t *testing.T, c *cluster.Cluster, u *upBed, k3s, image string)
 	}
 	t.Logf("pod setting safe sysctls sees them (%q); host and node unchanged", out)
 
+	// kubectl port-forward to a pod on the pod network (flannel): k3s's
+	// containerd dials the pod's loopback from inside its namespace.
+	sv := testPod("serve", image, serveCommand(images.BinaryPath), podOpts{NameEnv: true})
+	start := time.Now()
+	createPod(t, c, sv)
+	waitPod(t, c, "serve", corev1.PodRunning, 2*time.Minute)
+	if got := podLog(t, c, "serve", 30*time.Second, "smoke-serve: listening on "); !strings.HasPrefix(got, "smoke-serve: listening on ") {
+		t.Errorf("pod serve logged %q, want its listening line", got)
+	} else if hostCfg, err := c.HostRESTConfig(); err != nil {
+		t.Errorf("port-forward: %v", err)
+	} else {
+		t.Logf("pod serve: %q %s after create", got, time.Since(start).Round(time.Millisecond))
+		for _, l := range checkPortForward(t, hostCfg, "serve", servePort, images.ServeLine("serve")) {
+			t.Logf("port-forward to pod serve:%d, %s", servePort, l)
+		}
+	}
+	if p, err := pods.Get(ctx, "serve", metav1.GetOptions{}); err == nil {
+		uids = append(uids, string(p.UID))
+	}
+
 	// A Deployment of three, and exec.
 	replicas := int32(3)
 	labels := map[string]string{"app": "three"}
-	tmpl := podOf("", image, true, images.BinaryPath, "smoke-cat", "--wait", "/sys/fs/cgroup/memory.max")
+	tmpl := testPod("", image, []string{images.BinaryPath, "smoke-cat", "--wait", "/sys/fs/cgroup/memory.max"}, podOpts{HostNetwork: true})
 	tmpl.Spec.RestartPolicy = corev1.RestartPolicyAlways
 	tmpl.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "NODE_NAME", Value: "three"}}
 	d := &appsv1.Deployment{
@@ -93,7 +115,7 @@ func k3sPodChecks(t *testing.T, c *cluster.Cluster, u *upBed, k3s, image string)
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: tmpl.Spec},
 		},
 	}
-	start := time.Now()
+	start = time.Now()
 	if _, err := c.Client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create deployment: %v", err)
 	}
@@ -171,20 +193,6 @@ func k3sPodChecks(t *testing.T, c *cluster.Cluster, u *upBed, k3s, image string)
 		t.Logf("every pod deleted: no pod, shim, container mount or pod cgroup left after %s", time.Since(start).Round(time.Millisecond))
 	}
 	t.Logf("pod checks: %s", time.Since(t0).Round(time.Millisecond))
-}
-
-// podOf is a pod of image running args, never pulled.
-func podOf(name, image string, hostNetwork bool, args ...string) *corev1.Pod {
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
-		Spec: corev1.PodSpec{
-			RestartPolicy: corev1.RestartPolicyNever, HostNetwork: hostNetwork,
-			TerminationGracePeriodSeconds: new(int64(1)),
-			Containers: []corev1.Container{{
-				Name: "c", Image: image, ImagePullPolicy: corev1.PullNever, Command: args,
-			}},
-		},
-	}
 }
 
 // runPodLog creates p, waits until it succeeded and returns its log,
@@ -291,61 +299,122 @@ func nsCat(t *testing.T, ns, p string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// podStats reads the node's summary API (through the API server's node
-// proxy) and checks that each of pods has CPU and memory figures of its
-// own container: cumulative CPU above zero and a working set above zero.
+// summaryFigures are the figures of a pod's first container in the kubelet's
+// summary API; a figure the summary lacks is 0.
+type summaryFigures struct {
+	// CPU is the cumulative CPU time (usageCoreNanoSeconds) at CPUTime,
+	// the sample's time.
+	CPU     time.Duration
+	CPUTime time.Time
+	// WorkingSet is workingSetBytes.
+	WorkingSet uint64
+}
+
+// readSummary reads the node's summary API once, through the API server's
+// node proxy, and returns the figures of every pod with a container, by
+// pod name, and the raw answer.
+func readSummary(ctx context.Context, c *cluster.Cluster) (map[string]summaryFigures, []byte, error) {
+	raw, err := c.Client.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes/" + c.Name + "/proxy/stats/summary").DoRaw(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("summary API: %w", err)
+	}
+	var sum struct {
+		Pods []struct {
+			PodRef struct {
+				Name string `json:"name"`
+			} `json:"podRef"`
+			Containers []struct {
+				CPU *struct {
+					Time                 time.Time `json:"time"`
+					UsageCoreNanoSeconds *uint64   `json:"usageCoreNanoSeconds"`
+				} `json:"cpu"`
+				Memory *struct {
+					WorkingSetBytes *uint64 `json:"workingSetBytes"`
+				} `json:"memory"`
+			} `json:"containers"`
+		} `json:"pods"`
+	}
+	if err := json.Unmarshal(raw, &sum); err != nil {
+		return nil, raw, fmt.Errorf("summary API: %w", err)
+	}
+	figs := map[string]summaryFigures{}
+	for _, p := range sum.Pods {
+		if len(p.Containers) == 0 {
+			continue
+		}
+		ct, f := p.Containers[0], summaryFigures{}
+		if ct.CPU != nil && ct.CPU.UsageCoreNanoSeconds != nil {
+			f.CPU, f.CPUTime = time.Duration(*ct.CPU.UsageCoreNanoSeconds), ct.CPU.Time
+		}
+		if ct.Memory != nil && ct.Memory.WorkingSetBytes != nil {
+			f.WorkingSet = *ct.Memory.WorkingSetBytes
+		}
+		figs[p.PodRef.Name] = f
+	}
+	return figs, raw, nil
+}
+
+// podStats reads the node's summary API until each of pods has CPU and
+// memory figures of its own container: cumulative CPU above zero and a
+// working set above zero.
 func podStats(ctx context.Context, c *cluster.Cluster, pods []corev1.Pod) (string, error) {
 	var last error
 	var figs []string
 	if poll(time.Minute, func() bool {
-		raw, err := c.Client.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes/" + c.Name + "/proxy/stats/summary").DoRaw(ctx)
+		sum, raw, err := readSummary(ctx, c)
 		if err != nil {
-			last = err
-			return false
-		}
-		var sum struct {
-			Pods []struct {
-				PodRef struct {
-					Name string `json:"name"`
-				} `json:"podRef"`
-				Containers []struct {
-					CPU *struct {
-						UsageCoreNanoSeconds *uint64 `json:"usageCoreNanoSeconds"`
-					} `json:"cpu"`
-					Memory *struct {
-						WorkingSetBytes *uint64 `json:"workingSetBytes"`
-					} `json:"memory"`
-				} `json:"containers"`
-			} `json:"pods"`
-		}
-		if err := json.Unmarshal(raw, &sum); err != nil {
 			last = err
 			return false
 		}
 		figs = figs[:0]
 		for _, p := range pods {
-			found := false
-			for _, s := range sum.Pods {
-				if s.PodRef.Name != p.Name || len(s.Containers) == 0 {
-					continue
-				}
-				ct := s.Containers[0]
-				if ct.CPU == nil || ct.CPU.UsageCoreNanoSeconds == nil || *ct.CPU.UsageCoreNanoSeconds == 0 ||
-					ct.Memory == nil || ct.Memory.WorkingSetBytes == nil || *ct.Memory.WorkingSetBytes == 0 {
-					last = fmt.Errorf("pod %s: no live figures yet: %.500s", p.Name, raw)
-					return false
-				}
-				figs = append(figs, fmt.Sprintf("%s cpu %d ns, working set %d B", p.Name, *ct.CPU.UsageCoreNanoSeconds, *ct.Memory.WorkingSetBytes))
-				found = true
-			}
-			if !found {
+			f, ok := sum[p.Name]
+			if !ok {
 				last = fmt.Errorf("pod %s not in the summary", p.Name)
 				return false
 			}
+			if f.CPU == 0 || f.WorkingSet == 0 {
+				last = fmt.Errorf("pod %s: no live figures yet: %.500s", p.Name, raw)
+				return false
+			}
+			figs = append(figs, fmt.Sprintf("%s cpu %d ns, working set %d B", p.Name, f.CPU.Nanoseconds(), f.WorkingSet))
 		}
 		return true
 	}) {
 		return strings.Join(figs, "; "), nil
 	}
 	return "", last
+}
+
+// cpuGrows reads the summary API until pod's CPU figure has grown past
+// its first non-zero reading in a sample at least span later, and returns
+// both readings. A figure that stays put (a stale cache, a cgroup whose
+// cpu.stat never moves) fails after timeout.
+func cpuGrows(ctx context.Context, c *cluster.Cluster, pod string, span, timeout time.Duration) (first, second summaryFigures, err error) {
+	var last error
+	ok := poll(timeout, func() bool {
+		sum, raw, err := readSummary(ctx, c)
+		if err != nil {
+			last = err
+			return false
+		}
+		f := sum[pod]
+		if f.CPU == 0 || f.WorkingSet == 0 {
+			last = fmt.Errorf("pod %s: no CPU or working set figure: %.500s", pod, raw)
+			return false
+		}
+		if first.CPU == 0 {
+			first = f
+			return false
+		}
+		second = f
+		return f.CPUTime.Sub(first.CPUTime) >= span && f.CPU > first.CPU
+	})
+	if ok {
+		return first, second, nil
+	}
+	if first.CPU != 0 {
+		return first, second, fmt.Errorf("pod %s: CPU %s at %s, %s at %s, %s later", pod, first.CPU, first.CPUTime.Format(time.TimeOnly), second.CPU, second.CPUTime.Format(time.TimeOnly), timeout)
+	}
+	return first, second, last
 }

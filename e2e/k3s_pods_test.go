@@ -87,12 +87,17 @@ func TestK3sPods(t *testing.T) {
 		t.Errorf("up --smoke --wait exited %d, want 0: no pod ran; the last sandbox error in k3s's log: %s", r.code, lastMatch(filepath.Join(u.dataDir, "logs", "k3s.log"), "RunPodSandbox from runtime service failed"))
 	}
 	st := u.status()
-	t.Logf("up: %s; phase %s, snapshotter %s, pause image %s", time.Since(t1).Round(time.Millisecond), st.State.Phase, st.State.Snapshotter, st.State.PauseImage)
+	t.Logf("up: %s; phase %s, snapshotter %s, pod network %s, pause image %s", time.Since(t1).Round(time.Millisecond), st.State.Phase, st.State.Snapshotter, st.State.PodNetwork, st.State.PauseImage)
 	if !strings.HasPrefix(st.State.PauseImage, images.Registry+"/pause:") {
 		t.Errorf("pause image %q, want nodeboot's own", st.State.PauseImage)
 	}
 	if st.State.Snapshotter == "" {
 		t.Error("state.json names no snapshotter")
+	}
+	// The sandbox's network namespace lets root make veth pairs (the
+	// pod-network pods below need them): up's probe must say so.
+	if st.State.PodNetwork != "veth" {
+		t.Errorf("state.json: podNetwork %q, want veth", st.State.PodNetwork)
 	}
 	// The archives were imported at start: the staged one, and nodeboot's own.
 	k3sLog := filepath.Join(u.dataDir, "logs", "k3s.log")
@@ -175,17 +180,7 @@ func runImagePod(t *testing.T, c *cluster.Cluster, name, image string) {
 	t.Helper()
 	ctx := t.Context()
 	start := time.Now()
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
-		Spec: corev1.PodSpec{
-			RestartPolicy: corev1.RestartPolicyNever, HostNetwork: true,
-			TerminationGracePeriodSeconds: new(int64(1)),
-			Containers: []corev1.Container{{
-				Name: "c", Image: image, ImagePullPolicy: corev1.PullNever,
-				Env: []corev1.EnvVar{{Name: "NODE_NAME", Value: name}},
-			}},
-		},
-	}
+	pod := testPod(name, image, nil, podOpts{HostNetwork: true, NameEnv: true})
 	if _, err := c.Client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create pod %s: %v", name, err)
 	}

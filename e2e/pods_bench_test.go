@@ -210,7 +210,7 @@ func runPodFigures(t *testing.T, c *cluster.Cluster, pause string, proc *cluster
 
 	f := &podFigures{}
 	for i := range figurePods {
-		p := smokePod(c.Name, fmt.Sprintf("pause-%d", i), pause, nil)
+		p := testPod(fmt.Sprintf("pause-%d", i), pause, nil, bedPod(c.Name))
 		d, err := startPod(c, p, time.Minute)
 		if err != nil {
 			t.Fatalf("%v\n%s", err, proc.Tail(30))

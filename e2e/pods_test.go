@@ -55,9 +55,14 @@ const podsSysctl = "kernel.shm_rmid_forced"
 //   - pods setting a safe sysctl see it (kernel.shm_rmid_forced in a
 //     hostNetwork pod, net.ipv4.ip_unprivileged_port_start in a pod on
 //     the pod network), and the host's values are unchanged;
+//   - port-forward, as kubectl does it, reads the line a pod on the pod
+//     network serves on its loopback (smoke-serve);
 //   - a 3-replica Deployment of the pause image turns Available (a
 //     kube-controller-manager with only the deployment and replicaset
 //     controllers; the pods name the node, as the bed runs no scheduler);
+//   - the kubelet's summary API has CPU and working-set figures of each
+//     of its pods, and a pod burning CPU (smoke-burn) shows its CPU time
+//     grow between two samples;
 //   - deleting every pod leaves no traced process but containerd and
 //     kubelet, no mount below the test's directory and no pod cgroup in
 //     the emulated tree;
@@ -142,7 +147,7 @@ func TestNodebootPods(t *testing.T) {
 
 	// 1. A pod to completion, its log through the API.
 	t8 := time.Now()
-	createPod(t, c, smokePod(c.Name, "smoke", b.Smoke, nil))
+	createPod(t, c, testPod("smoke", b.Smoke, nil, bedPod(c.Name)))
 	podUID("smoke")
 	waitPod(t, c, "smoke", corev1.PodSucceeded, 2*time.Minute)
 	if got, want := podLog(t, c, "smoke", 10*time.Second, images.SmokeLine), images.SmokeLine+"smoke"; got != want {
@@ -154,8 +159,9 @@ func TestNodebootPods(t *testing.T) {
 	// has memory.max as it read it at start, exec reads it again.
 	memMax := "/sys/fs/cgroup/memory.max"
 	t3 := time.Now()
-	mem := smokePod(c.Name, "mem", b.Smoke, []string{images.BinaryPath, "smoke-cat", "--wait", memMax})
-	mem.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}
+	memOpts := bedPod(c.Name)
+	memOpts.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}
+	mem := testPod("mem", b.Smoke, []string{images.BinaryPath, "smoke-cat", "--wait", memMax}, memOpts)
 	createPod(t, c, mem)
 	podUID("mem")
 	waitPod(t, c, "mem", corev1.PodRunning, 2*time.Minute)
@@ -181,8 +187,9 @@ func TestNodebootPods(t *testing.T) {
 	// 4. A safe sysctl, seen in the pod, not on the host.
 	t5 := time.Now()
 	procSysctl := "/proc/sys/" + strings.ReplaceAll(podsSysctl, ".", "/")
-	sc := smokePod(c.Name, "sysctl", b.Smoke, []string{images.BinaryPath, "smoke-cat", procSysctl})
-	sc.Spec.SecurityContext = &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{{Name: podsSysctl, Value: "1"}}}
+	scOpts := bedPod(c.Name)
+	scOpts.Sysctls = []corev1.Sysctl{{Name: podsSysctl, Value: "1"}}
+	sc := testPod("sysctl", b.Smoke, []string{images.BinaryPath, "smoke-cat", procSysctl}, scOpts)
 	createPod(t, c, sc)
 	podUID("sysctl")
 	waitPod(t, c, "sysctl", corev1.PodSucceeded, 2*time.Minute)
@@ -203,9 +210,10 @@ func TestNodebootPods(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns := smokePod(c.Name, "netsysctl", b.Smoke, []string{images.BinaryPath, "smoke-cat", portStart})
-	ns.Spec.HostNetwork = false
-	ns.Spec.SecurityContext = &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{{Name: "net.ipv4.ip_unprivileged_port_start", Value: "0"}}}
+	nsOpts := bedPod(c.Name)
+	nsOpts.HostNetwork = false
+	nsOpts.Sysctls = []corev1.Sysctl{{Name: "net.ipv4.ip_unprivileged_port_start", Value: "0"}}
+	ns := testPod("netsysctl", b.Smoke, []string{images.BinaryPath, "smoke-cat", portStart}, nsOpts)
 	createPod(t, c, ns)
 	podUID("netsysctl")
 	waitPod(t, c, "netsysctl", corev1.PodSucceeded, 2*time.Minute)
@@ -219,12 +227,36 @@ func TestNodebootPods(t *testing.T) {
 		t.Errorf("host %s = %q after the netsysctl pod, was %q", portStart, now, hostPortStart)
 	}
 
+	// 4c. kubectl port-forward to a pod on the pod network: the runtime
+	// dials the pod's loopback from inside its network namespace
+	// (containerd 1.6 does it in its own process, under the tracer).
+	t10 := time.Now()
+	svOpts := bedPod(c.Name)
+	svOpts.HostNetwork = false
+	sv := testPod("serve", b.Smoke, serveCommand(images.BinaryPath), svOpts)
+	createPod(t, c, sv)
+	podUID("serve")
+	waitPod(t, c, "serve", corev1.PodRunning, 2*time.Minute)
+	if got := podLog(t, c, "serve", 30*time.Second, "smoke-serve: listening on "); !strings.HasPrefix(got, "smoke-serve: listening on ") {
+		t.Errorf("pod serve logged %q, want its listening line", got)
+	} else {
+		t.Logf("pod serve: %q %s after create", got, time.Since(t10).Round(time.Millisecond))
+		for _, l := range checkPortForward(t, hostCfg, "serve", servePort, images.ServeLine("serve")) {
+			t.Logf("port-forward to pod serve:%d, %s", servePort, l)
+		}
+	}
+
 	// 5. A 3-replica Deployment of the pause image turns Available (its
 	// pods bound to the node in the template: the bed runs no scheduler).
+	// A pod that burns a tenth of a CPU (CPU time, whatever the load)
+	// starts with it, for the live figures of 5b.
+	burn := testPod("burn", b.Smoke, []string{images.BinaryPath, "smoke-burn", "--busy", "100ms", "--period", "1s"}, bedPod(c.Name))
+	createPod(t, c, burn)
+	podUID("burn")
 	t6 := time.Now()
 	replicas := int32(3)
 	labels := map[string]string{"app": "pause"}
-	tmpl := smokePod(c.Name, "", b.Pause, nil)
+	tmpl := testPod("", b.Pause, nil, bedPod(c.Name))
 	dep := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "pause", Namespace: "default"},
 		Spec: appsv1.DeploymentSpec{
@@ -259,6 +291,34 @@ func TestNodebootPods(t *testing.T) {
 		uids = append(uids, string(p.UID))
 	}
 	t.Logf("deployment pause: %d/%d replicas Available %s after create", len(pods.Items), replicas, time.Since(t6).Round(time.Millisecond))
+
+	// 5b. The kubelet's summary API (through the API server's node
+	// proxy; the kubelet's CRI stats provider asks containerd, which
+	// reads the emulated cgroups' files) has figures of each
+	// Deployment pod's container, and they are live: the burning pod's
+	// CPU time grows from one sample to the next, by about its load.
+	t11 := time.Now()
+	if figs, err := podStats(ctx, c, pods.Items); err != nil {
+		t.Errorf("summary API, the Deployment's pods: %v", err)
+	} else {
+		t.Logf("summary API: figures of each Deployment pod's container (%s): %s", time.Since(t11).Round(time.Millisecond), figs)
+	}
+	waitPod(t, c, "burn", corev1.PodRunning, time.Minute)
+	// Over 10 s at least: the figures count whole 10 ms ticks, and a
+	// short window on a loaded machine says little.
+	if f1, f2, err := cpuGrows(ctx, c, "burn", 10*time.Second, 90*time.Second); err != nil {
+		t.Errorf("summary API, pod burn: %v", err)
+	} else {
+		dt := f2.CPUTime.Sub(f1.CPUTime)
+		share := float64(f2.CPU-f1.CPU) / float64(dt)
+		t.Logf("summary API, pod burn (smoke-burn 100ms/1s): CPU %s at %s, %s at %s: %.1f%% of a CPU; working set %d B",
+			f1.CPU, f1.CPUTime.Format(time.TimeOnly), f2.CPU, f2.CPUTime.Format(time.TimeOnly), 100*share, f2.WorkingSet)
+		// A tenth of a CPU asked for; the figure must be of that order,
+		// not a trickle of the runtime's own start.
+		if share < 0.02 {
+			t.Errorf("pod burn used %.1f%% of a CPU between two samples, want about 10%%", 100*share)
+		}
+	}
 
 	// What the leftover checks below look for must be there while the
 	// pods run, or they prove nothing: the shims and the containers'
@@ -325,7 +385,7 @@ func TestNodebootPods(t *testing.T) {
 	if l := lastMatch(cdLog, "PullImage"); l != "" {
 		t.Errorf("containerd pulled: %s", l)
 	}
-	probe := smokePod(c.Name, "trap-probe", images.Registry+"/trap-probe:v1", nil)
+	probe := testPod("trap-probe", images.Registry+"/trap-probe:v1", nil, bedPod(c.Name))
 	probe.Spec.Containers[0].ImagePullPolicy = corev1.PullAlways
 	createPod(t, c, probe)
 	if n, first := trap.wait(time.Minute); n == 0 {
@@ -391,25 +451,6 @@ func deploymentAvailable(d *appsv1.Deployment) bool {
 		}
 	}
 	return false
-}
-
-// smokePod is a hostNetwork pod of image (never pulled), running command
-// when not nil, with no service account token, bound to the node (the bed
-// runs no scheduler).
-func smokePod(nodeName, name, image string, command []string) *corev1.Pod {
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
-		Spec: corev1.PodSpec{
-			NodeName:      nodeName,
-			RestartPolicy: corev1.RestartPolicyNever, HostNetwork: true,
-			TerminationGracePeriodSeconds: new(int64(1)),
-			AutomountServiceAccountToken:  new(false),
-			Containers: []corev1.Container{{
-				Name: "c", Image: image, ImagePullPolicy: corev1.PullNever, Command: command,
-				Env: []corev1.EnvVar{{Name: "NODE_NAME", Value: name}},
-			}},
-		},
-	}
 }
 
 func createPod(t *testing.T, c *cluster.Cluster, p *corev1.Pod) {

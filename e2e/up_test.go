@@ -528,6 +528,7 @@ type upStatus struct {
 	State   *struct {
 		Phase          string `json:"phase"`
 		Snapshotter    string `json:"snapshotter"`
+		PodNetwork     string `json:"podNetwork"`
 		PauseImage     string `json:"pauseImage"`
 		NodeName       string `json:"nodeName"`
 		Role           string `json:"role"`

@@ -39,6 +39,12 @@ var (
 // (the NODE_NAME variable, "unknown" without it) follows.
 const SmokeLine = "nodeboot smoke: running on "
 
+// ServeLine is the line "nodeboot smoke-serve" (a hidden command, not an
+// entrypoint: a pod names it in its command) answers every connection
+// with, in a pod whose NODE_NAME is node: the smoke line with " serve"
+// after it, so that a reader tells it from the smoke Job's.
+func ServeLine(node string) string { return SmokeLine + node + " serve" }
+
 // Builtin is nodeboot's own pair of images made from one binary: the
 // pause image and the smoke image.
 type Builtin struct {

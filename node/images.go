@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nodeboot/nodeboot/images"
+	"github.com/nodeboot/nodeboot/internal/podnet"
 	"github.com/nodeboot/nodeboot/internal/snapshotter"
 )
 
@@ -100,6 +101,25 @@ func removeStale(dir, keep string, log func(string, ...any)) {
 			}
 		}
 	}
+}
+
+// probePodNetwork probes veth pairs in a new network namespace and, when
+// the sandbox refuses them, says once that pods need the host network:
+// k3s would start, and only each pod off the host network would fail, at
+// sandbox creation, with a CNI error that does not say why.
+func (n *Node) probePodNetwork() {
+	d := podnet.Decide()
+	n.mu.Lock()
+	n.state.PodNetwork = "veth"
+	if !d.Veth {
+		n.state.PodNetwork = "host-only"
+	}
+	n.mu.Unlock()
+	if d.Veth {
+		n.log.Debug("pod network", "decision", d.String())
+		return
+	}
+	n.log.Warn("veth pairs cannot be created: "+podnet.Advice, "probe", d.Err)
 }
 
 // chooseSnapshotter probes overlay mounts where containerd keeps its

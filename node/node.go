@@ -168,6 +168,7 @@ func (p *Plan) start(ctx context.Context) (_ *Node, err error) {
 		return nil, n.fail(err)
 	}
 	n.chooseSnapshotter()
+	n.probePodNetwork()
 	n.log.Debug("k3s command", "path", p.K3s, "args", p.Argv)
 	rep := n.seed
 	n.phase(PhaseStarting, fmt.Sprintf("%d created, %d unchanged, %d kept", rep.Count(bootstrap.Created), rep.Count(bootstrap.Unchanged), rep.Count(bootstrap.Kept)), "")

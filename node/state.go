@@ -84,7 +84,12 @@ type State struct {
 	PauseImage string `json:"pauseImage,omitempty"`
 	// Snapshotter is containerd's snapshotter: overlayfs, or native when
 	// overlay mounts fail on k3s's data dir (or what K3S-ARGS chose).
-	Snapshotter   string    `json:"snapshotter,omitempty"`
+	Snapshotter string `json:"snapshotter,omitempty"`
+	// PodNetwork says whether pods may have a network namespace of their
+	// own: "veth" when a veth pair could be created in a new network
+	// namespace (what the CNI plugins do for each such pod), "host-only"
+	// when the sandbox refused it and pods need hostNetwork: true.
+	PodNetwork    string    `json:"podNetwork,omitempty"`
 	StartedAt     time.Time `json:"startedAt"`
 	UpdatedAt     time.Time `json:"updatedAt"`
 	SupervisorPID int       `json:"supervisorPID"`

@@ -48,6 +48,8 @@ func commands(logger *slog.Logger, streams cmdutil.IOStreams) []*cli.Command {
 		inpod.NewPauseCommand(logger, streams),
 		inpod.NewSmokeEchoCommand(logger, streams),
 		inpod.NewSmokeCatCommand(logger, streams),
+		inpod.NewSmokeServeCommand(logger, streams),
+		inpod.NewSmokeBurnCommand(logger, streams),
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/nodeboot/nodeboot/bootstrap"
 	"github.com/nodeboot/nodeboot/interceptor"
 	"github.com/nodeboot/nodeboot/internal/cli/cmdutil"
+	"github.com/nodeboot/nodeboot/internal/podnet"
 	"github.com/nodeboot/nodeboot/internal/snapshotter"
 	"github.com/nodeboot/nodeboot/profile"
 )
@@ -55,6 +56,12 @@ It also probes whether overlay mounts work on the filesystem of --data-dir
 overlayfs, needs them, and sandboxes often refuse them (gVisor's 9p root,
 an overlay root). The summary's SNAPSHOTTER line says which one 'nodeboot
 up' will give k3s there: overlayfs, or native when the mount fails.
+
+And it probes whether a veth pair can be created in a new network
+namespace: the CNI plugins (flannel, bridge) link each pod that is not on
+the host network to the node with one. The POD NETWORK line says "pod
+networks" when that works, or "hostNetwork only" with the reason when the
+sandbox refuses it: there, pods need hostNetwork: true.
 
 Every path syscall stops twice in observe mode: use it to discover, not to run.
 Exit status: 0 when the profile was written (whatever CMD's status, which
@@ -175,6 +182,7 @@ func (f *flagpole) run(ctx context.Context, argv []string, logger *slog.Logger, 
 	out := rec.Profile(f.Name, baseRef)
 	writeSummary(streams.ErrOut, rec, argv[0], exit)
 	fmt.Fprintf(streams.ErrOut, "\nSNAPSHOTTER  %s\n", snapshotterLine(f.DataDir))
+	fmt.Fprintf(streams.ErrOut, "POD NETWORK  %s\n", podNetworkLine())
 	if err := writeProfile(f.OutputFile, out.YAML(), streams.Out); err != nil {
 		return err
 	}
@@ -256,4 +264,13 @@ func snapshotterLine(dataDir string) string {
 		return fmt.Sprintf("unknown: the overlay probe on %s mounts, which needs root (you are uid %d)", dir, euid)
 	}
 	return snapshotter.Decide(dir).String()
+}
+
+// podNetworkLine probes veth pairs in a new network namespace: whether
+// pods off the host network can run here.
+func podNetworkLine() string {
+	if euid := os.Geteuid(); euid != 0 {
+		return fmt.Sprintf("unknown: the veth probe makes a network namespace, which needs root (you are uid %d)", euid)
+	}
+	return podnet.Decide().String()
 }

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -24,11 +26,41 @@ import (
 // 1's.
 const helperEnv = "INPOD_TEST_PAUSE"
 
+// argsEnv makes the test binary run "nodeboot" with the arguments it
+// holds (separated by spaces) instead of the tests: a command that runs
+// until a signal, in a process of its own.
+const argsEnv = "INPOD_TEST_ARGS"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "1" {
 		os.Exit(pauseHelper())
 	}
+	if a := os.Getenv(argsEnv); a != "" {
+		os.Exit(cli.Run(append([]string{"nodeboot"}, strings.Fields(a)...), os.Stdin, os.Stdout, os.Stderr))
+	}
 	os.Exit(m.Run())
+}
+
+// startCommand runs "nodeboot ARGS..." in a process of its own and returns
+// it with its stdout.
+func startCommand(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), argsEnv+"="+strings.Join(args, " "))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd, bufio.NewReader(out), &stderr
 }
 
 func pauseHelper() int {
@@ -185,9 +217,88 @@ func TestHidden(t *testing.T) {
 	if code := cli.Run([]string{"nodeboot", "--help"}, nil, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	for _, c := range []string{"pause", "smoke-echo", "smoke-cat"} {
+	for _, c := range []string{"pause", "smoke-echo", "smoke-cat", "smoke-serve", "smoke-burn"} {
 		if strings.Contains(out.String(), "\n   "+c) {
 			t.Errorf("--help lists %s:\n%s", c, out.String())
 		}
 	}
+}
+
+// TestSmokeServe: the port it prints answers every connection with the
+// serve line of $NODE_NAME, and SIGTERM ends it with status 0.
+func TestSmokeServe(t *testing.T) {
+	t.Setenv("NODE_NAME", "pf")
+	cmd, out, stderr := startCommand(t, "smoke-serve", "--listen", "127.0.0.1:0")
+	line, err := out.ReadString('\n')
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "smoke-serve: listening on ")
+	if err != nil || !ok {
+		t.Fatalf("first line %q (%v), want the address; stderr: %s", line, err, stderr.String())
+	}
+	for i := range 3 {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, err := io.ReadAll(c) // the server closes after the line
+		c.Close()
+		if want := images.ServeLine("pf") + "\n"; err != nil || string(b) != want {
+			t.Fatalf("connection %d read %q (%v), want %q", i, b, err, want)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("smoke-serve after SIGTERM: %v, want exit status 0; stderr: %s", err, stderr.String())
+	}
+	var o, e bytes.Buffer
+	if code := cli.Run([]string{"nodeboot", "smoke-serve", "x"}, nil, &o, &e); code != 2 {
+		t.Errorf("with an argument: exit %d, want 2", code)
+	}
+	if code := cli.Run([]string{"nodeboot", "smoke-serve", "--listen", "127.0.0.1:-1"}, nil, &o, &e); code != 1 || !strings.Contains(e.String(), "smoke-serve") {
+		t.Errorf("a bad --listen: exit %d, %q; want 1 naming smoke-serve", code, e.String())
+	}
+}
+
+// TestSmokeBurn: the process's CPU time grows by about busy/period of the
+// wall time, and SIGTERM ends it with status 0.
+func TestSmokeBurn(t *testing.T) {
+	cmd, _, stderr := startCommand(t, "smoke-burn", "--busy", "50ms", "--period", "100ms")
+	time.Sleep(200 * time.Millisecond) // past the Go runtime's start
+	c0, w0 := cpuTime(t, cmd.Process.Pid), time.Now()
+	time.Sleep(time.Second)
+	c1, w1 := cpuTime(t, cmd.Process.Pid), time.Now()
+	share := float64(c1-c0) / float64(w1.Sub(w0))
+	t.Logf("smoke-burn --busy 50ms --period 100ms: %s of CPU in %s (%.0f%%)", c1-c0, w1.Sub(w0).Round(time.Millisecond), 100*share)
+	// Half a CPU asked for; a busy machine gives less, never nothing.
+	if share < 0.1 || share > 0.8 {
+		t.Errorf("CPU share %.2f, want about 0.5", share)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("smoke-burn after SIGTERM: %v, want exit status 0; stderr: %s", err, stderr.String())
+	}
+	var o, e bytes.Buffer
+	if code := cli.Run([]string{"nodeboot", "smoke-burn", "--busy", "2s", "--period", "1s"}, nil, &o, &e); code != 2 {
+		t.Errorf("--busy above --period: exit %d, want 2", code)
+	}
+}
+
+// cpuTime is pid's user and system time from /proc/PID/stat.
+func cpuTime(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	// Fields 14 and 15 (utime, stime), counted from the state (field 3).
+	ut, _ := strconv.Atoi(f[11])
+	st, _ := strconv.Atoi(f[12])
+	// USER_HZ is 100 on every Linux ABI Go supports.
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
