@@ -63,7 +63,7 @@ func (t *Tracer) bpfEnter(th *thread, call *pendingCall) {
 		// The kernel checks the program first: a file that is no BPF
 		// program is EINVAL.
 		prog := binary.NativeEndian.Uint32(a[4:8])
-		if readlink("/proc/"+itoa(th.tid)+"/fd/"+itoa(int(prog))) != "anon_inode:bpf-prog" {
+		if !isBPFProgLink(readlink("/proc/" + itoa(th.tid) + "/fd/" + itoa(int(prog)))) {
 			t.fail(th, call, unix.EINVAL)
 			return
 		}
@@ -113,4 +113,12 @@ func (t *Tracer) pass(th *thread, call *pendingCall) {
 // (counted as a rewrite).
 func (t *Tracer) answer(th *thread, call *pendingCall, ret int64) {
 	t.skip(th, call, ret, &t.cnt.perCall[call.index].rewrites)
+}
+
+// isBPFProgLink reports whether target, an fd's /proc link, names a BPF
+// program: "anon_inode:bpf-prog" on Linux, "anon_inode:[bpf-prog]" on
+// gVisor (pkg/sentry/fsimpl/ebpffd/ebpffd.go names its anonymous file
+// "[bpf-prog]"; docs/gvisor.md).
+func isBPFProgLink(target string) bool {
+	return target == "anon_inode:bpf-prog" || target == "anon_inode:[bpf-prog]"
 }

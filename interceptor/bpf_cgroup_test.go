@@ -45,3 +45,23 @@ func TestIntegrationBpfDeviceCgroup(t *testing.T) {
 		})
 	}
 }
+
+// TestIsBPFProgLink: both kernels' names of a program fd count, nothing
+// else does (the integration test above covers Linux's for real).
+func TestIsBPFProgLink(t *testing.T) {
+	for _, c := range []struct {
+		link string
+		want bool
+	}{
+		{"anon_inode:bpf-prog", true},   // Linux
+		{"anon_inode:[bpf-prog]", true}, // gVisor
+		{"anon_inode:bpf-map", false},   // a map is no program
+		{"anon_inode:[eventfd]", false}, // any other anonymous file
+		{"/tmp/bpf-prog", false},        // a file named so
+		{"", false},                     // no such fd
+	} {
+		if got := isBPFProgLink(c.link); got != c.want {
+			t.Errorf("isBPFProgLink(%q) = %v, want %v", c.link, got, c.want)
+		}
+	}
+}
