@@ -141,7 +141,11 @@ func (a *addrSpace) write(tid int, addr uint64, b []byte) error {
 type thread struct {
 	tid  int
 	tgid int // 0 until known
-	mm   *addrSpace
+	// pidDepth is how many pid namespaces, nodeboot's included, number
+	// the thread (fixed for its life; 0 until read, -1 unreadable): see
+	// eventChild.
+	pidDepth int
+	mm       *addrSpace
 	// spaceGuessed: mm is a fresh address space given at a first stop
 	// that came before the parent's fork/clone event; that event may still
 	// replace it, unless the thread has exec'd or mapped scratch memory

@@ -1303,30 +1303,34 @@ func parentCanon(p string) string {
 	return p[:i]
 }
 
-// nsPids reads the NSpid line of /proc/ID/status: the ids of a thread in
-// each pid namespace it is in, outermost first.
+// nsPids returns the ids of a thread in each pid namespace it is in,
+// outermost (nodeboot's) first: the NSpid line of /proc/ID/status, or of a
+// pidfd's fdinfo where the status has none (gVisor's has none; its fdinfo
+// does: pkg/sentry/fsimpl/proc/task_fds.go). [id] when neither says.
 func nsPids(id int) []int {
 	b, err := readSmallFile("/proc/" + strconv.Itoa(id) + "/status")
 	if err != nil {
 		return nil
 	}
-	i := bytes.Index(b, []byte("\nNSpid:"))
-	if i < 0 {
-		return []int{id}
+	if ids := nspidLine(b); ids != nil {
+		return ids
 	}
-	line := b[i+len("\nNSpid:"):]
-	if j := bytes.IndexByte(line, '\n'); j >= 0 {
-		line = line[:j]
-	}
-	var out []int
-	for _, f := range bytes.Fields(line) {
-		v, err := strconv.Atoi(string(f))
+	// PIDFD_THREAD (O_EXCL, Linux 6.9) for a thread that leads no group.
+	for _, flags := range []int{unix.O_EXCL, 0} {
+		fd, err := unix.PidfdOpen(id, flags)
 		if err != nil {
-			return nil
+			continue
 		}
-		out = append(out, v)
+		info, rerr := readSmallFile("/proc/self/fdinfo/" + strconv.Itoa(fd))
+		unix.Close(fd)
+		if rerr == nil {
+			if ids := nspidLine(info); ids != nil {
+				return ids
+			}
+		}
+		break
 	}
-	return out
+	return []int{id}
 }
 
 // procStartTime reads field 22 (starttime) of a /proc/PID/stat file.

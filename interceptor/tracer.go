@@ -767,7 +767,7 @@ func (t *Tracer) cloneEvent(parent *thread, event int) {
 		t.resume(parent, 0)
 		return
 	}
-	child := int(msg)
+	child := t.eventChild(parent, int(msg))
 	var flags uint64
 	switch event {
 	case unix.PTRACE_EVENT_VFORK:
