@@ -100,8 +100,9 @@ func (t *Tracer) decide(th *thread, e *entry, i int, raw []byte, r *regs) decisi
 	}
 	if lk.rule >= 0 {
 		if ns := namespacedSysctl(lk.canon); ns != "" && rs.inOwnNamespace(th.tid, ns) {
-			// The thread's namespace's own copy (see ns_sysctl.go).
-			return d
+			// The thread's namespace's own copy (see ns_sysctl.go), or
+			// none when the sandbox's kernel lacks the file.
+			return t.ownNamespaceSysctl(th, d, lk, s, q)
 		}
 	}
 	if s.write && t.tracedMem(lk.canon) {

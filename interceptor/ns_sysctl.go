@@ -76,3 +76,26 @@ func (rs *resolver) nsIno(p string) uint64 {
 	}
 	return st.Ino
 }
+
+// ownNamespaceSysctl decides a namespaced sysctl for a thread in a
+// namespace of its own: the kernel's per-namespace file, as it is. Where
+// the kernel has no such file, a write goes to the thread's own /dev/null
+// instead of failing with ENOENT: gVisor's /proc/sys/net lacks
+// ip_unprivileged_port_start and ping_group_range, which containerd puts in
+// every pod's spec and runc writes after pivot_root, where no tree of
+// nodeboot's can be reached (docs/gvisor.md item 3). The setting has no
+// effect there, as it has no meaning in that kernel; the host's and the
+// node's copies are untouched either way. Reads still fail with ENOENT.
+func (t *Tracer) ownNamespaceSysctl(th *thread, d decision, lk *lookup, s callSemantics, q pathQuery) decision {
+	if lk.exists || lk.realUnknown || !s.changes() || s.op != OpOpen {
+		return d
+	}
+	if q.resolve&(unix.RESOLVE_BENEATH|unix.RESOLVE_IN_ROOT) != 0 {
+		// /dev/null is not below the dirfd: the kernel's answer stands.
+		return d
+	}
+	t.warnOnce("sysctl-sink:"+lk.canon, "a sysctl the kernel does not have, written in a pod's own namespace, is discarded (the write goes to /dev/null)",
+		"pid", th.tid, "path", lk.canon)
+	d.kernelPath, d.rewritten = "/dev/null", true
+	return d
+}

@@ -39,6 +39,9 @@ func TestIntegrationNamespacedSysctl(t *testing.T) {
 		t.Skipf("needs unshare (util-linux): %v", err)
 	}
 	const port = "/proc/sys/net/ipv4/ip_unprivileged_port_start"
+	// A per-namespace sysctl this kernel lacks, as gVisor lacks port's
+	// (docs/gvisor.md item 3): a pod's write is discarded, not refused.
+	const missing = "/proc/sys/net/ipv4/nodeboot_no_such_sysctl"
 	hostBefore, err := os.ReadFile(port)
 	if err != nil {
 		t.Skipf("needs %s: %v", port, err)
@@ -50,13 +53,15 @@ func TestIntegrationNamespacedSysctl(t *testing.T) {
 			script := `unshare -n sh -c 'echo 77 > ` + port + ` && echo "pod=$(cat ` + port + `)"'
 unshare -u sh -c 'echo podname > /proc/sys/kernel/hostname && echo "uts=$(cat /proc/sys/kernel/hostname)"'
 echo "node=$(cat ` + port + `)"
-echo 66 > ` + port + ` && echo "nodewrite=$(cat ` + port + `)"`
+echo 66 > ` + port + ` && echo "nodewrite=$(cat ` + port + `)"
+unshare -n sh -c 'echo 1 > ` + missing + ` && echo sink=ok; cat ` + missing + ` 2>/dev/null || echo sinkread=failed'`
 			cfg := Config{Path: "/bin/sh", Args: []string{"sh", "-c", script}, Mode: mode,
 				Env:   append(os.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin"),
 				Rules: rules.Rules{Redirects: []rules.Redirect{{Guest: "/proc/sys", Host: tr.PS}}}}
 			r := runTraced(t, cfg)
 			got := parseKV(r.stdout)
-			want := map[string]string{"pod": "77", "uts": "podname", "node": strings.TrimSpace(string(hostBefore)), "nodewrite": "66"}
+			want := map[string]string{"pod": "77", "uts": "podname", "node": strings.TrimSpace(string(hostBefore)), "nodewrite": "66",
+				"sink": "ok", "sinkread": "failed"}
 			for k, v := range want {
 				if got[k] != v {
 					t.Errorf("%s: %s=%q, want %q\n%s", describeRun(cfg), k, got[k], v, r.output())
@@ -70,6 +75,9 @@ echo 66 > ` + port + ` && echo "nodewrite=$(cat ` + port + `)"`
 			}
 			if b, err := os.ReadFile(tr.PS + "/net/ipv4/ip_unprivileged_port_start"); err != nil || string(b) != "66\n" {
 				t.Errorf("tree's copy: %q (%v), want the node's write 66 only", b, err)
+			}
+			if _, err := os.Stat(tr.PS + "/net/ipv4/nodeboot_no_such_sysctl"); err == nil {
+				t.Errorf("the pod's write of a sysctl the kernel lacks was copied into the tree")
 			}
 			if _, err := os.Stat(tr.PS + "/kernel/hostname"); err == nil {
 				t.Errorf("the pod's hostname write was copied into the tree")
