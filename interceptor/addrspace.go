@@ -145,6 +145,9 @@ type thread struct {
 	// the thread (fixed for its life; 0 until read, -1 unreadable): see
 	// eventChild.
 	pidDepth int
+	// innerPid is the thread's number in its innermost pid namespace
+	// (fixed for its life; 0 until read, -1 unreadable): translatePid.
+	innerPid int
 	mm       *addrSpace
 	// spaceGuessed: mm is a fresh address space given at a first stop
 	// that came before the parent's fork/clone event; that event may still

@@ -98,6 +98,7 @@ func (rs *resolver) closeTrees() {
 		sysClose(rs.alias.watch)
 		rs.alias = aliasTable{}
 	}
+	rs.foreign.closeAll()
 }
 
 // treeOK checks that redirect i's host root is still the directory opened

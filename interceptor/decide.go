@@ -364,6 +364,27 @@ func (t *Tracer) tracedTids() []int {
 	return out
 }
 
+// tracedWithInnerPid lists the traced threads numbered pid in their
+// innermost pid namespace. Each thread's number is read once: a procfs of
+// a container's pid namespace names a thread by it (translatePid), and
+// reading the status of every traced thread for each such name was a
+// visible part of the tracer's CPU while pods start.
+func (t *Tracer) tracedWithInnerPid(pid int) []int {
+	var out []int
+	for tid, th := range t.threads {
+		if th.innerPid == 0 {
+			th.innerPid = -1
+			if ids := nsPids(tid); len(ids) > 0 {
+				th.innerPid = ids[len(ids)-1]
+			}
+		}
+		if th.innerPid == pid {
+			out = append(out, tid)
+		}
+	}
+	return out
+}
+
 // watchEnter handles the entry of chroot, pivot_root, setns or unshare:
 // cached views are dropped now (another thread may make a path call while
 // this one runs) and again at the exit (views computed meanwhile saw the

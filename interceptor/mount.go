@@ -303,11 +303,7 @@ func (rs *resolver) translatePid(root int, dir string) (int, bool) {
 		return 0, false
 	}
 	want, _ := strconv.Atoi(dir[strings.LastIndexByte(dir, '/')+1:])
-	for _, id := range rs.candidates() {
-		pids := nsPids(id)
-		if len(pids) == 0 || pids[len(pids)-1] != want {
-			continue
-		}
+	for _, id := range rs.candidates(want) {
 		if t, ok := procStartTime("/proc/"+strconv.Itoa(id)+"/stat", rs); ok && t == start {
 			return id, true
 		}
@@ -315,13 +311,23 @@ func (rs *resolver) translatePid(root int, dir string) (int, bool) {
 	return 0, false
 }
 
-// candidates lists the traced threads the resolver may translate pids to
-// (set by the tracer).
-func (rs *resolver) candidates() []int {
+// candidates lists the traced threads numbered pid in their innermost pid
+// namespace, the ones the resolver may translate pid to (from the tracer,
+// which keeps each thread's number; else read for each thread tids lists).
+func (rs *resolver) candidates(pid int) []int {
+	if rs.innerPids != nil {
+		return rs.innerPids(pid)
+	}
 	if rs.tids == nil {
 		return nil
 	}
-	return rs.tids()
+	var out []int
+	for _, id := range rs.tids() {
+		if ids := nsPids(id); len(ids) > 0 && ids[len(ids)-1] == pid {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // nameIn finds the name under which dir holds the object id, by reading
@@ -422,11 +428,15 @@ func (rs *resolver) mountRoot(id uint64, tid int) (string, bool) {
 	if id == 0 {
 		return "", false
 	}
-	if o := rs.ours(); o.mntNS == 0 || !rs.inMountNS(tid, o.mntNS) {
+	if o := rs.ours(); o.mntNS == 0 {
 		for _, m := range readMountinfo("/proc/" + strconv.Itoa(tid) + "/mountinfo") {
 			if m.id == id {
 				return m.root, true
 			}
+		}
+	} else if ns, ok := rs.mountNSOf(tid); ok && ns != o.mntNS {
+		if r, ok := rs.foreign.root(rs, tid, ns, id); ok {
+			return r, true
 		}
 	}
 	if m, ok := rs.ourMount(id); ok {
@@ -438,8 +448,18 @@ func (rs *resolver) mountRoot(id uint64, tid int) (string, bool) {
 // inMountNS reports whether thread tid is in the mount namespace ns (an
 // inode number of nsfs).
 func (rs *resolver) inMountNS(tid int, ns uint64) bool {
+	got, ok := rs.mountNSOf(tid)
+	return ok && got == ns
+}
+
+// mountNSOf returns the mount namespace of thread tid (an inode number of
+// nsfs).
+func (rs *resolver) mountNSOf(tid int) (uint64, bool) {
 	var st unix.Statx_t
-	return sysStatx(unix.AT_FDCWD, rs.cp.of("/proc/"+strconv.Itoa(tid)+"/ns/mnt"), 0, &st) == 0 && st.Ino == ns
+	if sysStatx(unix.AT_FDCWD, rs.cp.of("/proc/"+strconv.Itoa(tid)+"/ns/mnt"), 0, &st) != 0 {
+		return 0, false
+	}
+	return st.Ino, true
 }
 
 // readMountinfo parses a mountinfo file (proc(5)); nil when unreadable.
@@ -448,6 +468,11 @@ func readMountinfo(path string) []mountEntry {
 	if err != nil {
 		return nil
 	}
+	return parseMountinfo(b)
+}
+
+// parseMountinfo parses the text of a mountinfo file.
+func parseMountinfo(b []byte) []mountEntry {
 	var out []mountEntry
 	for _, line := range bytes.Split(b, []byte{'\n'}) {
 		f := bytes.Fields(line)
@@ -515,6 +540,27 @@ func readSmallFile(path string) ([]byte, error) {
 		if err != nil || n == 0 {
 			break
 		}
+	}
+	return out, nil
+}
+
+// readAllFd reads fd from its offset to its end (at most 4 MiB), as
+// readSmallFile does.
+func readAllFd(fd int) ([]byte, error) {
+	var out []byte
+	buf := make([]byte, 16<<10)
+	for len(out) < 4<<20 {
+		n, err := unix.Read(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			break
+		}
+		out = append(out, buf[:n]...)
 	}
 	return out, nil
 }

@@ -54,10 +54,18 @@ func fsKey(m mountEntry) string {
 func (rs *resolver) aliasState() *aliasTable {
 	a := &rs.alias
 	now := time.Now()
-	if a.valid && a.epoch == rs.epoch {
-		if now.Sub(a.checked) < aliasPoll || !mountsChanged(a.watch) {
-			if now.Sub(a.checked) >= aliasPoll {
-				a.checked = now
+	if a.valid {
+		// Within aliasPoll of the last look, and no traced call since
+		// that may have changed a root or namespace (the epoch), the
+		// table is taken as it is. Otherwise the kernel is asked: the
+		// poll reports every change of nodeboot's table, a tracee's
+		// pivot_root in nodeboot's namespace included, and most epoch
+		// changes are containers moving in their own namespaces (each
+		// pod start has several), which leave nodeboot's table alone.
+		recent := a.epoch == rs.epoch && now.Sub(a.checked) < aliasPoll
+		if recent || !mountsChanged(a.watch) {
+			if !recent {
+				a.epoch, a.checked = rs.epoch, now
 			}
 			return a
 		}

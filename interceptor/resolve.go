@@ -100,11 +100,16 @@ type resolver struct {
 	// the first use, -1 when it could not be opened (every fresh read is
 	// then done).
 	mountsWatch int
+	// foreign keeps the mount tables of the tracees' other mount
+	// namespaces (mountRoot).
+	foreign foreignMounts
 	// alias is what is known of alias mounts (mount_alias.go).
 	alias aliasTable
-	// tids lists the traced threads (procPidPath).
-	tids   func() []int
-	warned map[string]bool
+	// tids lists the traced threads (procPidPath); innerPids, when set,
+	// lists those numbered pid in their innermost pid namespace.
+	tids      func() []int
+	innerPids func(pid int) []int
+	warned    map[string]bool
 	// couldHold says which filesystems hold something a rule covers.
 	couldHold holdSet
 }

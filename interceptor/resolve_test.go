@@ -47,6 +47,7 @@ func init() {
 //	chdir DIR / chroot DIR
 func resolveHelper(steps string) {
 	var fds []string
+	in := bufio.NewReader(os.Stdin)
 	for _, step := range strings.Split(steps, ";") {
 		f := strings.Fields(step)
 		if len(f) == 0 {
@@ -74,6 +75,21 @@ func resolveHelper(steps string) {
 			err = unix.Chdir(f[1])
 		case "chroot":
 			err = unix.Chroot(f[1])
+		case "pivot":
+			// runc's pivot_root: the new root over the old, which is
+			// then detached.
+			if err = unix.Chdir(f[1]); err == nil {
+				if err = unix.PivotRoot(".", "."); err == nil {
+					if err = unix.Unmount(".", unix.MNT_DETACH); err == nil {
+						err = unix.Chdir("/")
+					}
+				}
+			}
+		case "pause":
+			// Report ready, then wait for a line (viewProc.next) before
+			// the steps after this one.
+			fmt.Printf("ready %s\n", strings.Join(fds, " "))
+			_, err = in.ReadString('\n')
 		default:
 			err = fmt.Errorf("unknown step")
 		}
@@ -83,13 +99,16 @@ func resolveHelper(steps string) {
 		}
 	}
 	fmt.Printf("ready %s\n", strings.Join(fds, " "))
-	io.Copy(io.Discard, os.Stdin)
+	io.Copy(io.Discard, in)
 }
 
 // viewProc is a helper process and what it reported.
 type viewProc struct {
 	pid int
 	fds []int
+	// next runs the steps after a "pause" step, until the helper is
+	// ready again.
+	next func()
 }
 
 // startView starts a helper with the steps; flags are clone flags
@@ -120,15 +139,26 @@ func startView(t testing.TB, flags uintptr, steps ...string) viewProc {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("helper (%q): %v", steps, err)
+	out := bufio.NewReader(stdout)
+	ready := func() string {
+		t.Helper()
+		line, err := out.ReadString('\n')
+		if err != nil {
+			t.Fatalf("helper (%q): %v", steps, err)
+		}
+		if f := strings.Fields(line); len(f) == 0 || f[0] != "ready" {
+			t.Fatalf("helper (%q): %s", steps, line)
+		}
+		return line
 	}
-	f := strings.Fields(line)
-	if len(f) == 0 || f[0] != "ready" {
-		t.Fatalf("helper (%q): %s", steps, line)
-	}
-	v := viewProc{pid: cmd.Process.Pid}
+	f := strings.Fields(ready())
+	v := viewProc{pid: cmd.Process.Pid, next: func() {
+		t.Helper()
+		if _, err := io.WriteString(stdin, "go\n"); err != nil {
+			t.Fatalf("helper (%q): %v", steps, err)
+		}
+		ready()
+	}}
 	for _, s := range f[1:] {
 		n, _ := strconv.Atoi(s)
 		v.fds = append(v.fds, n)

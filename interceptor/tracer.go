@@ -162,6 +162,7 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 	t.res = newResolver(t.m, cfg.Files, log, cfg.OnFault)
 	t.cgroupEmulated = t.m.covers(cgroupMount) || (cfg.Files != nil && cfg.Files.Serves(cgroupMount))
 	t.res.tids = t.tracedTids
+	t.res.innerPids = t.tracedWithInnerPid
 	t.obs, _ = cfg.Files.(ProcessObserver)
 	t.namer, _ = cfg.Files.(GuestNamer)
 	t.revBuf = make([]byte, pathMax+1)
@@ -372,6 +373,8 @@ func (t *Tracer) stdio() (files, closeAfter []*os.File, err error) {
 // tracee is gone).
 func (t *Tracer) run(files, closeAfter []*os.File, modeByte byte) {
 	defer close(t.done)
+	// Kept mount tables pin containers' namespaces: none outlives the trace.
+	defer t.res.foreign.closeAll()
 	quietSIGCHLD()
 	defer restoreSIGCHLD()
 	defer func() {
@@ -862,6 +865,8 @@ func (t *Tracer) execEvent(th *thread) {
 	th.attachSpace(newAddrSpace())
 	th.spaceGuessed = false
 	th.tgid = th.tid
+	// The thread now has the leader's pid (the same one when it led).
+	th.innerPid = 0
 	th.clearCall()
 	if t.stopAll {
 		// The next syscall stop is execve's exit.

@@ -89,6 +89,29 @@ type pending struct {
 	tgid   int    // the writer, for "0" in cgroup.procs
 	before string // content when it was opened
 	at     time.Time
+	// seen is what the file's stat said when it was last read unchanged:
+	// while it says the same, the file is not read again (see reconcile).
+	seen fileStamp
+}
+
+// fileStamp is what a stat says of a file's content: a write changes the
+// size or the times (a ctime asked for since its last change is taken
+// fine-grained at the next one, Linux 6.13's multigrain timestamps; older
+// kernels may miss a same-size rewrite within one clock tick, which is
+// then read when pendingTTL ends).
+type fileStamp struct {
+	ok           bool
+	ino          uint64
+	size         int64
+	mtime, ctime unix.Timespec
+}
+
+func stampOf(dirfd int, name string) fileStamp {
+	var st unix.Stat_t
+	if unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		return fileStamp{}
+	}
+	return fileStamp{ok: true, ino: st.Ino, size: st.Size, mtime: st.Mtim, ctime: st.Ctim}
 }
 
 // pendingTTL is how long a file opened for writing but still unchanged
@@ -592,12 +615,24 @@ func (fs *cgroupFS) reconcile() {
 		if fs.all[p.cg.path] != p.cg {
 			continue // removed meanwhile
 		}
+		// Every served call reconciles, and a write of the value a file
+		// already holds (runc writes pids.max "max" and the like) keeps
+		// it pending for pendingTTL: read it only when its stat changed
+		// since it was last read unchanged. The stat is taken before the
+		// read, so a write in between is seen by the next stat.
+		fresh := time.Since(p.at) < pendingTTL
+		stamp := stampOf(p.cg.fd, p.name)
+		if fresh && stamp.ok && stamp == p.seen {
+			keep = append(keep, p)
+			continue
+		}
 		data, err := safefs.ReadFileAt(p.cg.fd, p.name, p.name, 1<<16)
 		if err != nil {
 			continue
 		}
 		s := string(data)
-		if (s == "" || s == p.before) && time.Since(p.at) < pendingTTL {
+		if (s == "" || s == p.before) && fresh {
+			p.seen = stamp
 			keep = append(keep, p)
 			continue
 		}

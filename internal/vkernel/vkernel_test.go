@@ -379,3 +379,58 @@ func TestSubtreeControlRewrite(t *testing.T) {
 		t.Errorf("grandchild memory.max after the changes = %q", got)
 	}
 }
+
+// TestPendingUnchangedWrite: a write of the value a file already holds
+// stays pending (it may still be followed by the real write) without being
+// read again at every request, and a later change is still applied at the
+// next request, long before pendingTTL.
+func TestPendingUnchangedWrite(t *testing.T) {
+	k := testKernel(t)
+	const cg = "/sys/fs/cgroup"
+	if _, err := serve(t, k, interceptor.OpMkdir, cg+"/kubepods", false, func(h string) error { return unix.Mkdir(h, 0o755) }); err != nil {
+		t.Fatal(err)
+	}
+	writeGuest(t, k, cg+"/cgroup.subtree_control", "+pids")
+	flush := func() { k.CgroupOf(os.Getpid()) }
+	flush()
+	if got := readGuest(t, k, cg+"/kubepods/pids.max"); got != "max\n" {
+		t.Fatalf("pids.max = %q, want max", got)
+	}
+	host, err := serve(t, k, interceptor.OpOpen, cg+"/kubepods/pids.max", true, func(h string) error {
+		return os.WriteFile(h, []byte("max\n"), 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flush()
+	flush()
+	pendingOf := func() *pending {
+		for _, p := range k.cg.queue {
+			if p.name == "pids.max" && p.cg.path == "/kubepods" {
+				return p
+			}
+		}
+		return nil
+	}
+	p := pendingOf()
+	if p == nil {
+		t.Fatalf("a write of the value pids.max holds is no longer pending (queue %d)", len(k.cg.queue))
+	}
+	if !p.seen.ok {
+		t.Errorf("pending pids.max has no stamp: it is read at every request")
+	}
+	// The real write follows (a clock tick later, so that a filesystem
+	// without fine-grained timestamps shows it too).
+	time.Sleep(20 * time.Millisecond)
+	start := time.Now()
+	if err := os.WriteFile(host, []byte("100\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	flush()
+	if got := readGuest(t, k, cg+"/kubepods/pids.max"); got != "100\n" {
+		t.Errorf("pids.max after a same-size rewrite = %q, want 100", got)
+	}
+	if el := time.Since(start); el >= pendingTTL {
+		t.Errorf("the rewrite was applied after %v, not at the next request", el)
+	}
+}
