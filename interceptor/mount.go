@@ -544,27 +544,6 @@ func readSmallFile(path string) ([]byte, error) {
 	return out, nil
 }
 
-// readAllFd reads fd from its offset to its end (at most 4 MiB), as
-// readSmallFile does.
-func readAllFd(fd int) ([]byte, error) {
-	var out []byte
-	buf := make([]byte, 16<<10)
-	for len(out) < 4<<20 {
-		n, err := unix.Read(fd, buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if n == 0 {
-			break
-		}
-		out = append(out, buf[:n]...)
-	}
-	return out, nil
-}
-
 // holdSet says which filesystems could hold something a rule covers: the
 // filesystems of the rules' guests (their deepest existing directory in
 // nodeboot's view), by device, and procfs and sysfs of any instance (the

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nodeboot/nodeboot/internal/safefs"
 )
 
 // foreignMounts keeps the mount tables of the tracees' mount namespaces
@@ -97,7 +99,7 @@ func (e *nsMounts) read() bool {
 	if _, err := unix.Seek(e.fd, 0, 0); err != nil {
 		return false
 	}
-	b, err := readAllFd(e.fd)
+	b, err := safefs.ReadFD(e.fd, 16<<10, 4<<20)
 	if err != nil {
 		return false
 	}
