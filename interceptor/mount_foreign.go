@@ -11,7 +11,7 @@ import (
 
 // foreignMounts keeps the mount tables of the tracees' mount namespaces
 // that are not nodeboot's (containers after runc's unshare and
-// pivot_root), by namespace, each read again only when the kernel says it
+// pivot_root), by namespace and root (viewKey), each read again only when the kernel says it
 // changed. Every object a container names on one of its own mounts is
 // placed by its mount's root (mountRoot); reading the container's table
 // of dozens of lines for each such call was the largest single cost of the
@@ -36,7 +36,7 @@ type viewKey struct {
 	root fileID
 }
 
-// nsMounts is the kept mount table of one namespace.
+// nsMounts is the kept mount table of one view (namespace and root).
 type nsMounts struct {
 	fd    int               // /proc/TID/mountinfo of a thread in the namespace
 	roots map[uint64]string // mount id -> its root inside its filesystem
